@@ -1,0 +1,1 @@
+"""The Parsify platform as Pulumi ComponentResources, one module per concern."""

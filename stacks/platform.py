@@ -1,0 +1,47 @@
+"""The whole Parsify platform for one stack, assembled from its components."""
+
+from __future__ import annotations
+
+import pulumi
+
+from stacks.access import AccessControl
+from stacks.backups import BackupJob
+from stacks.config import StackConfig
+from stacks.data import Database, RetainedBucket
+from stacks.edge import ApiWorker, ZoneBaseline
+from stacks.frontend import VercelFrontend
+from stacks.logs import LogShipping
+from stacks.monitoring import Monitoring
+from stacks.tokens import ApiTokens
+
+
+def build_platform(cfg: StackConfig) -> dict[str, object]:
+    """Declare every resource of the stack and return the stack outputs."""
+    env = cfg.environment
+    databases = {spec.name: Database(f"db-{spec.name}", cfg.account_id, spec) for spec in cfg.databases}
+    backups = RetainedBucket("backups", cfg.account_id, cfg.backups.bucket, cfg.backups.location,
+                             cfg.backups.retention_days, cfg.backups.immutable_days)
+    backup_job = BackupJob("backup-job", cfg.account_id, f"parsify-{env}-backup", list(databases.values()),
+                           backups.bucket, cfg.backups)
+    ZoneBaseline("zone", cfg.zone, cfg.dns)
+    api = ApiWorker("api", cfg, databases[cfg.api_worker.database].d1)
+    AccessControl("access", cfg)
+    ApiTokens("tokens", cfg)
+    Monitoring("monitoring", cfg)
+    LogShipping("logs", cfg)
+    frontend = VercelFrontend("frontend", cfg)
+    return {
+        "apiHostname": api.hostname,
+        "apiScript": api.script.script_name,
+        "databases": {name: db.d1.uuid for name, db in databases.items()},
+        "backupBucket": backups.bucket.name,
+        "backupScript": backup_job.script.script_name,
+        "backupSchedule": cfg.backups.schedule,
+        "frontendProject": frontend.project.name,
+        "slo": cfg.slo.model_dump(by_alias=True),
+    }
+
+
+def export_all(outputs: dict[str, object]) -> None:
+    for key, value in outputs.items():
+        pulumi.export(key, value)
