@@ -1,0 +1,1 @@
+"""One module per policy, named after the resource it judges."""

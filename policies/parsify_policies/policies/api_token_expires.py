@@ -1,0 +1,40 @@
+"""Every API token expires, within a maximum lifetime from the plan's date."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from pulumi_policy import EnforcementLevel, ResourceValidationArgs, Severity
+
+from parsify_policies import handbook, types, waivers
+from parsify_policies.framework import PolicyMeta, Report, resource_policy
+from parsify_policies.props import resource_label
+
+META = PolicyMeta(
+    name="api-token-expires",
+    description="API tokens expire within the configured maximum lifetime.",
+    severity=Severity.HIGH, level=EnforcementLevel.MANDATORY, section=handbook.TEMPORARY_ACCESS,
+    kind="resource", resource_types=(types.ACCOUNT_TOKEN, types.API_TOKEN),
+    remediation="Set expires_on (RFC 3339) no later than the maximum lifetime from today, and rotate the "
+                "token before it expires.",
+    config={"maxLifetimeDays": {"type": "integer", "minimum": 1, "default": 90}},
+)
+
+
+def check(args: ResourceValidationArgs, report: Report, config: dict[str, Any]) -> None:
+    expires_on = args.props.get("expiresOn")
+    today = waivers.plan_date()
+    limit = today + timedelta(days=int(config["maxLifetimeDays"]))
+    if not expires_on:
+        report(f"{resource_label(args)} never expires. Set expires_on no later than {limit.isoformat()}.", None)
+        return
+    expiry: date = datetime.fromisoformat(str(expires_on).replace("Z", "+00:00")).date()
+    if expiry < today:
+        report(f"{resource_label(args)} expired on {expiry.isoformat()}. Rotate it or remove it.", None)
+    elif expiry > limit:
+        report(f"{resource_label(args)} expires on {expiry.isoformat()}, beyond the "
+               f"{config['maxLifetimeDays']}-day maximum ({limit.isoformat()}). Shorten its lifetime.", None)
+
+
+POLICY = resource_policy(META, check)

@@ -1,0 +1,69 @@
+"""Every public hostname is monitored, and every health check's alerts reach a notification policy."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pulumi_policy import EnforcementLevel, PolicyResource, Severity, StackValidationArgs
+
+from parsify_policies import handbook, types
+from parsify_policies.framework import PolicyMeta, Report, stack_policy
+from parsify_policies.props import plain
+
+HEALTH_ALERT = "health_check_status_notification"
+# A synthetic monitor Worker declares its probe targets in a json binding with this name.
+MONITOR_TARGETS_BINDING = "MONITOR_TARGETS"
+
+META = PolicyMeta(
+    name="monitoring-public-hostname-covered",
+    description="Every public hostname has a health check or synthetic monitor, and health checks alert someone.",
+    severity=Severity.HIGH, level=EnforcementLevel.MANDATORY, section=handbook.MONITORING, kind="stack",
+    remediation="Add the hostname to parsify:monitoring.healthchecks in the stack config, and route "
+                "health_check_status_notification alerts through a notification policy.",
+)
+
+
+def public_hostnames(resources: list[PolicyResource]) -> dict[str, PolicyResource]:
+    found: dict[str, PolicyResource] = {}
+    for r in resources:
+        if r.resource_type == types.WORKERS_DOMAIN:
+            found[str(r.props.get("hostname"))] = r
+        elif r.resource_type == types.WORKERS_ROUTE:
+            found[str(r.props.get("pattern")).split("/", 1)[0].lstrip("*.")] = r
+        elif r.resource_type == types.VERCEL_DOMAIN:
+            found[str(r.props.get("domain"))] = r
+    return found
+
+
+def monitored_hostnames(resources: list[PolicyResource]) -> set[str]:
+    hosts = {str(r.props.get("address")) for r in resources if r.resource_type == types.HEALTHCHECK}
+    for r in resources:
+        if r.resource_type != types.WORKERS_SCRIPT:
+            continue
+        for binding in r.props.get("bindings") or []:
+            if binding.get("name") == MONITOR_TARGETS_BINDING and binding.get("type") == "json":
+                targets = plain(binding.get("json"))
+                for target in json.loads(targets) if isinstance(targets, str) else targets or []:
+                    url = target["url"] if isinstance(target, dict) else str(target)
+                    hosts.add(url.split("://", 1)[-1].split("/", 1)[0])
+    return hosts
+
+
+def check(args: StackValidationArgs, report: Report, config: dict[str, Any]) -> None:
+    monitored = monitored_hostnames(args.resources)
+    for hostname, resource in sorted(public_hostnames(args.resources).items()):
+        if hostname not in monitored:
+            report(f"Public hostname {hostname} ({resource.name}) has no health check or synthetic monitor. "
+                   "Add it to parsify:monitoring.healthchecks.", resource.urn)
+    alerted = {dep.urn for r in args.resources
+               if r.resource_type == types.NOTIFICATION_POLICY and r.props.get("alertType") == HEALTH_ALERT
+               and r.props.get("enabled") is not False
+               for dep in r.property_dependencies.get("filters", [])}
+    for r in args.resources:
+        if r.resource_type == types.HEALTHCHECK and r.urn not in alerted:
+            report(f"Healthcheck '{r.name}' is not routed to any enabled notification policy. Add it to a "
+                   f"{HEALTH_ALERT} policy's filters.health_check_ids.", r.urn)
+
+
+POLICY = stack_policy(META, check)

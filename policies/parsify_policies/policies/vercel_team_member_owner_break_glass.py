@@ -1,0 +1,31 @@
+"""Vercel team owners are only the break-glass people."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pulumi_policy import EnforcementLevel, ResourceValidationArgs, Severity
+
+from parsify_policies import handbook, types
+from parsify_policies.framework import PolicyMeta, Report, resource_policy
+from parsify_policies.policies.account_member_admin_break_glass import BREAK_GLASS_SCHEMA
+from parsify_policies.props import resource_label
+
+META = PolicyMeta(
+    name="vercel-team-member-owner-break-glass-only",
+    description="Only the listed break-glass people (at most two) are Vercel team owners.",
+    severity=Severity.HIGH, level=EnforcementLevel.MANDATORY, section=handbook.LEAST_PRIVILEGE,
+    kind="resource", resource_types=(types.VERCEL_MEMBER,),
+    remediation="Give the member the DEVELOPER or VIEWER role, or list them in breakGlass in the pack config.",
+    config={"breakGlass": BREAK_GLASS_SCHEMA},
+)
+
+
+def check(args: ResourceValidationArgs, report: Report, config: dict[str, Any]) -> None:
+    email = str(args.props.get("email") or "").lower()
+    if args.props.get("role") == "OWNER" and email not in [e.lower() for e in config["breakGlass"]]:
+        report(f"{resource_label(args)} ({email}) is a team OWNER but not a break-glass administrator. "
+               "Give the DEVELOPER or VIEWER role instead.", None)
+
+
+POLICY = resource_policy(META, check)

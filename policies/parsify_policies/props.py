@@ -1,0 +1,46 @@
+"""Reading Cloudflare and Vercel inputs as policies see them (camelCase engine names)."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from pulumi_policy.secret import Secret
+
+DURATION = re.compile(r"(\d+(?:\.\d+)?)(h|m|s|ms|us|µs|ns)")
+UNIT_HOURS = {"h": 1.0, "m": 1 / 60, "s": 1 / 3600, "ms": 1 / 3.6e6, "us": 1 / 3.6e9, "µs": 1 / 3.6e9, "ns": 1 / 3.6e12}
+
+
+def duration_hours(text: str) -> float:
+    """Hours in a Go duration string such as "24h", "30m" or "1h30m"; ValueError when unreadable."""
+    parts = DURATION.findall(text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        raise ValueError(f"unreadable duration '{text}'")
+    return sum(float(n) * UNIT_HOURS[u] for n, u in parts)
+
+
+def plain(value: Any) -> Any:
+    """The value inside a Pulumi secret, for checks that judge the value's shape."""
+    return value.value if isinstance(value, Secret) else value
+
+
+def rules(props: Any, key: str) -> list[dict[str, Any]]:
+    return list(props.get(key) or [])
+
+
+def rule_kinds(rule_list: list[dict[str, Any]]) -> set[str]:
+    return {kind for rule in rule_list for kind in rule}
+
+
+def token_resources(policy: dict[str, Any]) -> dict[str, Any]:
+    """A token policy's `resources`, which the provider takes as a JSON string."""
+    value = plain(policy.get("resources"))
+    if isinstance(value, str):
+        return dict(json.loads(value))
+    return dict(value or {})
+
+
+def resource_label(args: Any) -> str:
+    """How messages name a resource: its type's short name and its Pulumi name."""
+    return f"{args.resource_type.rsplit(':', 1)[-1]} '{args.name}'"

@@ -1,0 +1,1 @@
+"""Offline tooling for the Parsify Pulumi program: plan under mocks, policy gate, change records."""

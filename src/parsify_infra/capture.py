@@ -1,0 +1,150 @@
+"""Running a Pulumi Python program in-process under Pulumi's mocks and capturing every registration."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import runpy
+import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from parsify_infra.errors import InputError
+from parsify_infra.stackfile import StackFiles
+
+
+@dataclass
+class CapturedResource:
+    urn: str
+    type: str
+    name: str
+    custom: bool
+    parent: str
+    dependencies: list[str]
+    property_dependencies: dict[str, list[str]]
+    protect: bool
+    retain_on_delete: bool
+    # inputs as the engine sees them (camelCase, secrets wrapped with Pulumi's signature)
+    inputs: dict[str, Any]
+
+
+@dataclass
+class Capture:
+    project: str
+    stack: str
+    resources: list[CapturedResource] = field(default_factory=list)
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+
+def load_fixtures(program_dir: Path) -> list[dict[str, Any]]:
+    path = program_dir / "fixtures" / "invokes.json"
+    if not path.is_file():
+        return []
+    try:
+        return list(json.loads(path.read_text(encoding="utf-8"))["invokes"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise InputError(f"{path}: key invokes: not a list of recorded invokes ({exc})") from None
+
+
+def _mock_id(typ: str, name: str) -> str:
+    return hashlib.md5(f"{typ}::{name}".encode()).hexdigest()
+
+
+@contextlib.contextmanager
+def _program_context(program_dir: Path) -> Iterator[None]:
+    """cwd and import path of the program, and a clean module table (programs share names like `stacks`)."""
+    saved_cwd, saved_path = Path.cwd(), list(sys.path)
+    before = set(sys.modules)
+    os.chdir(program_dir)
+    sys.path.insert(0, str(program_dir))
+    try:
+        yield
+    finally:
+        os.chdir(saved_cwd)
+        sys.path[:] = saved_path
+        for name in set(sys.modules) - before:
+            module_file = getattr(sys.modules[name], "__file__", None) or ""
+            if module_file.startswith(str(program_dir)):
+                del sys.modules[name]
+
+
+def run_program(files: StackFiles) -> Capture:
+    """Run `files.program_dir/__main__.py` for one stack under mocks; return what it registered."""
+    import pulumi
+    from google.protobuf import json_format, struct_pb2
+    from pulumi.runtime import mocks, rpc, settings
+    from pulumi.runtime.sync_await import _sync_await
+
+    capture = Capture(files.project, files.stack)
+    fixtures = load_fixtures(files.program_dir)
+    invoke_errors: list[str] = []
+
+    class FixtureMocks(pulumi.runtime.Mocks):
+        def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
+            state = dict(args.inputs)
+            resource_id = _mock_id(args.typ, args.name)
+            if args.typ == "cloudflare:index/d1Database:D1Database":
+                state["uuid"] = str(uuid.uuid5(uuid.NAMESPACE_URL, f"d1/{args.name}"))
+            return resource_id, state
+
+        def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
+            wanted = {k: v for k, v in args.args.items() if v is not None}
+            for fixture in fixtures:
+                if fixture.get("token") == args.token and fixture.get("args") == wanted:
+                    return dict(fixture["result"])
+            message = (f"{files.program_dir / 'fixtures' / 'invokes.json'}: no recorded invoke for "
+                       f"{args.token} with args {json.dumps(wanted, sort_keys=True)}; record it from the real API")
+            invoke_errors.append(message)
+            raise InputError(message)
+
+    class CapturingMonitor(mocks.MockMonitor):
+        def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
+            response = super().RegisterResource(request)
+            capture.resources.append(CapturedResource(
+                urn=response.urn, type=request.type, name=request.name, custom=bool(request.custom),
+                parent=request.parent, dependencies=list(request.dependencies),
+                property_dependencies={k: list(v.urns) for k, v in request.propertyDependencies.items()},
+                protect=bool(request.protect), retain_on_delete=bool(request.retainOnDelete),
+                inputs=json_format.MessageToDict(request.object)))
+            return response
+
+    program_main = files.program_dir / "__main__.py"
+    if not program_main.is_file():
+        raise InputError(f"{program_main}: file not found; --program must name a Pulumi Python project")
+
+    settings.ROOT.set(None)
+    pulumi.runtime.set_all_config(dict(files.config), list(files.secret_keys))
+    fixture_mocks = FixtureMocks()
+    pulumi.runtime.set_mocks(fixture_mocks, project=files.project, stack=files.stack, preview=False,
+                             monitor=CapturingMonitor(fixture_mocks))
+
+    def program() -> None:
+        runpy.run_path(str(program_main), run_name="__main__")
+
+    try:
+        with _program_context(files.program_dir):
+            mocks.test(program)()
+            root = settings.get_root_resource()
+            outputs = getattr(root, "outputs", {}) or {}
+            serialized = _sync_await(rpc.serialize_properties(outputs, {}))
+            struct = struct_pb2.Struct()
+            for key, value in serialized.items():
+                struct[key] = value
+            capture.outputs = json_format.MessageToDict(struct)
+    except InputError:
+        raise
+    except Exception as exc:
+        if os.environ.get("PARSIFY_INFRA_DEBUG"):
+            raise
+        if invoke_errors:
+            raise InputError(invoke_errors[0]) from None
+        text = str(exc) if isinstance(exc, ValueError) else f"{type(exc).__name__}: {exc}"
+        raise InputError(f"{program_main}: the program failed: {text}") from None
+    if invoke_errors:
+        raise InputError(invoke_errors[0])
+    return capture

@@ -1,0 +1,14 @@
+"""Errors the command reports as one line, with their exit status."""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_VIOLATIONS = 1
+EXIT_BAD_INPUT = 2
+
+
+class InputError(Exception):
+    """Bad input (program, config, fixture, waiver): reported as one line, exit status 2."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(" ".join(str(message).split()))

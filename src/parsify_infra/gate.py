@@ -1,0 +1,232 @@
+"""The policy gate: the CrossGuard pack in `policies/`, evaluated offline through the SDK's own servicer.
+
+The pack is loaded the way the CLI loads it (its `__main__.py`, run from its folder), except that
+`PolicyPack` records its arguments instead of serving gRPC. Resources then go through the private
+`pulumi_policy.policy._PolicyAnalyzerServicer` (Configure, Analyze, AnalyzeStack): the same code
+path, unknown-value proxy and message format as a real `pulumi preview --policy-pack`.
+What the engine does on the Go side (the "all" key, schema defaults, JSON-schema validation of the
+config) is reproduced here, because the Python servicer does not do it.
+"""
+
+from __future__ import annotations
+
+import json
+import runpy
+import sys
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+import jsonschema
+import yaml
+from google.protobuf import json_format, struct_pb2
+
+from parsify_infra.capture import CapturedResource
+from parsify_infra.errors import InputError
+
+FAILED_PREFIX = "POLICY ERROR:"
+MAX_WAIVER_DAYS = 90
+LEVELS = ("advisory", "mandatory", "remediate", "disabled")
+HANDBOOK_TAG = "handbook:"
+
+
+@dataclass
+class LoadedPack:
+    directory: Path
+    name: str
+    version: str
+    arguments: dict[str, Any]
+    policies: list[Any]
+    ledger: list[dict[str, Any]]
+
+
+@dataclass
+class Verdicts:
+    violations: list[dict[str, Any]] = field(default_factory=list)
+    waived: list[dict[str, Any]] = field(default_factory=list)
+    expired_waivers: list[dict[str, Any]] = field(default_factory=list)
+    compliance: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def mandatory(self) -> list[dict[str, Any]]:
+        return [v for v in self.violations if v["level"] == "mandatory"]
+
+
+def load_pack(pack_dir: Path) -> LoadedPack:
+    """Import the pack from its folder, as the CLI would, capturing what it hands to `PolicyPack`."""
+    import pulumi_policy
+
+    main = pack_dir / "__main__.py"
+    if not main.is_file():
+        raise InputError(f"{main}: file not found; --policy-pack must name a CrossGuard Python pack folder")
+    meta = yaml.safe_load((pack_dir / "PulumiPolicy.yaml").read_text(encoding="utf-8")) or {}
+    captured: dict[str, Any] = {}
+
+    def record(**kwargs: Any) -> None:
+        captured.update(kwargs)
+
+    sys.path.insert(0, str(pack_dir))
+    with mock.patch.object(pulumi_policy, "PolicyPack", side_effect=record):
+        runpy.run_path(str(main), run_name="__main__")
+    waivers_module = sys.modules.get("parsify_policies.waivers")
+    ledger = getattr(waivers_module, "LEDGER", [])
+    return LoadedPack(pack_dir, captured["name"], str(meta.get("version", "0.0.1")), captured,
+                      list(captured["policies"]), ledger)
+
+
+def policy_section(policy: Any) -> str:
+    return next((t[len(HANDBOOK_TAG):] for t in policy.tags or [] if t.startswith(HANDBOOK_TAG)), "unmapped")
+
+
+def _level_of(policy: Any, pack: LoadedPack) -> str:
+    level = policy.enforcement_level or pack.arguments.get("enforcement_level")
+    return level.value if level is not None else "advisory"
+
+
+def read_pack_config(path: Path | None, pack: LoadedPack, resources: list[CapturedResource],
+                     today: date) -> tuple[dict[str, tuple[str, dict[str, Any]]], list[dict[str, Any]]]:
+    """Per policy: (enforcement level, properties with defaults), validated like the engine does;
+    plus every waiver in the file. Errors name the file and the key."""
+    raw: dict[str, Any] = {}
+    if path is not None:
+        try:
+            raw = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise InputError(f"{path}: file not found") from None
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{path}: invalid JSON at line {exc.lineno}: {exc.msg}") from None
+        if not isinstance(raw, dict):
+            raise InputError(f"{path}: the pack config must be a JSON object")
+    by_name = {p.name: p for p in pack.policies}
+    for key in raw:
+        if key != "all" and key not in by_name:
+            raise InputError(f"{path}: key {key}: no policy of that name in pack {pack.name}")
+    all_level = raw.get("all")
+    if isinstance(all_level, dict):
+        all_level = all_level.get("enforcementLevel")
+    resolved: dict[str, tuple[str, dict[str, Any]]] = {}
+    waivers: list[dict[str, Any]] = []
+    names = {r.name for r in resources} | {r.urn for r in resources}
+    for policy in pack.policies:
+        entry = raw.get(policy.name, {})
+        level = all_level or _level_of(policy, pack)
+        props: dict[str, Any] = {}
+        if isinstance(entry, str):
+            level = entry
+        elif isinstance(entry, dict):
+            props = {k: v for k, v in entry.items() if k != "enforcementLevel"}
+            level = entry.get("enforcementLevel", level)
+        if level not in LEVELS:
+            raise InputError(f"{path}: key {policy.name}.enforcementLevel: '{level}' is not one of {list(LEVELS)}")
+        schema = policy.config_schema
+        properties = dict(schema.properties) if schema else {}
+        for key, spec in properties.items():
+            if "default" in spec and key not in props:
+                props[key] = spec["default"]
+        json_schema = {"type": "object", "properties": properties, "additionalProperties": False,
+                       "required": list(schema.required or []) if schema else []}
+        error = jsonschema.exceptions.best_match(jsonschema.Draft7Validator(json_schema).iter_errors(props))
+        if error is not None:
+            where = ".".join(str(p) for p in error.absolute_path)
+            raise InputError(f"{path}: key {policy.name}{'.' + where if where else ''}: {error.message}")
+        for index, waiver in enumerate(props.get("waivers", [])):
+            key = f"{path}: key {policy.name}.waivers[{index}]"
+            try:
+                expires = date.fromisoformat(waiver["expires"])
+            except ValueError:
+                raise InputError(f"{key}.expires: '{waiver['expires']}' is not a date") from None
+            if expires > today + timedelta(days=MAX_WAIVER_DAYS):
+                raise InputError(f"{key}.expires: {expires} is more than {MAX_WAIVER_DAYS} days out; "
+                                 "waivers are time-limited")
+            unknown = [r for r in waiver["resources"] if r not in names]
+            if unknown:
+                raise InputError(f"{key}.resources: no resource named {unknown[0]} in this stack")
+            waivers.append({"policy": policy.name, **waiver, "expired": expires < today})
+        resolved[policy.name] = (level, props)
+    return resolved, waivers
+
+
+def _struct(value: dict[str, Any]) -> struct_pb2.Struct:
+    return json_format.ParseDict(value, struct_pb2.Struct())
+
+
+def evaluate(pack: LoadedPack, resources: list[CapturedResource], config_path: Path | None,
+             today: date) -> Verdicts:
+    """Run every policy of the pack over the captured resources; return violations and summaries."""
+    from pulumi.runtime.proto import analyzer_pb2
+    from pulumi_policy.policy import _PolicyAnalyzerServicer
+
+    config, waivers = read_pack_config(config_path, pack, resources, today)
+    args = pack.arguments
+    servicer = _PolicyAnalyzerServicer(
+        args["name"], pack.version, args["policies"],
+        args.get("enforcement_level"), args.get("initial_config"), args.get("description"),
+        args.get("display_name"), args.get("readme"), args.get("provider"), args.get("tags"),
+        args.get("repository"))
+    levels = {"advisory": analyzer_pb2.ADVISORY, "mandatory": analyzer_pb2.MANDATORY,
+              "remediate": analyzer_pb2.REMEDIATE, "disabled": analyzer_pb2.DISABLED}
+    servicer.Configure(analyzer_pb2.ConfigureAnalyzerRequest(policyConfig={
+        name: analyzer_pb2.PolicyConfig(enforcementLevel=levels[level], properties=_struct(props))
+        for name, (level, props) in config.items()}), None)
+
+    pack.ledger.clear()
+    diagnostics: list[tuple[Any, str]] = []
+    stack_resources = []
+    for r in resources:
+        properties = _struct(r.inputs)
+        options = analyzer_pb2.AnalyzerResourceOptions(protect=r.protect, parent=r.parent)
+        response = servicer.Analyze(analyzer_pb2.AnalyzeRequest(
+            type=r.type, properties=properties, urn=r.urn, name=r.name, options=options), None)
+        diagnostics += [(d, r.urn) for d in response.diagnostics]
+        stack_resources.append(analyzer_pb2.AnalyzerResource(
+            type=r.type, properties=properties, urn=r.urn, name=r.name, options=options, parent=r.parent,
+            dependencies=r.dependencies,
+            propertyDependencies={k: analyzer_pb2.AnalyzerPropertyDependencies(urns=v)
+                                  for k, v in r.property_dependencies.items()}))
+    response = servicer.AnalyzeStack(analyzer_pb2.AnalyzeStackRequest(resources=stack_resources), None)
+    diagnostics += [(d, "") for d in response.diagnostics]
+
+    verdicts = Verdicts()
+    for diagnostic, subject in diagnostics:
+        message = diagnostic.message
+        if diagnostic.description and message.startswith(diagnostic.description + "\n"):
+            message = message[len(diagnostic.description) + 1:]
+        level = "mandatory" if diagnostic.enforcementLevel == analyzer_pb2.MANDATORY else "advisory"
+        if message.startswith(FAILED_PREFIX):
+            level = "mandatory"  # a policy that crashed fails closed, whatever its level
+        verdicts.violations.append({"policy": diagnostic.policyName, "level": level,
+                                    "urn": diagnostic.urn or subject, "message": message})
+    verdicts.waived = [e for e in pack.ledger if e["status"] == "waived"]
+    for waiver in waivers:
+        if waiver["expired"]:
+            verdicts.expired_waivers.append(waiver)
+            verdicts.violations.append({
+                "policy": waiver["policy"], "level": "advisory", "urn": "",
+                "message": f"Waiver {waiver['ticket']} for {', '.join(waiver['resources'])} expired on "
+                           f"{waiver['expires']} and no longer applies. Remove it from "
+                           f"{config_path} or renew it with a new approval."})
+    verdicts.compliance = compliance_summary(pack, config, verdicts)
+    return verdicts
+
+
+def compliance_summary(pack: LoadedPack, config: dict[str, tuple[str, dict[str, Any]]],
+                       verdicts: Verdicts) -> dict[str, Any]:
+    per_policy = []
+    for policy in pack.policies:
+        level = config[policy.name][0]
+        found = [v for v in verdicts.violations if v["policy"] == policy.name]
+        waived = [w for w in verdicts.waived if w["policy"] == policy.name]
+        status = "pass" if not found else ("fail" if any(v["level"] == "mandatory" for v in found) else "warn")
+        if level == "disabled":
+            status = "disabled"
+        per_policy.append({"policy": policy.name, "level": level, "section": policy_section(policy),
+                           "violations": len(found), "waived": len(waived), "status": status})
+    per_section: dict[str, dict[str, int]] = {}
+    for entry in per_policy:
+        bucket = per_section.setdefault(entry["section"], {"policies": 0, "pass": 0, "warn": 0, "fail": 0,
+                                                           "disabled": 0})
+        bucket["policies"] += 1
+        bucket[entry["status"]] += 1
+    return {"policies": per_policy, "sections": per_section}

@@ -1,0 +1,54 @@
+"""The plan document: what a program declares for a stack, secret-free, in the JSON contract's shape."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from parsify_infra.capture import Capture, CapturedResource, run_program
+from parsify_infra.secrets import mask
+from parsify_infra.stackfile import StackFiles, load_stack_files
+
+STACK_TYPE = "pulumi:pulumi:Stack"
+
+
+def resource_record(resource: CapturedResource) -> dict[str, Any]:
+    return {
+        "urn": resource.urn,
+        "type": resource.type,
+        "name": resource.name,
+        "parent": resource.parent,
+        "dependencies": resource.dependencies,
+        "propertyDependencies": resource.property_dependencies,
+        "protect": resource.protect,
+        "custom": resource.custom,
+        "inputs": mask(resource.inputs),
+    }
+
+
+def plan_document(capture: Capture) -> dict[str, Any]:
+    """The JSON plan (a contract: later features add keys, never change these)."""
+    return {
+        "project": capture.project,
+        "stack": capture.stack,
+        "resources": [resource_record(r) for r in capture.resources],
+        "outputs": mask(capture.outputs),
+    }
+
+
+def capture_stack(program_dir: Path, stack: str) -> tuple[StackFiles, Capture]:
+    files = load_stack_files(program_dir, stack)
+    return files, run_program(files)
+
+
+def component_of(resource: dict[str, Any], by_urn: dict[str, dict[str, Any]], custom: set[str]) -> str:
+    """URN of the nearest component ancestor (the stack for top-level resources)."""
+    parent = resource["parent"]
+    while parent and parent in custom:
+        parent = by_urn[parent]["parent"]
+    return parent
+
+
+def counts_by_type(resources: list[dict[str, Any]]) -> Counter[str]:
+    return Counter(r["type"] for r in resources if r["type"] != STACK_TYPE)

@@ -1,0 +1,88 @@
+"""Reading a Pulumi project's `Pulumi.yaml` and `Pulumi.<stack>.yaml` the way the CLI would.
+
+Secure values cannot be decrypted offline: each becomes a deterministic placeholder and its key
+is marked secret, so the program sees a secret exactly where the real engine would give one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from parsify_infra.errors import InputError
+
+
+@dataclass(frozen=True)
+class StackFiles:
+    program_dir: Path
+    project: str
+    stack: str
+    config: dict[str, str]
+    secret_keys: list[str]
+    # placeholder strings standing in for secure values: they must never reach any output
+    secret_placeholders: list[str] = field(default_factory=list)
+
+
+def _read_yaml(path: Path) -> Any:
+    if not path.is_file():
+        raise InputError(f"{path}: file not found")
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise InputError(f"{path}:{where}: invalid YAML: {problem}") from None
+
+
+def _is_secure(value: Any) -> bool:
+    return isinstance(value, dict) and set(value) == {"secure"}
+
+
+def placeholder_for(ciphertext: str) -> str:
+    return "offline-secret-" + hashlib.sha256(str(ciphertext).encode()).hexdigest()[:20]
+
+
+def _unwrap(value: Any, found: list[str]) -> Any:
+    """Replace secure values (at any depth) with placeholders, collecting them in `found`."""
+    if _is_secure(value):
+        found.append(placeholder_for(value["secure"]))
+        return found[-1]
+    if isinstance(value, dict):
+        return {k: _unwrap(v, found) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_unwrap(v, found) for v in value]
+    return value
+
+
+def load_stack_files(program_dir: Path, stack: str) -> StackFiles:
+    project_file = program_dir / "Pulumi.yaml"
+    project_doc = _read_yaml(project_file)
+    if not isinstance(project_doc, dict) or not isinstance(project_doc.get("name"), str):
+        raise InputError(f"{project_file}: key name: a project name is required")
+    project = project_doc["name"]
+    stack_file = program_dir / f"Pulumi.{stack}.yaml"
+    doc = _read_yaml(stack_file) or {}
+    if not isinstance(doc, dict):
+        raise InputError(f"{stack_file}: the file must be a mapping with a 'config' key")
+    raw = doc.get("config") or {}
+    if not isinstance(raw, dict):
+        raise InputError(f"{stack_file}: key config: must be a mapping of settings")
+    config: dict[str, str] = {}
+    secret_keys: list[str] = []
+    placeholders: list[str] = []
+    for key, value in raw.items():
+        full_key = key if ":" in str(key) else f"{project}:{key}"
+        found: list[str] = []
+        plain = _unwrap(value, found)
+        if found:
+            secret_keys.append(full_key)
+            placeholders += found
+        # The engine hands the program strings; structured values as JSON.
+        config[full_key] = plain if isinstance(plain, str) else json.dumps(plain, default=str)
+    return StackFiles(program_dir, project, stack, config, secret_keys, placeholders)
