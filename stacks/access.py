@@ -10,7 +10,7 @@ import pulumi
 import pulumi_cloudflare as cloudflare
 
 from stacks import lookups
-from stacks.config import AccessAppSpec, GrantSpec, StackConfig, plan_date
+from stacks.config import AccessAppSpec, GrantSpec, StackConfig, StackConfigError, plan_date
 
 
 def _require_mfa(method: str) -> list[cloudflare.ZeroTrustAccessPolicyRequireArgs]:
@@ -35,10 +35,11 @@ class AccessControl(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, protect=True))
 
         roles = lookups.role_ids(cfg.account_id) if cfg.members else {}
-        for member in cfg.members:
+        for index, member in enumerate(cfg.members):
             unknown = [role for role in member.roles if role not in roles]
             if unknown:
-                raise ValueError(f"member {member.email} has unknown roles {unknown}; known: {sorted(roles)}")
+                raise StackConfigError(f"members[{index}].roles", f"has unknown roles {unknown}; the account's "
+                                       f"roles are {sorted(roles)}")
             cloudflare.AccountMember(
                 f"{name}-member-{slug(member.email)}", account_id=cfg.account_id, email=member.email,
                 roles=[roles[role] for role in member.roles], opts=child)

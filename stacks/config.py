@@ -51,6 +51,9 @@ Cron = Annotated[str, AfterValidator(_check_cron)]
 class StackConfigError(ValueError):
     """Bad stack configuration: the message is one line naming the file and the key."""
 
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(f"Pulumi.{pulumi.get_stack()}.yaml: key {NAMESPACE}:{key}: {message}")
+
 
 class Model(BaseModel):
     model_config = ConfigDict(
@@ -259,18 +262,20 @@ class StackConfig(Model):
     def _references_resolve(self) -> StackConfig:
         names = [db.name for db in self.databases]
         if len(set(names)) != len(names):
-            raise ValueError("database names must be unique")
+            raise ValueError("key parsify:databases: database names must be unique")
         if self.api_worker.database not in names:
-            raise ValueError(f"apiWorker.database '{self.api_worker.database}' is not one of databases {names}")
+            raise ValueError(f"key parsify:apiWorker.database: '{self.api_worker.database}' is not one of the "
+                             f"databases {names}")
         groups = {g.name for g in self.access.groups}
         apps = {a.name for a in self.access.applications}
         for app in self.access.applications:
             missing = set(app.groups) - groups
             if missing:
-                raise ValueError(f"application '{app.name}' names unknown groups {sorted(missing)}")
+                raise ValueError(f"key parsify:access.applications: '{app.name}' names unknown groups {sorted(missing)}")
         for grant in self.access.grants:
             if grant.application not in apps:
-                raise ValueError(f"grant for {grant.person} names unknown application '{grant.application}'")
+                raise ValueError(f"key parsify:access.grants: the grant for {grant.person} names unknown application "
+                                 f"'{grant.application}'")
         referenced = [*self.api_worker.secrets.values(), self.logs.access_key_id_secret,
                       self.logs.secret_access_key_secret]
         referenced += [v.secret for v in self.frontend.env if v.secret]
@@ -278,9 +283,8 @@ class StackConfig(Model):
             referenced.append(self.monitoring.channels.slack_webhook_secret)
         for key in referenced:
             if key not in self.secrets:
-                raise ValueError(
-                    f"secret '{NAMESPACE}:{key}' is not set; run `pulumi config set --secret {NAMESPACE}:{key}`"
-                )
+                raise ValueError(f"key {NAMESPACE}:{key}: the secret is not set; run "
+                                 f"`pulumi config set --secret {NAMESPACE}:{key}`")
         return self
 
     def secret(self, key: str) -> pulumi.Output[str]:
@@ -319,7 +323,7 @@ def _raw_config() -> tuple[dict[str, Any], dict[str, str]]:
 
 
 def _key_path(loc: tuple[int | str, ...]) -> str:
-    path = f"{NAMESPACE}:{loc[0]}" if loc else NAMESPACE
+    path = str(loc[0]) if loc else ""
     for part in loc[1:]:
         path += f"[{part}]" if isinstance(part, int) else f".{part}"
     return path
@@ -327,19 +331,22 @@ def _key_path(loc: tuple[int | str, ...]) -> str:
 
 def load_stack_config() -> StackConfig:
     """Load and validate this stack's config, or raise a one-line `StackConfigError`."""
-    source = f"Pulumi.{pulumi.get_stack()}.yaml"
     plain, secrets = _raw_config()
     if "secrets" in plain:
-        raise StackConfigError(f"{source}: key {NAMESPACE}:secrets is reserved; set secrets as their own keys")
+        raise StackConfigError("secrets", "is reserved; set each secret as its own key")
     try:
         return StackConfig.model_validate({**plain, "secrets": secrets})
     except ValidationError as exc:
         error = exc.errors()[0]
         loc = tuple(error["loc"])
-        message = re.sub(r"\s+", " ", error["msg"])
+        message = re.sub(r"\s+", " ", error["msg"]).removeprefix("Value error, ")
         if error["type"] == "missing":
             message = "is required but missing"
         elif error["type"] == "extra_forbidden":
             message = "is not a known setting"
         more = f" (and {exc.error_count() - 1} more problems)" if exc.error_count() > 1 else ""
-        raise StackConfigError(f"{source}: key {_key_path(loc)}: {message}{more}") from None
+        if message.startswith("key "):  # a cross-field check that names its own key
+            key, _, message = message[len(f"key {NAMESPACE}:"):].partition(": ")
+        else:
+            key = _key_path(loc)
+        raise StackConfigError(key, f"{message}{more}") from None

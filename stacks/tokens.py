@@ -23,8 +23,9 @@ class ApiTokens(pulumi.ComponentResource):
 
     def __init__(self, name: str, cfg: StackConfig, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("parsify:access:ApiTokens", name, None, opts)
-        for token in cfg.tokens:
-            groups = lookups.permission_group_ids(cfg.account_id, token.scope, token.permission_groups)
+        for index, token in enumerate(cfg.tokens):
+            groups = lookups.permission_group_ids(cfg.account_id, token.scope, token.permission_groups,
+                                                  f"tokens[{index}].permissionGroups")
             condition = None
             if token.allowed_ips:
                 condition = cloudflare.AccountTokenConditionArgs(

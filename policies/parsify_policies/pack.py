@@ -9,9 +9,9 @@ from pulumi_policy import EnforcementLevel, Policy
 from parsify_policies.policies import (
     access_policy_no_public_include,
     access_policy_requires_mfa,
-    access_session_duration,
+    access_session_duration_bounded,
     account_enforces_two_factor,
-    account_member_admin_break_glass,
+    account_member_admin_break_glass_only,
     api_token_expires,
     api_token_no_powerful_permission_groups,
     api_token_no_wildcard_resources,
@@ -21,9 +21,9 @@ from parsify_policies.policies import (
     r2_backup_bucket_has_lifecycle,
     r2_bucket_lifecycle_min_retention,
     r2_bucket_protected,
-    vercel_env_secret_sensitive,
+    vercel_project_environment_variable_sensitive,
     vercel_project_deployment_protection,
-    vercel_team_member_owner_break_glass,
+    vercel_team_member_owner_break_glass_only,
     workers_script_no_plaintext_secrets,
     workers_script_observability_logs,
     zone_setting_transport_security,
@@ -32,12 +32,12 @@ from parsify_policies.policies import (
 PACK_NAME = "parsify-security"
 
 MODULES = [
-    access_policy_requires_mfa, access_policy_no_public_include, access_session_duration,
+    access_policy_requires_mfa, access_policy_no_public_include, access_session_duration_bounded,
     account_enforces_two_factor, api_token_expires, api_token_no_wildcard_resources,
-    api_token_no_powerful_permission_groups, account_member_admin_break_glass,
-    vercel_team_member_owner_break_glass, d1_database_has_scheduled_backup, d1_database_protected,
+    api_token_no_powerful_permission_groups, account_member_admin_break_glass_only,
+    vercel_team_member_owner_break_glass_only, d1_database_has_scheduled_backup, d1_database_protected,
     r2_bucket_protected, r2_bucket_lifecycle_min_retention, r2_backup_bucket_has_lifecycle,
-    workers_script_no_plaintext_secrets, vercel_env_secret_sensitive, zone_setting_transport_security,
+    workers_script_no_plaintext_secrets, vercel_project_environment_variable_sensitive, zone_setting_transport_security,
     vercel_project_deployment_protection, monitoring_public_hostname_covered, workers_script_observability_logs,
 ]
 POLICIES: list[Policy] = [module.POLICY for module in MODULES]

@@ -69,7 +69,7 @@ def _program_context(program_dir: Path) -> Iterator[None]:
         sys.path[:] = saved_path
         for name in set(sys.modules) - before:
             module_file = getattr(sys.modules[name], "__file__", None) or ""
-            if module_file.startswith(str(program_dir)):
+            if module_file.startswith(str(program_dir)) and "site-packages" not in module_file:
                 del sys.modules[name]
 
 
@@ -143,8 +143,9 @@ def run_program(files: StackFiles) -> Capture:
             raise
         if invoke_errors:
             raise InputError(invoke_errors[0]) from None
-        text = str(exc) if isinstance(exc, ValueError) else f"{type(exc).__name__}: {exc}"
-        raise InputError(f"{program_main}: the program failed: {text}") from None
+        if isinstance(exc, ValueError):  # the program's own bad-input errors name their file and key
+            raise InputError(str(exc)) from None
+        raise InputError(f"{program_main}: the program failed: {type(exc).__name__}: {exc}") from None
     if invoke_errors:
         raise InputError(invoke_errors[0])
     return capture

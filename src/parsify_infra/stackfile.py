@@ -28,11 +28,22 @@ class StackFiles:
     secret_placeholders: list[str] = field(default_factory=list)
 
 
+class _StringDates(yaml.SafeLoader):
+    """Like the Pulumi CLI, keep dates as strings: the program's schema judges them (PyYAML would
+    raise on an impossible date such as 2026-13-45 before the schema could name the key)."""
+
+
+_StringDates.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
 def _read_yaml(path: Path) -> Any:
     if not path.is_file():
         raise InputError(f"{path}: file not found")
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
+        return yaml.load(path.read_text(encoding="utf-8"), Loader=_StringDates)  # noqa: S506 (safe loader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""

@@ -25,7 +25,8 @@ META = PolicyMeta(
 def check(args: ResourceValidationArgs, report: Report, config: dict[str, Any]) -> None:
     expires_on = args.props.get("expiresOn")
     today = waivers.plan_date()
-    limit = today + timedelta(days=int(config["maxLifetimeDays"]))
+    days = int(config["maxLifetimeDays"])  # JSON numbers arrive as floats through the engine
+    limit = today + timedelta(days=days)
     if not expires_on:
         report(f"{resource_label(args)} never expires. Set expires_on no later than {limit.isoformat()}.", None)
         return
@@ -34,7 +35,7 @@ def check(args: ResourceValidationArgs, report: Report, config: dict[str, Any]) 
         report(f"{resource_label(args)} expired on {expiry.isoformat()}. Rotate it or remove it.", None)
     elif expiry > limit:
         report(f"{resource_label(args)} expires on {expiry.isoformat()}, beyond the "
-               f"{config['maxLifetimeDays']}-day maximum ({limit.isoformat()}). Shorten its lifetime.", None)
+               f"{days}-day maximum ({limit.isoformat()}). Shorten its lifetime.", None)
 
 
 POLICY = resource_policy(META, check)

@@ -22,15 +22,34 @@ META = PolicyMeta(
 )
 
 
+def _json_pairs(name: str, value: Any) -> list[tuple[str, Any]]:
+    """(key, leaf value) pairs of a json binding, so {"password": "..."} inside it is found too."""
+    if isinstance(value, dict):
+        return [pair for k, v in value.items() for pair in _json_pairs(str(k), v)]
+    if isinstance(value, list):
+        return [pair for v in value for pair in _json_pairs(name, v)]
+    return [(name, value)]
+
+
+def _secret_reason(binding: dict[str, Any]) -> str | None:
+    name = str(binding.get("name") or "")
+    if binding.get("type") == "plain_text":
+        return looks_secret(name, plain(binding.get("text")))
+    value = plain(binding.get("json"))
+    try:
+        parsed = json.loads(value) if isinstance(value, str) else value
+    except json.JSONDecodeError:
+        parsed = value
+    reasons = [looks_secret(name, None)] + [looks_secret(k, v) for k, v in _json_pairs(name, parsed)]
+    return next((r for r in reasons if r), None)
+
+
 def check(args: ResourceValidationArgs, report: Report, config: dict[str, Any]) -> None:
     for binding in args.props.get("bindings") or []:
         kind = binding.get("type")
         if kind not in ("plain_text", "json"):
             continue
-        value = plain(binding.get("text") if kind == "plain_text" else binding.get("json"))
-        if kind == "json" and not isinstance(value, str):
-            value = json.dumps(value)
-        why = looks_secret(str(binding.get("name") or ""), value)
+        why = _secret_reason(binding)
         if why:
             report(f"{resource_label(args)} binding '{binding.get('name')}' is {kind} but {why}. "
                    "Bind it as secret_text from a Pulumi secret.", None)

@@ -8,7 +8,7 @@ from pulumi_policy import EnforcementLevel, ResourceValidationArgs, Severity
 
 from parsify_policies import handbook, types
 from parsify_policies.framework import PolicyMeta, Report, resource_policy
-from parsify_policies.policies.account_member_admin_break_glass import BREAK_GLASS_SCHEMA
+from parsify_policies.policies.account_member_admin_break_glass_only import BREAK_GLASS_SCHEMA
 from parsify_policies.props import resource_label
 
 META = PolicyMeta(

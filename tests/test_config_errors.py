@@ -1,0 +1,77 @@
+"""Bad stack config stops with one line naming the file and the key, exit status 2."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO, copy_program, run_cli
+
+PROD = (REPO / "Pulumi.prod.yaml").read_text()
+
+
+@pytest.fixture(scope="module")
+def program(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return copy_program(tmp_path_factory.mktemp("program"))
+
+
+CASES = [
+    ("missing key", PROD.replace("  parsify:backups:\n", "  parsify:backupz:\n"),
+     "key parsify:backups: is required but missing"),
+    ("unknown key", PROD.replace("    retentionDays: 35\n", "    retentionDays: 35\n    retentonDays: 3\n"),
+     "key parsify:backups.retentonDays: is not a known setting"),
+    ("wrong type", PROD.replace("retentionDays: 35", "retentionDays: thirty-five"),
+     "key parsify:backups.retentionDays: Input should be a valid integer"),
+    ("bad date", PROD.replace("expires: 2026-12-11", "expires: 2026-13-45"),
+     "key parsify:access.grants[0].expires: Input should be a valid date"),
+    ("bad enum", PROD.replace("locationHint: enam", "locationHint: mars"),
+     "key parsify:databases[2].locationHint: Input should be"),
+    ("cross reference", PROD.replace("    database: core\n", "    database: nope\n"),
+     "key parsify:apiWorker.database: 'nope' is not one of the databases"),
+    ("plaintext secret", PROD.replace("  parsify:stripeApiKey:\n    secure:", "  parsify:stripeKeyOld:\n    secure:"),
+     "key parsify:stripeApiKey: the secret is not set; run `pulumi config set --secret parsify:stripeApiKey`"),
+    ("invalid YAML", PROD.replace("  parsify:zone:\n", "  parsify:zone: [\n"),
+     "invalid YAML"),
+    ("unknown role", PROD.replace("roles: [Analytics]}", "roles: [Wizard]}"),
+     "key parsify:members[5].roles: has unknown roles ['Wizard']"),
+    ("unknown permission group", PROD.replace("D1 Read]", "D1 Godmode]"),
+     "key parsify:tokens[2].permissionGroups: unknown account permission groups ['D1 Godmode']"),
+]
+
+
+@pytest.mark.parametrize("label, text, expected", CASES, ids=[c[0] for c in CASES])
+def test_bad_config_is_one_line_naming_file_and_key(program: Path, label: str, text: str, expected: str) -> None:
+    (program / "Pulumi.prod.yaml").write_text(text)
+    status, message = run_cli("plan", "--stack", "prod", "--program", str(program), "--no-policies")
+    assert status == 2, message
+    assert "Pulumi.prod.yaml" in message and expected in message
+    assert "\n" not in message
+
+
+def test_unrecorded_invoke_names_the_fixture_file(program: Path) -> None:
+    (program / "Pulumi.prod.yaml").write_text(PROD.replace("5f1e3c7a9b2d4e6f8a0b1c2d3e4f5a6b",
+                                                             "ffffffffffffffffffffffffffffffff"))
+    status, message = run_cli("plan", "--stack", "prod", "--program", str(program), "--no-policies")
+    assert status == 2
+    assert "fixtures/invokes.json: no recorded invoke for cloudflare:index/" in message
+
+
+def test_missing_stack_file_and_missing_program(tmp_path: Path) -> None:
+    assert run_cli("plan", "--stack", "qa")[0] == 2
+    status, message = run_cli("plan", "--stack", "prod", "--program", str(tmp_path))
+    assert status == 2 and "Pulumi.yaml: file not found" in message
+
+
+def test_the_command_exits_2_without_a_traceback(program: Path) -> None:
+    """The real console script: one line on stderr, nothing half-printed on stdout."""
+    (program / "Pulumi.prod.yaml").write_text(PROD.replace("retentionDays: 35", "retentionDays: []"))
+    result = subprocess.run(
+        ["parsify-infra", "plan", "--stack", "prod", "--program", str(program)],
+        capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"}, check=False)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert "Pulumi.prod.yaml: key parsify:backups.retentionDays" in result.stderr

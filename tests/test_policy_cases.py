@@ -1,0 +1,84 @@
+"""Every policy, through the gate: its compliant case passes and each violating case is caught.
+
+Cases live in fixtures/policy_cases.yaml and are declared by fixtures/generic, a small Pulumi program,
+through `parsify-infra plan --program`, exactly as the real stacks go through it.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from parsify_policies.pack import METAS
+from tests.conftest import REPO, plan_json
+
+FIXTURES = Path(__file__).parent / "fixtures"
+CASES: dict[str, Any] = yaml.safe_load((FIXTURES / "policy_cases.yaml").read_text())
+IDS = json.loads((REPO / "policies/parsify_policies/data/cloudflare_ids.json").read_text())
+GROUP_IDS = {entry["name"]: gid for gid, entry in IDS["permissionGroups"].items()}
+ROLE_IDS = {name: rid for rid, name in IDS["roles"].items()}
+BREAK_GLASS = {"breakGlass": ["maya.okafor@parsify.io"]}
+
+
+def _ids(value: Any) -> Any:
+    """`@<permission group>` and `@role:<role>` in a case become the real ids."""
+    if isinstance(value, str) and value.startswith("@role:"):
+        return ROLE_IDS[value[len("@role:"):]]
+    if isinstance(value, str) and value.startswith("@"):
+        return GROUP_IDS[value[1:]]
+    if isinstance(value, dict):
+        return {k: _ids(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_ids(v) for v in value]
+    return value
+
+
+def gate(tmp_path: Path, resources: list[dict[str, Any]], pack_config: dict[str, Any] | None = None
+         ) -> tuple[int, dict[str, Any]]:
+    program = tmp_path / "program"
+    shutil.copytree(FIXTURES / "generic", program, dirs_exist_ok=True)
+    config = {"config": {"policy-fixture:resources": _ids(resources)}}
+    (program / "Pulumi.case.yaml").write_text(yaml.safe_dump(config))
+    pack_file = tmp_path / "pack.json"
+    pack_file.write_text(json.dumps(pack_config or {
+        "account-member-admin-break-glass-only": BREAK_GLASS,
+        "vercel-team-member-owner-break-glass-only": BREAK_GLASS}))
+    return plan_json("--stack", "case", "--program", str(program), "--policy-config", str(pack_file))
+
+
+def findings(plan: dict[str, Any], policy: str) -> list[dict[str, Any]]:
+    return [v for v in plan["violations"] if v["policy"] == policy]
+
+
+def test_every_policy_has_cases() -> None:
+    assert sorted(CASES) == sorted(m.name for m in METAS)
+    assert all(CASES[name]["violating"] for name in CASES)
+
+
+COMPLIANT = [pytest.param(name, case["compliant"], id=name) for name, case in CASES.items()]
+VIOLATING = [pytest.param(name, v["resources"], v["expect"], id=f"{name}:{v['expect'][:30]}")
+             for name, case in CASES.items() for v in case["violating"]]
+
+
+@pytest.mark.parametrize("policy, resources", COMPLIANT)
+def test_compliant_case_passes(tmp_path: Path, policy: str, resources: list[dict[str, Any]]) -> None:
+    _, plan = gate(tmp_path, resources)
+    assert findings(plan, policy) == []
+    assert next(p for p in plan["compliance"]["policies"] if p["policy"] == policy)["status"] == "pass"
+
+
+@pytest.mark.parametrize("policy, resources, expected", VIOLATING)
+def test_violating_case_is_caught(tmp_path: Path, policy: str, resources: list[dict[str, Any]],
+                                  expected: str) -> None:
+    status, plan = gate(tmp_path, resources)
+    found = findings(plan, policy)
+    assert any(expected in v["message"] for v in found), found
+    assert all(v["urn"].startswith("urn:pulumi:case::policy-fixture::") for v in found)
+    assert all(v["message"].endswith(".") for v in found), "messages are full sentences"
+    if any(v["level"] == "mandatory" for v in found):
+        assert status == 1, "a mandatory violation blocks the plan (exit 1)"

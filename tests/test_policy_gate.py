@@ -1,0 +1,134 @@
+"""The gate as a whole: real stacks, waivers, fail-closed evaluation, metadata and the catalogue."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import re
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from parsify_policies import handbook
+from parsify_policies.pack import METAS, MODULES, POLICIES
+from tests.conftest import REPO, plan_json, run_cli
+from tests.test_policy_cases import gate
+
+TOKEN = "cloudflare:index/accountToken:AccountToken"
+OPEN_POLICY = {"type": "cloudflare:index/zeroTrustAccessPolicy:ZeroTrustAccessPolicy", "name": "open",
+               "inputs": {"decision": "allow", "includes": [{"everyone": {}}]}}
+
+
+@pytest.mark.parametrize("stack", ["prod", "staging"])
+def test_real_stacks_pass_the_gate_with_no_mandatory_violation(stack: str) -> None:
+    status, plan = plan_json("--stack", stack)
+    assert status == 0
+    assert [v for v in plan["violations"] if v["level"] == "mandatory"] == []
+    assert len(plan["compliance"]["policies"]) == len(POLICIES)
+    assert plan["waived"], "the apex-domain waiver is exercised"
+
+
+def waiver(**overrides: Any) -> dict[str, Any]:
+    return {"resources": ["open"], "ticket": "SEC-1", "approver": "nadia.haddad@parsify.io",
+            "reason": "Public status page policy, reviewed with the security lead.", "expires": "2026-12-31",
+            **overrides}
+
+
+def test_active_waiver_moves_the_violation_to_waived(tmp_path: Path) -> None:
+    status, plan = gate(tmp_path, [OPEN_POLICY], {"access-policy-no-public-include": {"waivers": [waiver()]}})
+    assert not [v for v in plan["violations"] if v["policy"] == "access-policy-no-public-include"]
+    (entry,) = [w for w in plan["waived"] if w["policy"] == "access-policy-no-public-include"]
+    assert entry["waiver"]["ticket"] == "SEC-1" and entry["urn"].endswith("::open")
+    assert status == 1, "the other violations of this resource (no MFA) still block"
+
+
+def test_expired_waiver_stops_applying_and_is_reported(tmp_path: Path) -> None:
+    config = {"access-policy-no-public-include": {"waivers": [waiver(expires="2026-11-01")]}}
+    status, plan = gate(tmp_path, [OPEN_POLICY], config)
+    found = [v for v in plan["violations"] if v["policy"] == "access-policy-no-public-include"]
+    assert any(v["level"] == "mandatory" and "Waiver SEC-1 for this resource expired on 2026-11-01" in v["message"]
+               for v in found)
+    assert any(v["level"] == "advisory" and v["message"].startswith("Waiver SEC-1 for open expired") for v in found)
+    assert plan["expiredWaivers"][0]["ticket"] == "SEC-1"
+    assert status == 1
+
+
+@pytest.mark.parametrize("config, expected", [
+    ({"no-such-policy": {"waivers": [waiver()]}}, "key no-such-policy: no policy of that name"),
+    ({"access-policy-no-public-include": {"waivers": [waiver(resources=["ghost"])]}},
+     "waivers[0].resources: no resource named ghost"),
+    ({"access-policy-no-public-include": {"waivers": [waiver(expires="2027-06-01")]}},
+     "is more than 90 days out"),
+    ({"access-policy-no-public-include": {"waivers": [waiver(reason="ok")]}}, "waivers.0.reason"),
+    ({"access-policy-no-public-include": {"waivers": [waiver(ticket="none")]}}, "does not match"),
+    ({"api-token-expires": {"maxLifetimeDays": "ninety"}}, "key api-token-expires.maxLifetimeDays"),
+    ({"all": "strict"}, "is not one of"),
+], ids=["unknown policy", "unknown resource", "too long", "no reason", "no ticket", "bad type", "bad level"])
+def test_bad_pack_config_is_an_error_naming_file_and_key(tmp_path: Path, config: dict[str, Any],
+                                                         expected: str) -> None:
+    program = tmp_path / "program"
+    gate(tmp_path, [OPEN_POLICY])  # lays out the fixture program
+    (tmp_path / "bad.json").write_text(json.dumps(config))
+    status, message = run_cli("plan", "--stack", "case", "--program", str(program), "--policy-config",
+                              str(tmp_path / "bad.json"), "--as-of", "2026-11-27")
+    assert status == 2
+    assert "bad.json: key " in message and expected in message
+
+
+def test_a_policy_that_raises_fails_closed(tmp_path: Path) -> None:
+    token = {"type": TOKEN, "name": "t", "inputs": {"name": "ci", "expiresOn": "next tuesday"}}
+    status, plan = gate(tmp_path, [token])
+    (failure,) = [v for v in plan["violations"] if v["policy"] == "api-token-expires"]
+    assert failure["level"] == "mandatory" and status == 1
+    assert failure["message"].startswith("POLICY ERROR: policy 'api-token-expires' raised ValueError")
+    # the other policies still ran on the same resource
+    assert next(p for p in plan["compliance"]["policies"]
+                if p["policy"] == "api-token-no-wildcard-resources")["status"] == "pass"
+
+
+def test_advisory_violations_do_not_block(tmp_path: Path) -> None:
+    script = {"type": "cloudflare:index/workersScript:WorkersScript", "name": "w", "inputs": {}}
+    status, plan = gate(tmp_path, [script])
+    assert [v["level"] for v in plan["violations"]] == ["advisory"]
+    assert status == 0
+
+
+def test_policy_metadata_follows_the_pack_conventions() -> None:
+    prefixes = ("access-", "account-", "api-token-", "d1-", "r2-", "workers-", "vercel-", "zone-", "monitoring-")
+    assert len({m.name for m in METAS}) == len(METAS)
+    for meta, module, policy in zip(METAS, MODULES, POLICIES, strict=True):
+        assert re.fullmatch(r"[A-Za-z0-9_.-]{1,100}", meta.name) and meta.name.startswith(prefixes)
+        assert module.__name__.rsplit(".", 1)[-1] == meta.name.replace("-", "_"), "one file per policy, same name"
+        assert meta.section in handbook.SECTIONS
+        assert meta.description.endswith(".") and meta.remediation.endswith(".")
+        assert policy.severity is not None and policy.remediation_steps and policy.tags
+        assert f"handbook:{meta.section}" in policy.tags
+        assert "waivers" in policy.config_schema.properties
+
+
+def test_the_private_analyzer_path_is_still_there() -> None:
+    """The gate drives pulumi_policy's private servicer: fail loudly when an SDK bump changes it."""
+    from pulumi_policy.policy import _PolicyAnalyzerServicer
+
+    assert metadata.version("pulumi-policy") == "1.21.0"
+    assert list(inspect.signature(_PolicyAnalyzerServicer.__init__).parameters) == [
+        "self", "name", "version", "policies", "enforcement_level", "initial_config", "description",
+        "display_name", "readme", "provider", "tags", "repository"]
+    for method in ("Configure", "Analyze", "AnalyzeStack"):
+        assert list(inspect.signature(getattr(_PolicyAnalyzerServicer, method)).parameters)[:2] == [
+            "self", "request"]
+
+
+def test_policies_requirements_pin_the_same_sdk_as_the_lock() -> None:
+    requirements = (REPO / "policies/requirements.txt").read_text()
+    for package in ("pulumi", "pulumi-policy"):
+        assert f"{package}=={metadata.version(package)}" in requirements
+
+
+def test_readme_catalogue_is_current() -> None:
+    status, table = run_cli("policies")
+    assert status == 0
+    assert table.count("\n") == len(POLICIES) + 2
+    assert table in (REPO / "README.md").read_text(), "regenerate: uv run parsify-infra policies"
