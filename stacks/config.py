@@ -271,7 +271,8 @@ class StackConfig(Model):
         for app in self.access.applications:
             missing = set(app.groups) - groups
             if missing:
-                raise ValueError(f"key parsify:access.applications: '{app.name}' names unknown groups {sorted(missing)}")
+                raise ValueError(f"key parsify:access.applications: '{app.name}' names unknown groups "
+                                 f"{sorted(missing)}")
         for grant in self.access.grants:
             if grant.application not in apps:
                 raise ValueError(f"key parsify:access.grants: the grant for {grant.person} names unknown application "

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 import yaml
-
 from parsify_policies.pack import METAS
+
 from tests.conftest import REPO, plan_json
 
 FIXTURES = Path(__file__).parent / "fixtures"

@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from parsify_policies import handbook
 from parsify_policies.pack import METAS, MODULES, POLICIES
+
 from tests.conftest import REPO, plan_json, run_cli
 from tests.test_policy_cases import gate
 

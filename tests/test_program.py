@@ -6,7 +6,7 @@ import json
 from datetime import date
 from typing import Any
 
-from tests.conftest import PLAN_DATE, resources_of
+from tests.conftest import PLAN_DATE, REPO, resources_of
 
 Stack = tuple[str, dict[str, Any], dict[str, Any]]
 
@@ -100,7 +100,7 @@ def test_access_apps_require_mfa_and_expired_grants_are_not_declared(stack_plan:
 
 def test_members_get_role_ids_looked_up_by_name(stack_plan: Stack) -> None:
     _, plan, config = stack_plan
-    fixtures = json.loads(open("fixtures/invokes.json").read())["invokes"]
+    fixtures = json.loads((REPO / "fixtures/invokes.json").read_text())["invokes"]
     role_ids = {r["name"]: r["id"] for f in fixtures if f["token"].endswith("getAccountRoles")
                 for r in f["result"]["results"]}
     members = {r["inputs"]["email"]: r["inputs"]["roles"] for r in resources_of(plan, ":AccountMember")}

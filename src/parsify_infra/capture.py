@@ -103,7 +103,7 @@ def run_program(files: StackFiles) -> Capture:
             raise InputError(message)
 
     class CapturingMonitor(mocks.MockMonitor):
-        def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
+        def RegisterResource(self, request: Any) -> Any:
             response = super().RegisterResource(request)
             capture.resources.append(CapturedResource(
                 urn=response.urn, type=request.type, name=request.name, custom=bool(request.custom),

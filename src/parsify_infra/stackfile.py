@@ -43,7 +43,7 @@ def _read_yaml(path: Path) -> Any:
     if not path.is_file():
         raise InputError(f"{path}: file not found")
     try:
-        return yaml.load(path.read_text(encoding="utf-8"), Loader=_StringDates)  # noqa: S506 (safe loader)
+        return yaml.load(path.read_text(encoding="utf-8"), Loader=_StringDates)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""

@@ -1,0 +1,41 @@
+# Two commands do all set-up on a fresh machine (Python 3.11, Node 20, pip and npm):
+#   make plan   - the offline plan of the prod stack, with the policy gate
+#   make test   - every test: lint, Python suite, Workers on the local runtime
+# uv is pinned and installed into .tools/; Python deps come from uv.lock, npm deps from package-lock.json.
+
+UV_VERSION := 0.13.8
+UV := .tools/bin/uv
+STACK ?= prod
+
+.PHONY: plan test lint test-python test-workers bench catalogue
+
+$(UV):
+	python3 -m venv .tools
+	.tools/bin/pip install --quiet uv==$(UV_VERSION)
+
+.venv/.synced: $(UV) pyproject.toml uv.lock
+	$(UV) sync --locked --quiet
+	touch $@
+
+workers/node_modules/.package-lock.json: workers/package.json workers/package-lock.json
+	cd workers && npm ci --no-audit --no-fund --loglevel=error
+
+plan: .venv/.synced
+	$(UV) run parsify-infra plan --stack $(STACK)
+
+lint: .venv/.synced
+	$(UV) run ruff check .
+
+test-workers: workers/node_modules/.package-lock.json
+	cd workers && npm test
+
+test-python: .venv/.synced
+	$(UV) run pytest
+
+test: lint test-workers test-python
+
+bench: .venv/.synced
+	$(UV) run python bench/plan_bench.py
+
+catalogue: .venv/.synced
+	$(UV) run parsify-infra policies
