@@ -7,7 +7,7 @@ import pulumi_cloudflare as cloudflare
 
 from stacks.config import BackupSpec
 from stacks.data import Database
-from stacks.edge import worker_source
+from stacks.edge import logs_on, worker_source
 
 BACKUP_COMPATIBILITY_DATE = "2026-04-01"
 
@@ -34,9 +34,7 @@ class BackupJob(pulumi.ComponentResource):
             f"{name}-script", account_id=account_id, script_name=script_name,
             content=worker_source("workers/backup", "index.js"), main_module="index.js",
             compatibility_date=BACKUP_COMPATIBILITY_DATE, bindings=bindings,
-            observability=cloudflare.WorkersScriptObservabilityArgs(
-                enabled=True, logs=cloudflare.WorkersScriptObservabilityLogsArgs(enabled=True, invocation_logs=True)),
-            opts=child)
+            observability=logs_on(), opts=child)
         cloudflare.WorkersCronTrigger(
             f"{name}-cron", account_id=account_id, script_name=self.script.script_name,
             schedules=[cloudflare.WorkersCronTriggerScheduleArgs(cron=spec.schedule)], opts=child)

@@ -26,6 +26,12 @@ ZONE_BASELINE: dict[str, object] = {
 }
 
 
+def logs_on() -> cloudflare.WorkersScriptObservabilityArgs:
+    """Observability logs for a Worker (policy: workers-script-observability-logs)."""
+    return cloudflare.WorkersScriptObservabilityArgs(
+        enabled=True, logs=cloudflare.WorkersScriptObservabilityLogsArgs(enabled=True, invocation_logs=True))
+
+
 class ZoneBaseline(pulumi.ComponentResource):
     """TLS 1.2+, always HTTPS, strict SSL and HSTS on the zone, plus its DNS records."""
 
@@ -70,8 +76,7 @@ class ApiWorker(pulumi.ComponentResource):
             main_module=spec.main_module,
             compatibility_date=spec.compatibility_date.isoformat(),
             bindings=bindings,
-            observability=cloudflare.WorkersScriptObservabilityArgs(
-                enabled=True, logs=cloudflare.WorkersScriptObservabilityLogsArgs(enabled=True, invocation_logs=True)),
+            observability=logs_on(),
             opts=child,
         )
         cloudflare.WorkersCustomDomain(

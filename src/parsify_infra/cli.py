@@ -52,6 +52,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _display_path(path: Path) -> str:
+    """Paths in records are relative to the repository when they are inside it (stable across clones)."""
+    resolved = path.resolve()
+    return str(resolved.relative_to(REPO_ROOT)) if resolved.is_relative_to(REPO_ROOT) else str(path)
+
+
 def _plan(args: argparse.Namespace) -> tuple[int, str]:
     if args.as_of:
         os.environ["PARSIFY_PLAN_DATE"] = args.as_of
@@ -66,7 +72,7 @@ def _plan(args: argparse.Namespace) -> tuple[int, str]:
             config = pack.directory / "config" / f"{args.stack}.json"
         verdicts = evaluate(pack, capture.resources, config, today)
         doc.update({"policyPack": {"name": pack.name, "version": pack.version,
-                                   "config": str(config) if config else None},
+                                   "config": _display_path(config) if config else None},
                     "violations": verdicts.violations, "waived": verdicts.waived,
                     "expiredWaivers": verdicts.expired_waivers, "compliance": verdicts.compliance})
         if verdicts.mandatory:
