@@ -29,10 +29,6 @@ def rules(props: Any, key: str) -> list[dict[str, Any]]:
     return list(props.get(key) or [])
 
 
-def rule_kinds(rule_list: list[dict[str, Any]]) -> set[str]:
-    return {kind for rule in rule_list for kind in rule}
-
-
 def token_resources(policy: dict[str, Any]) -> dict[str, Any]:
     """A token policy's `resources`, which the provider takes as a JSON string."""
     value = plain(policy.get("resources"))

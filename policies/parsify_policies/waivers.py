@@ -11,8 +11,6 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-MAX_WAIVER_DAYS = 90
-
 WAIVER_SCHEMA: dict[str, Any] = {
     "type": "array",
     "items": {

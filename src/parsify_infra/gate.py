@@ -26,7 +26,7 @@ from google.protobuf import json_format, struct_pb2
 from parsify_infra.capture import CapturedResource
 from parsify_infra.errors import InputError
 
-FAILED_PREFIX = "POLICY ERROR:"
+FAILED_PREFIX = "POLICY ERROR:"  # how the pack's framework marks a policy that raised (fail closed)
 MAX_WAIVER_DAYS = 90
 LEVELS = ("advisory", "mandatory", "remediate", "disabled")
 HANDBOOK_TAG = "handbook:"

@@ -42,13 +42,6 @@ def capture_stack(program_dir: Path, stack: str) -> tuple[StackFiles, Capture]:
     return files, run_program(files)
 
 
-def component_of(resource: dict[str, Any], by_urn: dict[str, dict[str, Any]], custom: set[str]) -> str:
-    """URN of the nearest component ancestor (the stack for top-level resources)."""
-    parent = resource["parent"]
-    while parent and parent in custom:
-        parent = by_urn[parent]["parent"]
-    return parent
-
 
 def counts_by_type(resources: list[dict[str, Any]]) -> Counter[str]:
     return Counter(r["type"] for r in resources if r["type"] != STACK_TYPE)
