@@ -7,7 +7,7 @@ UV_VERSION := 0.13.8
 UV := .tools/bin/uv
 STACK ?= prod
 
-.PHONY: plan test lint test-python test-workers bench catalogue
+.PHONY: setup plan test lint test-python test-workers bench catalogue snapshot
 
 $(UV):
 	python3 -m venv .tools
@@ -19,6 +19,11 @@ $(UV):
 
 workers/node_modules/.package-lock.json: workers/package.json workers/package-lock.json
 	cd workers && npm ci --no-audit --no-fund --loglevel=error
+
+setup: .venv/.synced
+
+snapshot: .venv/.synced
+	$(UV) run parsify-infra snapshot --stack $(STACK)
 
 plan: .venv/.synced
 	$(UV) run parsify-infra plan --stack $(STACK)

@@ -25,7 +25,7 @@ class BackupJob(pulumi.ComponentResource):
     def __init__(self, name: str, account_id: str, script_name: str, databases: list[Database],
                  bucket: cloudflare.R2Bucket, spec: BackupSpec,
                  opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("parsify:backup:BackupJob", name, None, opts)
+        super().__init__("parsify:backups:BackupJob", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         bindings = [cloudflare.WorkersScriptBindingArgs(type="d1", name=binding_name(db.spec.name), id=db.d1.uuid)
                     for db in databases]

@@ -6,7 +6,7 @@ import pulumi
 
 from stacks.access import AccessControl
 from stacks.backups import BackupJob
-from stacks.config import StackConfig
+from stacks.config import StackConfig, plan_date
 from stacks.data import Database, RetainedBucket
 from stacks.edge import ApiWorker, ZoneBaseline
 from stacks.frontend import VercelFrontend
@@ -39,6 +39,12 @@ def build_platform(cfg: StackConfig) -> dict[str, object]:
         "backupSchedule": cfg.backups.schedule,
         "frontendProject": frontend.project.name,
         "slo": cfg.slo.model_dump(by_alias=True),
+        # The time-limited grants in force, for the access review and the expiry report.
+        "accessGrants": [
+            {"person": g.person, "application": g.application, "reason": g.reason, "ticket": g.ticket,
+             "expires": g.expires.isoformat()}
+            for g in cfg.access.grants if g.expires >= plan_date()
+        ],
     }
 
 

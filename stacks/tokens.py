@@ -22,7 +22,7 @@ class ApiTokens(pulumi.ComponentResource):
     """One `AccountToken` per token in config; the token values are secret outputs, never exported."""
 
     def __init__(self, name: str, cfg: StackConfig, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("parsify:access:ApiTokens", name, None, opts)
+        super().__init__("parsify:tokens:ApiTokens", name, None, opts)
         for index, token in enumerate(cfg.tokens):
             groups = lookups.permission_group_ids(cfg.account_id, token.scope, token.permission_groups,
                                                   f"tokens[{index}].permissionGroups")

@@ -15,7 +15,8 @@ from parsify_infra.errors import EXIT_BAD_INPUT, InputError
 
 REPO = Path(__file__).resolve().parents[1]
 PLAN_DATE = "2026-11-27"  # the suite's fixed "today": expiry rules stay deterministic
-PROGRAM_FILES = ["Pulumi.yaml", "__main__.py", "stacks", "workers/api", "workers/backup", "fixtures"]
+PROGRAM_FILES = ["Pulumi.yaml", "Pulumi.prod.yaml", "Pulumi.staging.yaml", "__main__.py", "stacks", "workers/api",
+                 "workers/backup", "fixtures"]
 
 
 def run_cli(*argv: str) -> tuple[int, str]:

@@ -95,7 +95,7 @@ def run_program(files: StackFiles) -> Capture:
         def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
             wanted = {k: v for k, v in args.args.items() if v is not None}
             for fixture in fixtures:
-                if fixture.get("token") == args.token and fixture.get("args") == wanted:
+                if fixture.get("invoke") == args.token and fixture.get("args") == wanted:
                     return dict(fixture["result"])
             message = (f"{files.program_dir / 'fixtures' / 'invokes.json'}: no recorded invoke for "
                        f"{args.token} with args {json.dumps(wanted, sort_keys=True)}; record it from the real API")

@@ -1,4 +1,4 @@
-"""`parsify-infra`: the offline plan, policy gate and change record of the Parsify platform."""
+"""`parsify-infra`: the offline plan, policy gate, change record and access review of the Parsify platform."""
 
 from __future__ import annotations
 
@@ -6,16 +6,22 @@ import argparse
 import json
 import os
 import sys
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
 
+from parsify_infra.access_review import build_review, expiring, render_review
 from parsify_infra.catalogue import catalogue_table
+from parsify_infra.changerecord import change_summary, render_change_record
+from parsify_infra.changes import diff, read_codeowners, required_reviewers
 from parsify_infra.errors import EXIT_BAD_INPUT, EXIT_OK, EXIT_VIOLATIONS, InputError
-from parsify_infra.gate import evaluate, load_pack
+from parsify_infra.gate import Verdicts, evaluate, load_pack
 from parsify_infra.plan import capture_stack, plan_document
 from parsify_infra.render import render_text
 from parsify_infra.secrets import scrub
+from parsify_infra.snapshot import read_snapshot, snapshot_document, snapshot_path, snapshot_text
+from parsify_infra.stackfile import StackFiles
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_PACK = REPO_ROOT / "policies"
@@ -33,20 +39,35 @@ class _Parser(argparse.ArgumentParser):
         raise InputError(f"{self.prog}: {message}")
 
 
+def _stack_options(command: argparse.ArgumentParser, formats: list[str]) -> None:
+    command.add_argument("--stack", required=True, help="stack name, e.g. prod or staging")
+    command.add_argument("--program", type=Path, default=REPO_ROOT,
+                         help="Pulumi Python project directory (default: this repository)")
+    command.add_argument("--format", choices=formats, default=formats[0])
+    command.add_argument("--as-of", type=_iso_date, help="plan date for expiry rules (default: today)")
+    command.add_argument("--policy-pack", type=Path, default=DEFAULT_PACK, help="CrossGuard pack folder")
+    command.add_argument("--policy-config", type=Path,
+                         help="pack config JSON (default: <pack>/config/<stack>.json when it exists)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="parsify-infra", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     plan = commands.add_parser("plan", help="run the program offline, evaluate the policy gate, print the plan")
-    plan.add_argument("--stack", required=True, help="stack name, e.g. prod or staging")
-    plan.add_argument("--program", type=Path, default=REPO_ROOT,
-                      help="Pulumi Python project directory (default: this repository)")
-    plan.add_argument("--format", choices=["text", "json"], default="text")
+    _stack_options(plan, ["text", "json", "markdown"])
     plan.add_argument("--verbose", action="store_true", help="text format: show every input")
-    plan.add_argument("--as-of", type=_iso_date, help="plan date for expiry rules (default: today)")
-    plan.add_argument("--policy-pack", type=Path, default=DEFAULT_PACK, help="CrossGuard pack folder")
-    plan.add_argument("--policy-config", type=Path,
-                      help="pack config JSON (default: <pack>/config/<stack>.json when it exists)")
     plan.add_argument("--no-policies", action="store_true", help="skip the policy gate")
+    plan.add_argument("--baseline", type=Path,
+                      help="approved snapshot to diff against (default: <program>/stacks/snapshots/<stack>.json)")
+    snapshot = commands.add_parser("snapshot", help="write the approved snapshot of a stack")
+    snapshot.add_argument("--stack", required=True)
+    snapshot.add_argument("--program", type=Path, default=REPO_ROOT)
+    snapshot.add_argument("--as-of", type=_iso_date)
+    snapshot.add_argument("--check", action="store_true", help="exit 1 if the committed snapshot is stale")
+    review = commands.add_parser("access-review", help="who and what can reach what, with findings")
+    _stack_options(review, ["markdown", "json"])
+    expiry = commands.add_parser("expiry", help="tokens, grants and waivers expiring within 14 days")
+    _stack_options(expiry, ["markdown", "json"])
     policies = commands.add_parser("policies", help="print the policy catalogue as a Markdown table")
     policies.add_argument("--policy-pack", type=Path, default=DEFAULT_PACK)
     return parser
@@ -58,27 +79,87 @@ def _display_path(path: Path) -> str:
     return str(resolved.relative_to(REPO_ROOT)) if resolved.is_relative_to(REPO_ROOT) else str(path)
 
 
-def _plan(args: argparse.Namespace) -> tuple[int, str]:
+def _today(args: argparse.Namespace) -> date:
     if args.as_of:
         os.environ["PARSIFY_PLAN_DATE"] = args.as_of
-    today = date.fromisoformat(os.environ.get("PARSIFY_PLAN_DATE") or date.today().isoformat())
+    return date.fromisoformat(os.environ.get("PARSIFY_PLAN_DATE") or date.today().isoformat())
+
+
+@dataclass
+class Evaluated:
+    files: StackFiles
+    doc: dict[str, Any]
+    verdicts: Verdicts | None
+
+
+def _evaluate(args: argparse.Namespace, today: date, policies: bool = True) -> Evaluated:
     files, capture = capture_stack(args.program.resolve(), args.stack)
     doc: dict[str, Any] = plan_document(capture)
-    status = EXIT_OK
-    if not args.no_policies:
-        pack = load_pack(args.policy_pack.resolve())
-        config = args.policy_config
-        if config is None and (pack.directory / "config" / f"{args.stack}.json").is_file():
-            config = pack.directory / "config" / f"{args.stack}.json"
-        verdicts = evaluate(pack, capture.resources, config, today)
-        doc.update({"policyPack": {"name": pack.name, "version": pack.version,
-                                   "config": _display_path(config) if config else None},
-                    "violations": verdicts.violations, "waived": verdicts.waived,
-                    "expiredWaivers": verdicts.expired_waivers, "compliance": verdicts.compliance})
-        if verdicts.mandatory:
-            status = EXIT_VIOLATIONS
-    text = json.dumps(doc, indent=2) + "\n" if args.format == "json" else render_text(doc, args.verbose)
-    return status, scrub(text, files.secret_placeholders)
+    if not policies:
+        return Evaluated(files, doc, None)
+    pack = load_pack(args.policy_pack.resolve())
+    config = args.policy_config
+    if config is None and (pack.directory / "config" / f"{args.stack}.json").is_file():
+        config = pack.directory / "config" / f"{args.stack}.json"
+    verdicts = evaluate(pack, capture.resources, config, today)
+    doc.update({"policyPack": {"name": pack.name, "version": pack.version,
+                               "config": _display_path(config) if config else None},
+                "violations": verdicts.violations, "waived": verdicts.waived,
+                "expiredWaivers": verdicts.expired_waivers, "compliance": verdicts.compliance})
+    return Evaluated(files, doc, verdicts)
+
+
+def _plan(args: argparse.Namespace) -> tuple[int, str]:
+    today = _today(args)
+    result = _evaluate(args, today, policies=not args.no_policies)
+    doc = result.doc
+    baseline = args.baseline or snapshot_path(args.program.resolve(), args.stack)
+    changes = diff(read_snapshot(baseline), snapshot_document(doc, today.isoformat()))
+    doc["changes"] = {"baseline": _display_path(baseline), **change_summary(changes)}
+    status = EXIT_VIOLATIONS if result.verdicts and result.verdicts.mandatory else EXIT_OK
+    if args.format == "json":
+        text = json.dumps(doc, indent=2) + "\n"
+    elif args.format == "markdown":
+        reviewers = required_reviewers(changes, args.stack, read_codeowners(REPO_ROOT / ".github" / "CODEOWNERS"))
+        text = render_change_record(doc, changes, reviewers, _display_path(baseline))
+    else:
+        text = render_text(doc, args.verbose)
+    return status, scrub(text, result.files.secret_placeholders)
+
+
+def _snapshot(args: argparse.Namespace) -> tuple[int, str]:
+    path = snapshot_path(args.program.resolve(), args.stack)
+    approved = read_snapshot(path)
+    # A check re-plans as of the snapshot's own date, so only a change of the program makes it stale.
+    as_of = args.as_of or (approved["asOf"] if args.check and approved else None)
+    today = _today(argparse.Namespace(as_of=as_of))
+    result = _evaluate(args, today, policies=False)
+    text = scrub(snapshot_text(snapshot_document(result.doc, today.isoformat())), result.files.secret_placeholders)
+    if args.check:
+        if approved is not None and snapshot_text(approved) == text:
+            return EXIT_OK, f"{_display_path(path)} is current.\n"
+        return EXIT_VIOLATIONS, (f"{_display_path(path)} is stale: run `uv run parsify-infra snapshot --stack "
+                                 f"{args.stack}` and commit it with the change.\n")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return EXIT_OK, f"wrote {_display_path(path)} ({len(result.doc['resources'])} resources, as of {today}).\n"
+
+
+def _review(args: argparse.Namespace) -> tuple[int, str]:
+    today = _today(args)
+    result = _evaluate(args, today)
+    assert result.verdicts is not None
+    review = build_review(result.doc, args.policy_pack.resolve(), today, result.verdicts.waivers)
+    if args.command == "expiry":
+        items = expiring(review)
+        if args.format == "json":
+            text = json.dumps({"stack": args.stack, "asOf": review["asOf"], "expiring": items}, indent=2) + "\n"
+        else:
+            text = "\n".join([f"# Expiring within 14 days: {args.stack} ({review['asOf']})", "",
+                              *([f"- {i['subject']}: {i['detail']}" for i in items] or ["- nothing"])]) + "\n"
+    else:
+        text = json.dumps(review, indent=2) + "\n" if args.format == "json" else render_review(review)
+    return EXIT_OK, scrub(text, result.files.secret_placeholders)
 
 
 def run(argv: list[str]) -> tuple[int, str]:
@@ -86,6 +167,10 @@ def run(argv: list[str]) -> tuple[int, str]:
     args = build_parser().parse_args(argv)
     if args.command == "policies":
         return EXIT_OK, catalogue_table(load_pack(args.policy_pack.resolve()))
+    if args.command == "snapshot":
+        return _snapshot(args)
+    if args.command in ("access-review", "expiry"):
+        return _review(args)
     return _plan(args)
 
 

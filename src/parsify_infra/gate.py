@@ -47,6 +47,7 @@ class Verdicts:
     violations: list[dict[str, Any]] = field(default_factory=list)
     waived: list[dict[str, Any]] = field(default_factory=list)
     expired_waivers: list[dict[str, Any]] = field(default_factory=list)
+    waivers: list[dict[str, Any]] = field(default_factory=list)  # every waiver in the pack config
     compliance: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -188,7 +189,7 @@ def evaluate(pack: LoadedPack, resources: list[CapturedResource], config_path: P
     response = servicer.AnalyzeStack(analyzer_pb2.AnalyzeStackRequest(resources=stack_resources), None)
     diagnostics += [(d, "") for d in response.diagnostics]
 
-    verdicts = Verdicts()
+    verdicts = Verdicts(waivers=waivers)
     for diagnostic, subject in diagnostics:
         message = diagnostic.message
         if diagnostic.description and message.startswith(diagnostic.description + "\n"):

@@ -1,0 +1,124 @@
+"""The change record of a pull request, in Markdown: what changes, how risky, who reviews, the verdicts."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from typing import Any
+
+from parsify_infra.changes import Change, overall_risk
+from parsify_infra.render import brief, short_type
+
+SYMBOL = {"create": "+ create", "update": "~ update", "replace": "+- replace", "delete": "- delete"}
+RISK_BADGE = {"routine": "routine", "security-sensitive": "security-sensitive", "destructive": "DESTRUCTIVE"}
+
+
+def _cell(value: Any) -> str:
+    text = "(none)" if value is None else brief(value)
+    return "`" + text.replace("`", "'").replace("|", "\\|") + "`"
+
+
+def _mermaid(changes: list[Change], resources: list[dict[str, Any]]) -> list[str]:
+    """The changed part of the resource graph: changed resources, their parents and changed dependencies."""
+    by_urn = {r["urn"]: r for r in resources}
+    changed = {c.urn: c for c in changes}
+    nodes: dict[str, str] = {}
+
+    def node(urn: str) -> str:
+        if urn not in nodes:
+            nodes[urn] = f"n{len(nodes)}"
+        return nodes[urn]
+
+    edges: list[str] = []
+    for change in changes:
+        child = node(change.urn)
+        resource = by_urn.get(change.urn)
+        parent = resource["parent"] if resource else ""
+        if parent in by_urn and by_urn[parent]["type"] != "pulumi:pulumi:Stack":
+            edges.append(f"  {node(parent)} --> {child}")
+        for dep in resource["dependencies"] if resource else []:
+            if dep in changed:
+                edges.append(f"  {child} -.-> {node(dep)}")
+    lines = ["```mermaid", "flowchart LR"]
+    for urn, ident in nodes.items():
+        name = urn.rsplit("::", 1)[-1]
+        kind = short_type(urn.rsplit("::", 2)[-2].rsplit("$", 1)[-1])
+        label = re.sub(r'["<>]', "", name) + "<br/>" + re.sub(r'["<>]', "", kind)
+        action = changed[urn].action if urn in changed else "context"
+        lines.append(f'  {ident}["{label}"]:::{action}')
+    lines += sorted(set(edges))
+    lines += ["  classDef create fill:#d4f7d4,stroke:#2a7a2a", "  classDef update fill:#fff3c4,stroke:#9a7a00",
+              "  classDef replace fill:#ffd9b3,stroke:#b35900", "  classDef delete fill:#ffd0d0,stroke:#a00",
+              "  classDef context fill:#eee,stroke:#999", "```"]
+    return lines
+
+
+def render_change_record(doc: dict[str, Any], changes: list[Change], reviewers: list[str],
+                         baseline: str) -> str:
+    counts = Counter(c.action for c in changes)
+    risk = overall_risk(changes)
+    lines = [f"## Change record: {doc['project']}/{doc['stack']}", ""]
+    if not changes:
+        lines += [f"No infrastructure change against the approved snapshot (`{baseline}`).", ""]
+    else:
+        lines += [
+            f"**Risk: {RISK_BADGE[risk]}** · {counts['create']} to add, {counts['update']} to change, "
+            f"{counts['replace']} to replace, {counts['delete']} to remove · compared with `{baseline}`", "",
+            "**Required reviewers (CODEOWNERS):** " + (", ".join(reviewers) or "none listed"), "",
+        ]
+        if risk == "destructive":
+            lines += ["> [!CAUTION]", "> This change deletes or replaces stateful data (D1 or R2). Protected "
+                      "resources make `pulumi up` refuse; confirm a fresh backup and a restore plan first.", ""]
+        by_component: dict[str, list[Change]] = {}
+        for change in changes:
+            by_component.setdefault(change.component or "(top level)", []).append(change)
+        for component, items in sorted(by_component.items()):
+            lines += [f"### {component}", "", "| Action | Type | Name | Risk |", "|---|---|---|---|"]
+            lines += [f"| {SYMBOL[c.action]} | {short_type(c.type)} | `{c.name}` | {c.risk} |" for c in items]
+            details = [c for c in items if c.properties]
+            for change in details:
+                lines += ["", f"`{change.name}`:", "", "| Property | Before | After |", "|---|---|---|"]
+                lines += [f"| `{p.path}` | {_cell(p.old)} | {_cell(p.new)} |" for p in change.properties]
+            lines.append("")
+        lines += ["### Changed part of the resource graph", "", *_mermaid(changes, doc["resources"]), ""]
+    lines += _verdicts(doc)
+    return "\n".join(lines) + "\n"
+
+
+def _verdicts(doc: dict[str, Any]) -> list[str]:
+    if "violations" not in doc:
+        return ["### Policy gate", "", "Not evaluated (--no-policies).", ""]
+    mandatory = [v for v in doc["violations"] if v["level"] == "mandatory"]
+    result = "**BLOCKED**" if mandatory else "passed"
+    lines = ["### Policy gate", "", f"{doc['policyPack']['name']} {doc['policyPack']['version']}: {result} "
+             f"({len(mandatory)} mandatory, {len(doc['violations']) - len(mandatory)} advisory, "
+             f"{len(doc['waived'])} waived)", ""]
+    if doc["violations"]:
+        lines += ["| Level | Policy | Resource | Message |", "|---|---|---|---|"]
+        lines += [f"| {v['level']} | `{v['policy']}` | `{v['urn'].rsplit('::', 1)[-1] or '-'}` | {v['message']} |"
+                  for v in doc["violations"]]
+        lines.append("")
+    if doc["waived"]:
+        lines += ["Waivers applied:", "", "| Policy | Resource | Ticket | Approver | Expires | Reason |",
+                  "|---|---|---|---|---|---|"]
+        lines += [f"| `{w['policy']}` | `{w['urn'].rsplit('::', 1)[-1]}` | {w['waiver']['ticket']} | "
+                  f"{w['waiver']['approver']} | {w['waiver']['expires']} | {w['waiver']['reason']} |"
+                  for w in doc["waived"]]
+        lines.append("")
+    sections = doc["compliance"]["sections"]
+    lines += ["| Handbook section | Policies | Pass | Warn | Fail |", "|---|---|---|---|---|"]
+    lines += [f"| {name} | {s['policies']} | {s['pass']} | {s['warn']} | {s['fail']} |"
+              for name, s in sorted(sections.items())]
+    return [*lines, ""]
+
+
+def change_summary(changes: list[Change]) -> dict[str, Any]:
+    """The JSON form of the record, added to the plan document under "changes"."""
+    return {
+        "risk": overall_risk(changes),
+        "counts": dict(Counter(c.action for c in changes)),
+        "resources": [{"action": c.action, "urn": c.urn, "type": c.type, "component": c.component,
+                       "risk": c.risk, "properties": [{"path": p.path, "old": p.old, "new": p.new}
+                                                      for p in c.properties]} for c in changes],
+    }
+

@@ -1,0 +1,150 @@
+"""The diff between an approved snapshot and the program now, with each change's risk and reviewers."""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+STATEFUL = {
+    "cloudflare:index/d1Database:D1Database": {"name", "jurisdiction", "primaryLocationHint", "accountId"},
+    "cloudflare:index/r2Bucket:R2Bucket": {"name", "location", "jurisdiction", "accountId"},
+}
+SECURITY_TYPES = (
+    "cloudflare:index/zeroTrust", "cloudflare:index/accountToken", "cloudflare:index/apiToken",
+    "cloudflare:index/accountMember", "cloudflare:index/account:Account", "vercel:index/teamMember",
+)
+RISK_ORDER = ["routine", "security-sensitive", "destructive"]
+# Paths whose CODEOWNERS must review a change of that risk, on top of the changed components' modules.
+RISK_PATHS = {"security-sensitive": "policies/", "destructive": "stacks/data.py"}
+
+
+@dataclass
+class PropertyChange:
+    path: str
+    old: Any
+    new: Any
+
+
+@dataclass
+class Change:
+    action: str  # create, update, replace, delete
+    urn: str
+    type: str
+    name: str
+    component: str  # type token of the top-level component, e.g. parsify:access:AccessControl
+    risk: str
+    properties: list[PropertyChange] = field(default_factory=list)
+
+
+def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(value, dict) and value:
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            out.update(_flatten(item, f"{prefix}.{key}" if prefix else key))
+        return out
+    if isinstance(value, list) and value:
+        out = {}
+        # Lists of named items (bindings, rules) are keyed by name, so an insertion is one change, not a cascade.
+        named = all(isinstance(i, dict) and isinstance(i.get("name") or i.get("id"), str) for i in value)
+        keys = [str(i.get("name") or i.get("id")) for i in value] if named else []
+        if not named or len(set(keys)) != len(keys):
+            keys = [str(index) for index in range(len(value))]
+        for key, item in zip(keys, value, strict=True):
+            out.update(_flatten(item, f"{prefix}[{key}]"))
+        return out
+    return {prefix: value}
+
+
+def property_changes(old: dict[str, Any], new: dict[str, Any]) -> list[PropertyChange]:
+    before, after = _flatten(old), _flatten(new)
+    return [PropertyChange(path, before.get(path), after.get(path))
+            for path in sorted(set(before) | set(after)) if before.get(path) != after.get(path)]
+
+
+def _component(resource: dict[str, Any], by_urn: dict[str, dict[str, Any]]) -> str:
+    """Type token of the outermost component above `resource` (its own type if it is one)."""
+    found = resource["type"] if not resource["custom"] else ""
+    parent = by_urn.get(resource["parent"])
+    while parent is not None and parent["type"] != "pulumi:pulumi:Stack":
+        found = parent["type"]
+        parent = by_urn.get(parent["parent"])
+    return found
+
+
+def _risk(action: str, type_token: str) -> str:
+    if action in ("delete", "replace") and type_token in STATEFUL:
+        return "destructive"
+    if type_token.startswith(SECURITY_TYPES):
+        return "security-sensitive"
+    return "routine"
+
+
+def diff(approved: dict[str, Any] | None, current: dict[str, Any]) -> list[Change]:
+    """Changes from `approved` (None: an empty stack) to `current`, both snapshot documents."""
+    old = {r["urn"]: r for r in (approved or {}).get("resources", [])}
+    new = {r["urn"]: r for r in current["resources"]}
+    changes: list[Change] = []
+    for urn in sorted(set(old) | set(new)):
+        before, after = old.get(urn), new.get(urn)
+        resource = after or before
+        assert resource is not None
+        if resource["type"] == "pulumi:pulumi:Stack":
+            continue
+        context = new if after else old
+        if before is None:
+            action, props = "create", []
+        elif after is None:
+            action, props = "delete", []
+        else:
+            props = property_changes(before["inputs"], after["inputs"])
+            if before["protect"] != after["protect"]:
+                props.append(PropertyChange("(protect)", before["protect"], after["protect"]))
+            if not props:
+                continue
+            replace_keys = STATEFUL.get(resource["type"], set())
+            action = "replace" if any(p.path.split(".")[0].split("[")[0] in replace_keys for p in props) else "update"
+        changes.append(Change(action, urn, resource["type"], resource["name"], _component(resource, context),
+                              _risk(action, resource["type"]), props))
+    return changes
+
+
+def overall_risk(changes: list[Change]) -> str:
+    return max((c.risk for c in changes), key=RISK_ORDER.index, default="routine")
+
+
+def read_codeowners(path: Path) -> list[tuple[str, list[str]]]:
+    rules = []
+    if path.is_file():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            parts = line.split("#", 1)[0].split()
+            if len(parts) >= 2:
+                rules.append((parts[0], parts[1:]))
+    return rules
+
+
+def owners_of(path: str, rules: list[tuple[str, list[str]]]) -> list[str]:
+    """GitHub's rule: the last matching pattern wins."""
+    owners: list[str] = []
+    for pattern, names in rules:
+        anchored = pattern.lstrip("/")
+        if (pattern == "*" or fnmatch.fnmatch(path, anchored) or (anchored.endswith("/") and path.startswith(anchored))
+                or (fnmatch.fnmatch(path.rsplit("/", 1)[-1], anchored) and "/" not in anchored)):
+            owners = names
+    return owners
+
+
+def module_of(component: str) -> str | None:
+    """The convention that tells where a component lives: `parsify:<module>:<Name>` -> `stacks/<module>.py`."""
+    parts = component.split(":")
+    return f"stacks/{parts[1]}.py" if len(parts) == 3 and parts[1] else None
+
+
+def required_reviewers(changes: list[Change], stack: str, rules: list[tuple[str, list[str]]]) -> list[str]:
+    if not changes:
+        return []
+    paths = {f"Pulumi.{stack}.yaml"}
+    paths |= {m for c in changes if (m := module_of(c.component))}
+    paths |= {RISK_PATHS[c.risk] for c in changes if c.risk in RISK_PATHS}
+    return sorted({owner for path in paths for owner in owners_of(path, rules)})

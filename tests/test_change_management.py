@@ -1,0 +1,131 @@
+"""Change management: approved snapshots, the Markdown change record, access review and expiry report."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from parsify_infra.stackfile import load_stack_files
+from tests.conftest import PLAN_DATE, REPO, copy_program, run_cli
+
+PROD = (REPO / "Pulumi.prod.yaml").read_text()
+
+
+@pytest.mark.parametrize("stack", ["prod", "staging"])
+def test_committed_snapshot_is_current(stack: str) -> None:
+    status, message = run_cli("snapshot", "--stack", stack, "--check")
+    assert status == 0, message
+
+
+def test_snapshot_is_deterministic_and_secret_free(tmp_path: Path) -> None:
+    program = copy_program(tmp_path)
+    for _ in range(2):
+        assert run_cli("snapshot", "--stack", "prod", "--program", str(program), "--as-of", PLAN_DATE)[0] == 0
+    written = (program / "stacks/snapshots/prod.json").read_text()
+    assert written == (REPO / "stacks/snapshots/prod.json").read_text()
+    for placeholder in load_stack_files(REPO, "prod").secret_placeholders:
+        assert placeholder not in written
+    script = next(r for r in json.loads(written)["resources"] if r["name"] == "backup-job-script")
+    assert script["inputs"]["content"].startswith("sha256:"), "Worker code is recorded by digest"
+
+
+def test_a_stale_snapshot_is_caught(tmp_path: Path) -> None:
+    program = copy_program(tmp_path)
+    (program / "Pulumi.prod.yaml").write_text(PROD.replace("LOG_LEVEL: info", "LOG_LEVEL: debug"))
+    status, message = run_cli("snapshot", "--stack", "prod", "--program", str(program), "--check")
+    assert status == 1 and "is stale" in message and "parsify-infra snapshot --stack prod" in message
+
+
+@pytest.fixture(scope="module")
+def change_record(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The record of a realistic prod change: a longer DB-console session, the analytics database
+    removed, a log level changed, a new token."""
+    program = copy_program(tmp_path_factory.mktemp("change"))
+    changed = (PROD.replace("        sessionDuration: 4h\n", "        sessionDuration: 6h\n")
+               .replace("    - name: analytics\n      locationHint: enam\n      readReplication: auto\n", "")
+               .replace("LOG_LEVEL: info", "LOG_LEVEL: warn")
+               .replace("  parsify:monitoring:\n", "    - name: dns-audit\n      purpose: Weekly DNS export.\n"
+                        "      scope: zone\n      permissionGroups: [DNS Read]\n      expires: 2027-01-10\n"
+                        "  parsify:monitoring:\n"))
+    (program / "Pulumi.prod.yaml").write_text(changed)
+    status, text = run_cli("plan", "--stack", "prod", "--program", str(program), "--format", "markdown",
+                           "--baseline", str(REPO / "stacks/snapshots/prod.json"), "--as-of", PLAN_DATE)
+    assert status == 0, text
+    return text
+
+
+def test_change_record_counts_and_classifies_the_change(change_record: str) -> None:
+    assert "## Change record: parsify/prod" in change_record
+    assert "**Risk: DESTRUCTIVE** · 1 to add, 5 to change, 0 to replace, 2 to remove" in change_record
+    assert "> [!CAUTION]" in change_record
+    assert "| - delete | cloudflare:D1Database | `db-analytics-d1` | destructive |" in change_record
+    assert "| + create | cloudflare:AccountToken | `tokens-dns-audit` | security-sensitive |" in change_record
+
+
+def test_change_record_names_the_reviewers_codeowners_requires(change_record: str) -> None:
+    line = next(x for x in change_record.splitlines() if x.startswith("**Required reviewers"))
+    assert "@parsify/database" in line and "@parsify/security" in line and "@parsify/infrastructure" in line
+
+
+def test_change_record_shows_property_changes_per_component(change_record: str) -> None:
+    assert "### parsify:access:AccessControl" in change_record
+    assert "| `sessionDuration` | `4h` | `6h` |" in change_record
+    assert "| `bindings[LOG_LEVEL].text` | `info` | `warn` |" in change_record
+    assert "| `bindings[DB_ANALYTICS].type` | `d1` | `(none)` |" in change_record
+
+
+def test_change_record_has_the_graph_and_the_verdicts(change_record: str) -> None:
+    graph = change_record.split("```mermaid", 1)[1].split("```", 1)[0]
+    assert ":::delete" in graph and ":::create" in graph and ":::update" in graph
+    assert "db-analytics-d1<br/>cloudflare:D1Database" in graph
+    assert "### Policy gate" in change_record and "parsify-security 1.0.0: passed" in change_record
+    assert "| `monitoring-public-hostname-covered` | `frontend-domain-parsify-io` | SEC-218 |" in change_record
+    for placeholder in load_stack_files(REPO, "prod").secret_placeholders:
+        assert placeholder not in change_record
+
+
+def test_no_change_against_the_committed_snapshot() -> None:
+    status, text = run_cli("plan", "--stack", "prod", "--format", "markdown", "--as-of", PLAN_DATE)
+    assert status == 0
+    assert "No infrastructure change against the approved snapshot (`stacks/snapshots/prod.json`)." in text
+
+
+def test_json_plan_carries_the_change_summary(tmp_path: Path) -> None:
+    status, text = run_cli("plan", "--stack", "prod", "--format", "json", "--as-of", PLAN_DATE,
+                           "--baseline", str(tmp_path / "none.json"))
+    assert status == 0
+    doc = json.loads(text)
+    changes = doc["changes"]
+    assert changes["risk"] == "security-sensitive", "a new stack creates access resources"
+    assert changes["counts"] == {"create": len(doc["resources"]) - 1}, "everything but the stack itself is new"
+
+
+def test_access_review_lists_who_reaches_what_with_findings() -> None:
+    status, text = run_cli("access-review", "--stack", "staging", "--format", "json", "--as-of", PLAN_DATE)
+    review = json.loads(text)
+    assert status == 0
+    kinds = {(f["kind"], f["subject"]) for f in review["findings"]}
+    assert ("administrator", "maya.okafor@parsify.io") in kinds
+    assert ("grant without ticket", "elena.costa@parsify.io") in kinds
+    assert ("expiring", "grant jon.bell@parsify.io -> Database console") in kinds
+    token = next(t for t in review["tokens"] if t["name"] == "parsify-staging-backup-verify")
+    assert token["permissionGroups"] == ["Workers R2 Storage Read", "D1 Read"]
+    assert token["ipCondition"] == ["203.0.113.0/28"]
+    admin = next(a for a in review["applications"] if a["name"] == "Admin console")
+    assert admin["policies"][0]["mfa"] == ["hwk"]
+    assert {g["name"] for g in admin["policies"][0]["groups"]} == {"sre", "security"}
+    assert {"email": "maya.okafor@parsify.io", "role": "OWNER"} in review["vercelTeam"]
+    status, markdown = run_cli("access-review", "--stack", "staging", "--as-of", PLAN_DATE)
+    assert "| elena.costa@parsify.io | Support console | 2026-12-20 | **none** |" in markdown
+
+
+def test_expiry_report_lists_tokens_grants_and_waivers_within_14_days() -> None:
+    status, text = run_cli("expiry", "--stack", "prod", "--format", "json", "--as-of", "2027-01-25")
+    subjects = {i["subject"] for i in json.loads(text)["expiring"]}
+    assert status == 0
+    assert subjects == {"token parsify-prod-backup-verify",
+                        "waiver SEC-218 (monitoring-public-hostname-covered)"}
+    status, text = run_cli("expiry", "--stack", "prod", "--as-of", "2026-11-27")
+    assert "- grant jon.bell@parsify.io -> Database console: expires 2026-12-11" in text
