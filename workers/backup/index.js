@@ -1,16 +1,40 @@
-// Parsify backup Worker: on its cron event, exports every bound D1 database (bindings named
-// DB_<NAME>) to the R2 bucket bound as BACKUPS.
+// Parsify backup Worker: exports every bound D1 database (bindings named DB_<NAME>) to the R2 bucket
+// bound as BACKUPS, and in the afternoon verifies the newest backup of each database.
 //
 // Layout of one backup:  backups/<database>/<backup id>/schema.sql
-//                        backups/<database>/<backup id>/tables/<table>.sql
-//                        backups/<database>/<backup id>/manifest.json   <- written last
-// A backup without manifest.json is incomplete and must never be restored.
+//                        backups/<database>/<backup id>/tables/<table>.sql   (multipart, fixed-size parts)
+//                        backups/<database>/<backup id>/manifest.json        <- written last
+// A backup without manifest.json is incomplete and must never be restored. Every object is recorded in
+// the manifest with its size, its chunk size and a SHA-256 per chunk (one chunk per multipart part).
 //
-// Consistency: all reads of one database run in a single DB.batch(), which D1 executes as one
-// transaction, so the export is a point-in-time snapshot of that database even under concurrent
-// writes. Databases are exported one after the other (no cross-database snapshot).
+// Scale: tables are read in pages (keyset pagination on rowid), at most BACKUP_QUERY_BUDGET D1 queries
+// and R2 calls per invocation (D1 allows 1,000 queries per invocation). When the budget runs out the run
+// saves its cursor in runs/<id>.json and continues in a new invocation through the BACKUP_QUEUE queue.
+//
+// Consistency (stated, and tested in workers/test/backup-consistency.test.mjs): at the start of a run the
+// highest rowid of every table is fixed in one D1 batch (one transaction). The export of a table contains
+// exactly the rows whose rowid is at or below that bound and that still exist when their page is read,
+// each as it was at that moment. Rows inserted during the run are not exported; a row deleted during the
+// run may or may not be; no row is exported twice. It is not a point-in-time snapshot across pages: for
+// that, D1 Time Travel (any minute of the last 30 days) is the first resort.
+//
+// Failure: any failed read or write marks the run failed, aborts its multipart uploads, writes no
+// manifest for the unfinished database and alerts ALERT_WEBHOOK_URL. The next scheduled run first
+// removes what a failed or abandoned run left behind.
 
 const encoder = new TextEncoder();
+const FORMAT = "parsify-d1-backup/2";
+const MIB = 1024 * 1024;
+
+function settings(env) {
+  return {
+    pageRows: Number(env.BACKUP_PAGE_ROWS ?? 500),
+    budget: Number(env.BACKUP_QUERY_BUDGET ?? 800),
+    partBytes: Number(env.BACKUP_PART_BYTES ?? 10 * MIB),
+    verifyCron: env.VERIFY_CRON ?? "0 14 * * *",
+    maxAgeHours: Number(env.BACKUP_MAX_AGE_HOURS ?? 26),
+  };
+}
 
 export function databaseBindings(env) {
   return Object.keys(env)
@@ -42,74 +66,384 @@ function sqlLiteral(value) {
   return `'${String(value).replaceAll("'", "''")}'`;
 }
 
-export function insertStatements(table, rows) {
-  if (rows.length === 0) return "";
-  const columns = Object.keys(rows[0]);
-  const head = `INSERT INTO ${quoteIdent(table)} (${columns.map(quoteIdent).join(", ")}) VALUES `;
-  return rows.map((row) => `${head}(${columns.map((c) => sqlLiteral(row[c])).join(", ")});\n`).join("");
+export function insertStatement(table, row) {
+  const columns = Object.keys(row).filter((c) => c !== "__rowid");
+  return `INSERT INTO ${quoteIdent(table)} (${columns.map(quoteIdent).join(", ")}) VALUES ` +
+    `(${columns.map((c) => sqlLiteral(row[c])).join(", ")});\n`;
 }
 
-async function sha256(text) {
-  const digest = await crypto.subtle.digest("SHA-256", encoder.encode(text));
+export async function sha256Hex(bytes) {
+  const digest = await crypto.subtle.digest("SHA-256", typeof bytes === "string" ? encoder.encode(bytes) : bytes);
   return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
-const SCHEMA_QUERY =
-  "SELECT type, name, tbl_name, sql FROM sqlite_master WHERE sql IS NOT NULL " +
-  "AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_cf_%' ORDER BY type = 'table' DESC, name";
-
-export async function exportDatabase(db, bucket, prefix) {
-  const tables = (
-    await db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' " +
-      "AND name NOT LIKE '_cf_%' ORDER BY name").all()
-  ).results.map((r) => r.name);
-  // One batch = one transaction = one consistent snapshot of schema and rows.
-  const results = await db.batch([
-    db.prepare(SCHEMA_QUERY),
-    ...tables.map((t) => db.prepare(`SELECT * FROM ${quoteIdent(t)}`)),
-  ]);
-  // Deferred foreign keys let a restore load tables in any order inside its transaction.
-  const schemaSql = "PRAGMA defer_foreign_keys = on;\n" + results[0].results.map((r) => `${r.sql};\n`).join("");
-  const objects = {};
-  const put = async (key, body) => {
-    await bucket.put(`${prefix}/${key}`, body);
-    objects[key] = { sha256: await sha256(body), bytes: encoder.encode(body).length };
-  };
-  await put("schema.sql", schemaSql);
-  const tableCounts = {};
-  for (const [i, table] of tables.entries()) {
-    const rows = results[i + 1].results;
-    await put(`tables/${table}.sql`, insertStatements(table, rows));
-    tableCounts[table] = rows.length;
+function concat(chunks, total) {
+  const out = new Uint8Array(total);
+  let offset = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, offset);
+    offset += chunk.length;
   }
-  return { tables: tableCounts, objects };
+  return out;
 }
 
-export async function runBackup(env, scheduledTime) {
+// ---------------------------------------------------------------------------------------------------
+// Alerts
+
+export async function alert(env, severity, text) {
+  if (!env.ALERT_WEBHOOK_URL) {
+    console.error(`[${severity}] ${text}`);
+    return;
+  }
+  try {
+    await fetch(env.ALERT_WEBHOOK_URL, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ text: `[${severity}] parsify backups: ${text}`, severity }),
+    });
+  } catch (err) {
+    console.error(`alert delivery failed: ${err}`);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Run state (runs/<id>.json): the cursor that lets a run continue in the next invocation.
+
+const runKey = (id) => `runs/${id}.json`;
+const carryKey = (id, db, table) => `runs/${id}/carry/${db}/${encodeURIComponent(table)}`;
+
+async function saveState(env, state) {
+  await env.BACKUPS.put(runKey(state.id), JSON.stringify(state));
+}
+
+async function loadState(env, id) {
+  const object = await env.BACKUPS.get(runKey(id));
+  return object ? JSON.parse(await object.text()) : null;
+}
+
+class Budget {
+  constructor(limit) {
+    this.left = limit;
+  }
+  spend(n = 1) {
+    this.left -= n;
+  }
+  get exhausted() {
+    return this.left <= 0;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Backup
+
+const TABLES_QUERY =
+  "SELECT name, sql FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' " +
+  "AND name NOT LIKE '_cf_%' ORDER BY name";
+const SCHEMA_QUERY =
+  "SELECT type, name, sql FROM sqlite_master WHERE sql IS NOT NULL " +
+  "AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_cf_%' ORDER BY type = 'table' DESC, name";
+
+async function startDatabase(env, state, entry, budget) {
+  const db = env[entry.binding];
+  const tables = (await db.prepare(TABLES_QUERY).all()).results;
+  budget.spend();
+  const rowidTables = tables.filter((t) => !/WITHOUT\s+ROWID/i.test(t.sql ?? ""));
+  if (rowidTables.length !== tables.length) {
+    throw new Error(`${entry.name}: WITHOUT ROWID tables are not supported by the paged export`);
+  }
+  // One batch = one transaction: the schema and every table's rowid bound come from the same instant.
+  const results = await db.batch([
+    db.prepare(SCHEMA_QUERY),
+    ...tables.map((t) => db.prepare(`SELECT max(rowid) AS bound FROM ${quoteIdent(t.name)}`)),
+  ]);
+  budget.spend();
+  // Deferred foreign keys let a restore load tables in any order inside its transaction.
+  const schemaSql = "PRAGMA defer_foreign_keys = on;\n" + results[0].results.map((r) => `${r.sql};\n`).join("");
+  const schemaBytes = encoder.encode(schemaSql);
+  await env.BACKUPS.put(`${entry.prefix}/schema.sql`, schemaBytes);
+  budget.spend();
+  entry.objects["schema.sql"] = { bytes: schemaBytes.length, chunkBytes: Math.max(schemaBytes.length, 1),
+    chunks: [await sha256Hex(schemaBytes)] };
+  entry.tables = tables.map((t, i) => ({
+    name: t.name, bound: results[i + 1].results[0].bound ?? 0, cursor: 0, rows: 0, bytes: 0,
+    uploadId: null, parts: [], carried: false, done: false,
+  }));
+  entry.phase = "tables";
+}
+
+async function exportTable(env, state, entry, table, budget) {
+  const db = env[entry.binding];
+  const key = `${entry.prefix}/tables/${table.name}.sql`;
+  const { partBytes, pageRows } = state.settings;
+  let pending = [];
+  let pendingBytes = 0;
+  if (table.carried) {
+    const carried = await env.BACKUPS.get(carryKey(state.id, entry.name, table.name));
+    budget.spend();
+    if (!carried) throw new Error(`${entry.name}.${table.name}: the carried bytes of the previous invocation are missing`);
+    const bytes = new Uint8Array(await carried.arrayBuffer());
+    pending = [bytes];
+    pendingBytes = bytes.length;
+  }
+  const upload = () =>
+    table.uploadId ? env.BACKUPS.resumeMultipartUpload(key, table.uploadId) : null;
+
+  async function flush(final) {
+    while (pendingBytes >= partBytes || (final && pendingBytes > 0)) {
+      const all = concat(pending, pendingBytes);
+      const size = final && pendingBytes < partBytes ? pendingBytes : partBytes;
+      const part = all.slice(0, size);
+      const rest = all.slice(size);
+      if (!table.uploadId) {
+        const created = await env.BACKUPS.createMultipartUpload(key);
+        budget.spend();
+        table.uploadId = created.uploadId;
+        await saveState(env, state); // the upload id must be known to abort it after a crash
+        budget.spend();
+      }
+      const uploaded = await upload().uploadPart(table.parts.length + 1, part);
+      budget.spend();
+      table.parts.push({ partNumber: uploaded.partNumber, etag: uploaded.etag, sha256: await sha256Hex(part) });
+      pending = rest.length ? [rest] : [];
+      pendingBytes = rest.length;
+    }
+  }
+
+  while (table.cursor < table.bound) {
+    if (budget.exhausted) {
+      // Yield: keep the bytes not yet in a part, and continue in the next invocation.
+      const carried = concat(pending, pendingBytes);
+      await env.BACKUPS.put(carryKey(state.id, entry.name, table.name), carried);
+      table.carried = true; // even when empty: the object exists and is removed when the table is done
+      return false;
+    }
+    const page = await db
+      .prepare(`SELECT rowid AS __rowid, * FROM ${quoteIdent(table.name)} WHERE rowid > ? AND rowid <= ? ` +
+        "ORDER BY rowid LIMIT ?")
+      .bind(table.cursor, table.bound, pageRows)
+      .all();
+    budget.spend();
+    const rows = page.results;
+    if (rows.length === 0) break;
+    for (const row of rows) {
+      const bytes = encoder.encode(insertStatement(table.name, row));
+      pending.push(bytes);
+      pendingBytes += bytes.length;
+      table.bytes += bytes.length;
+    }
+    table.rows += rows.length;
+    table.cursor = rows[rows.length - 1].__rowid;
+    await flush(false);
+  }
+  if (table.uploadId) {
+    await flush(true);
+    await upload().complete(table.parts.map(({ partNumber, etag }) => ({ partNumber, etag })));
+  } else {
+    // Smaller than one part (or empty): a single put, recorded as one chunk.
+    const all = concat(pending, pendingBytes);
+    await env.BACKUPS.put(key, all);
+    table.parts = [{ sha256: await sha256Hex(all) }];
+  }
+  budget.spend();
+  if (table.carried) await env.BACKUPS.delete(carryKey(state.id, entry.name, table.name));
+  entry.objects[`tables/${table.name}.sql`] = { bytes: table.bytes, chunkBytes: partBytes,
+    chunks: table.parts.map((p) => p.sha256) };
+  table.done = true;
+  table.carried = false;
+  return true;
+}
+
+async function finishDatabase(env, state, entry) {
+  const manifest = {
+    format: FORMAT,
+    database: entry.name,
+    backupId: state.id,
+    createdAt: state.startedAt,
+    completedAt: new Date().toISOString(),
+    consistency: "rows with rowid <= the bound fixed at start, each as of its page read",
+    tables: Object.fromEntries(entry.tables.map((t) => [t.name, t.rows])),
+    bounds: Object.fromEntries(entry.tables.map((t) => [t.name, t.bound])),
+    objects: entry.objects,
+    complete: true,
+  };
+  await env.BACKUPS.put(`${entry.prefix}/manifest.json`, JSON.stringify(manifest, null, 2));
+  entry.phase = "done";
+}
+
+async function advance(env, state) {
+  const budget = new Budget(state.settings.budget);
+  for (const entry of state.databases) {
+    if (entry.phase === "done") continue;
+    if (entry.phase === "pending") await startDatabase(env, state, entry, budget);
+    for (const table of entry.tables) {
+      if (table.done) continue;
+      if (!(await exportTable(env, state, entry, table, budget))) return false;
+    }
+    await finishDatabase(env, state, entry);
+    budget.spend();
+    if (budget.exhausted) return state.databases.every((d) => d.phase === "done");
+  }
+  return true;
+}
+
+async function abortRun(env, state) {
+  for (const entry of state.databases ?? []) {
+    for (const table of entry.tables ?? []) {
+      if (table.uploadId && !table.done) {
+        try {
+          await env.BACKUPS.resumeMultipartUpload(`${entry.prefix}/tables/${table.name}.sql`, table.uploadId).abort();
+        } catch (err) {
+          console.error(`abort of ${table.name} failed: ${err}`);
+        }
+      }
+    }
+  }
+}
+
+/** Remove what failed or abandoned runs left: aborted uploads, partial objects of unfinished databases. */
+export async function cleanUp(env, currentId) {
+  const listed = await env.BACKUPS.list({ prefix: "runs/", delimiter: "/" });
+  for (const object of listed.objects) {
+    const id = object.key.slice("runs/".length, -".json".length);
+    if (id === currentId) continue;
+    const state = JSON.parse(await (await env.BACKUPS.get(object.key)).text());
+    if (state.status === "complete" || state.status === "cleaned") continue;
+    await abortRun(env, state);
+    for (const entry of state.databases) {
+      if (entry.phase === "done") continue;
+      let cursor;
+      do {
+        const page = await env.BACKUPS.list({ prefix: `${entry.prefix}/`, cursor });
+        if (page.objects.length) await env.BACKUPS.delete(page.objects.map((o) => o.key));
+        cursor = page.truncated ? page.cursor : undefined;
+      } while (cursor);
+    }
+    const carries = await env.BACKUPS.list({ prefix: `runs/${id}/` });
+    if (carries.objects.length) await env.BACKUPS.delete(carries.objects.map((o) => o.key));
+    if (state.status === "running") {
+      await alert(env, "critical", `backup run ${id} never finished; its partial objects were removed.`);
+    }
+    state.status = "cleaned";
+    await saveState(env, state);
+  }
+}
+
+async function continueRun(env, state) {
+  state.invocations = (state.invocations ?? 0) + 1;
+  try {
+    const done = await advance(env, state);
+    if (done) {
+      state.status = "complete";
+      await saveState(env, state);
+      return state;
+    }
+    await saveState(env, state);
+    if (!env.BACKUP_QUEUE) throw new Error("the query budget ran out and no BACKUP_QUEUE is bound to continue");
+    await env.BACKUP_QUEUE.send({ runId: state.id });
+  } catch (err) {
+    state.status = "failed";
+    state.error = String(err?.message ?? err);
+    await abortRun(env, state);
+    try {
+      await saveState(env, state);
+    } catch (saveErr) {
+      console.error(`could not record the failure: ${saveErr}`);
+    }
+    const unfinished = state.databases.filter((d) => d.phase !== "done").map((d) => d.name);
+    await alert(env, "critical", `backup run ${state.id} failed: ${state.error}. No manifest was written for ` +
+      `${unfinished.join(", ") || "any database"}; the next run starts clean.`);
+  }
+  return state;
+}
+
+export async function startBackup(env, scheduledTime) {
   const id = backupId(scheduledTime);
-  const report = [];
+  const state = {
+    id, startedAt: new Date(scheduledTime).toISOString(), status: "running", settings: settings(env),
+    databases: databaseBindings(env).map((binding) => ({
+      binding, name: databaseName(binding), prefix: `backups/${databaseName(binding)}/${id}`,
+      phase: "pending", tables: [], objects: {},
+    })),
+  };
+  try {
+    await cleanUp(env, id);
+    await saveState(env, state);
+  } catch (err) {
+    await alert(env, "critical", `backup run ${id} could not start: ${err?.message ?? err}`);
+    return { ...state, status: "failed" };
+  }
+  return continueRun(env, state);
+}
+
+export async function resumeBackup(env, runId) {
+  const state = await loadState(env, runId);
+  if (!state || state.status !== "running") return state;
+  return continueRun(env, state);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Verification (the handbook's afternoon check)
+
+export async function verifyObject(bucket, key, meta) {
+  const object = await bucket.get(key);
+  if (!object) return `${key} is missing`;
+  const bytes = new Uint8Array(await object.arrayBuffer());
+  if (bytes.length !== meta.bytes) return `${key} has ${bytes.length} bytes, the manifest says ${meta.bytes}`;
+  for (let i = 0; i < meta.chunks.length; i++) {
+    const chunk = bytes.slice(i * meta.chunkBytes, (i + 1) * meta.chunkBytes);
+    if ((await sha256Hex(chunk)) !== meta.chunks[i]) return `${key} chunk ${i + 1} fails its SHA-256`;
+  }
+  return null;
+}
+
+export async function newestManifest(bucket, database) {
+  const listed = await bucket.list({ prefix: `backups/${database}/`, delimiter: "/" });
+  const ids = listed.delimitedPrefixes.map((p) => p.slice(`backups/${database}/`.length, -1)).sort().reverse();
+  for (const id of ids) {
+    const object = await bucket.get(`backups/${database}/${id}/manifest.json`);
+    if (object) {
+      const manifest = JSON.parse(await object.text());
+      if (manifest.complete) return manifest;
+    }
+  }
+  return null;
+}
+
+export async function verifyBackups(env, now) {
+  const { maxAgeHours } = settings(env);
+  const problems = [];
   for (const binding of databaseBindings(env)) {
     const database = databaseName(binding);
-    const prefix = `backups/${database}/${id}`;
-    const { tables, objects } = await exportDatabase(env[binding], env.BACKUPS, prefix);
-    const manifest = {
-      format: "parsify-d1-backup/1",
-      database,
-      backupId: id,
-      createdAt: new Date(scheduledTime).toISOString(),
-      consistency: "single-transaction snapshot per database",
-      tables,
-      objects,
-      complete: true,
-    };
-    await env.BACKUPS.put(`${prefix}/manifest.json`, JSON.stringify(manifest, null, 2));
-    report.push({ database, prefix, tables });
+    const manifest = await newestManifest(env.BACKUPS, database);
+    if (!manifest) {
+      problems.push(`${database}: no complete backup exists`);
+      continue;
+    }
+    const ageHours = (now - Date.parse(manifest.createdAt)) / 3.6e6;
+    if (ageHours > maxAgeHours) {
+      problems.push(`${database}: the newest complete backup (${manifest.backupId}) is ${ageHours.toFixed(1)} h old, ` +
+        `more than the ${maxAgeHours} h the schedule allows`);
+    }
+    for (const [name, meta] of Object.entries(manifest.objects)) {
+      const problem = await verifyObject(env.BACKUPS, `backups/${database}/${manifest.backupId}/${name}`, meta);
+      if (problem) problems.push(`${database}: ${problem}`);
+    }
   }
-  return report;
+  if (problems.length) await alert(env, "critical", `backup verification failed: ${problems.join("; ")}`);
+  return problems;
 }
 
 export default {
   async scheduled(event, env, ctx) {
-    ctx.waitUntil(runBackup(env, event.scheduledTime).then((report) => console.log(JSON.stringify(report))));
+    const work = event.cron === settings(env).verifyCron
+      ? verifyBackups(env, event.scheduledTime)
+      : startBackup(env, event.scheduledTime);
+    ctx.waitUntil(work);
+  },
+  async queue(batch, env) {
+    for (const message of batch.messages) {
+      await resumeBackup(env, message.body.runId);
+      message.ack();
+    }
   },
 };

@@ -1,93 +1,115 @@
-// The backup Worker on the local Workers runtime (workerd via miniflare): seed D1 databases,
-// fire the cron event, read the objects back from R2 and check every row is there.
-import { test, before, after } from "node:test";
+// The backup Worker on the local Workers runtime (workerd via miniflare): seed D1 databases, fire the
+// cron event, read the objects back from R2 and check every row is there; then a database larger than
+// one invocation (paged reads, multipart parts, continuation through the queue); then the afternoon
+// verification.
+import { test, after } from "node:test";
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
-import { fileURLToPath } from "node:url";
-import { Miniflare } from "miniflare";
+import {
+  assertChecksums, backupAndWait, backupSql, backupWorker, manifestOf, restoreInto, rows, runState, seedBulk,
+} from "./helpers.mjs";
 
-const scriptPath = fileURLToPath(new URL("../backup/index.js", import.meta.url));
-const SCHEDULED = Date.UTC(2026, 10, 27, 2, 15, 0);
-let mf;
+const T0 = Date.UTC(2026, 10, 27, 2, 15, 0);
+const opened = [];
+after(async () => Promise.all(opened.map((mf) => mf.dispose())));
 
-const SEED_CORE = [
-  "CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT NOT NULL UNIQUE, name TEXT, avatar BLOB, score REAL)",
-  "CREATE INDEX users_name ON users(name)",
-  "CREATE TABLE \"order items\" (id INTEGER PRIMARY KEY, user_id INTEGER REFERENCES users(id), note TEXT)",
-  "CREATE TABLE empty_table (id INTEGER PRIMARY KEY)",
-];
-
-async function seed(db, statements) {
-  for (const sql of statements) await db.prepare(sql).run();
+function open(options) {
+  const worker = backupWorker(options);
+  opened.push(worker.mf);
+  return worker;
 }
 
-before(async () => {
-  mf = new Miniflare({
-    modules: true,
-    scriptPath,
-    compatibilityDate: "2026-04-01",
-    d1Databases: { DB_CORE: "core", DB_AUDIT_EU: "audit-eu", RESTORE: "restore-target" },
-    r2Buckets: ["BACKUPS"],
-    cf: false,
-  });
+async function seedSmall(mf) {
   const core = await mf.getD1Database("DB_CORE");
-  await seed(core, SEED_CORE);
-  const inserts = [];
-  for (let i = 1; i <= 250; i++) {
-    inserts.push(core.prepare("INSERT INTO users (id, email, name, avatar, score) VALUES (?, ?, ?, ?, ?)")
-      .bind(i, `user${i}@example.com`, i % 7 === 0 ? null : `O'Name "${i}" — ünïcode`,
-        i % 5 === 0 ? new Uint8Array([0, i % 256, 255]) : null, i / 3));
-    inserts.push(core.prepare('INSERT INTO "order items" (user_id, note) VALUES (?, ?)').bind(i, `line\n${i}; DROP`));
-  }
-  await core.batch(inserts);
+  for (const sql of [
+    "CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT NOT NULL UNIQUE, name TEXT, avatar BLOB, score REAL)",
+    "CREATE INDEX users_name ON users(name)",
+    "CREATE TABLE \"order items\" (id INTEGER PRIMARY KEY, user_id INTEGER REFERENCES users(id), note TEXT)",
+    "CREATE TABLE empty_table (id INTEGER PRIMARY KEY)",
+  ]) await core.prepare(sql).run();
+  await seedBulk(core, "users", 250, (i) => ({
+    id: i + 1, email: `user${i + 1}@example.com`, name: (i + 1) % 7 === 0 ? null : `O'Name "${i + 1}" — ünïcode`,
+    avatar: (i + 1) % 5 === 0 ? new Uint8Array([0, (i + 1) % 256, 255]) : null, score: (i + 1) / 3,
+  }));
+  await seedBulk(core, '"order items"', 250, (i) => ({ user_id: i + 1, note: `line\n${i + 1}; DROP` }));
   const audit = await mf.getD1Database("DB_AUDIT_EU");
-  await seed(audit, ["CREATE TABLE events (id INTEGER PRIMARY KEY, at TEXT, actor TEXT)"]);
-  await audit.batch(Array.from({ length: 40 }, (_, i) =>
-    audit.prepare("INSERT INTO events (at, actor) VALUES (?, ?)").bind(`2026-11-${10 + (i % 10)}`, `actor-${i}`)));
-  const worker = await mf.getWorker();
-  await worker.scheduled({ cron: "15 2 * * *", scheduledTime: new Date(SCHEDULED) });
-});
-
-after(async () => mf?.dispose());
-
-async function readText(bucket, key) {
-  const object = await bucket.get(key);
-  assert.ok(object, `missing object ${key}`);
-  return object.text();
+  await audit.prepare("CREATE TABLE events (id INTEGER PRIMARY KEY, at TEXT, actor TEXT)").run();
+  await seedBulk(audit, "events", 40, (i) => ({ at: `2026-11-${10 + (i % 10)}`, actor: `actor-${i}` }));
 }
 
-test("writes a manifest with row counts and a SHA-256 per object, for every bound database", async () => {
-  const bucket = await mf.getR2Bucket("BACKUPS");
-  const prefix = "backups/core/2026-11-27T02-15-00-000Z";
-  const manifest = JSON.parse(await readText(bucket, `${prefix}/manifest.json`));
+test("writes a manifest with row counts and a SHA-256 per chunk, for every bound database", async () => {
+  const { mf, alerts } = open();
+  await seedSmall(mf);
+  const state = await backupAndWait(mf, T0);
+  assert.equal(state.status, "complete");
+  const manifest = await manifestOf(mf, "core", T0);
   assert.equal(manifest.complete, true);
   assert.deepEqual(manifest.tables, { empty_table: 0, "order items": 250, users: 250 });
-  for (const [key, meta] of Object.entries(manifest.objects)) {
-    const body = await readText(bucket, `${prefix}/${key}`);
-    assert.equal(createHash("sha256").update(body).digest("hex"), meta.sha256, key);
-  }
-  const audit = JSON.parse(await readText(bucket, "backups/audit-eu/2026-11-27T02-15-00-000Z/manifest.json"));
+  await assertChecksums(mf, "core", manifest);
+  const audit = await manifestOf(mf, "audit-eu", T0);
   assert.deepEqual(audit.tables, { events: 40 });
+  await assertChecksums(mf, "audit-eu", audit);
   // The restore target is bound as RESTORE, not DB_*, so it is not backed up.
-  const listed = await bucket.list({ prefix: "backups/restore" });
+  const listed = await (await mf.getR2Bucket("BACKUPS")).list({ prefix: "backups/restore" });
   assert.equal(listed.objects.length, 0);
-});
+  assert.deepEqual(alerts, []);
 
-test("the backup restores every row, byte for byte, into an empty database", async () => {
-  const bucket = await mf.getR2Bucket("BACKUPS");
-  const prefix = "backups/core/2026-11-27T02-15-00-000Z";
-  const manifest = JSON.parse(await readText(bucket, `${prefix}/manifest.json`));
+  // ... and the backup restores every row, byte for byte, into an empty database.
   const target = await mf.getD1Database("RESTORE");
-  const script = [await readText(bucket, `${prefix}/schema.sql`)];
-  for (const table of Object.keys(manifest.tables)) script.push(await readText(bucket, `${prefix}/tables/${table}.sql`));
-  const statements = script.join("").split(/;\n/).filter((s) => s.trim());
-  await target.batch(statements.map((s) => target.prepare(s)));
+  await restoreInto(target, await backupSql(mf, "core", manifest));
   const source = await mf.getD1Database("DB_CORE");
   for (const table of ["users", '"order items"', "empty_table"]) {
-    const q = `SELECT * FROM ${table} ORDER BY id`;
-    const [a, b] = [(await source.prepare(q).all()).results, (await target.prepare(q).all()).results];
-    assert.deepEqual(b, a, `rows of ${table} differ after restore`);
+    assert.deepEqual(await rows(target, table), await rows(source, table), `rows of ${table} differ`);
   }
   const index = await target.prepare("SELECT name FROM sqlite_master WHERE type='index' AND name='users_name'").first();
   assert.ok(index, "the index is part of the schema export");
+
+  // The afternoon verification finds nothing wrong with a fresh, intact backup.
+  const worker = await mf.getWorker();
+  await worker.scheduled({ cron: "0 14 * * *", scheduledTime: new Date(T0 + 12 * 3600e3) });
+  assert.deepEqual(alerts, []);
+});
+
+test("a database larger than one invocation: paged reads, multipart parts, continued through the queue", async () => {
+  const { mf, alerts } = open({ bindings: { BACKUP_PAGE_ROWS: "100", BACKUP_QUERY_BUDGET: "12",
+    BACKUP_PART_BYTES: String(5 * 1024 * 1024) } });
+  const core = await mf.getD1Database("DB_CORE");
+  await core.prepare("CREATE TABLE documents (id INTEGER PRIMARY KEY, title TEXT, body TEXT)").run();
+  // 3,000 rows of about 4 KB (12 MB), generated inside D1 in one statement.
+  await core.prepare("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000) " +
+    "INSERT INTO documents SELECT i, 'doc ' || i, i || ':' || hex(zeroblob(2045)) FROM n").run();
+  const state = await backupAndWait(mf, T0);
+  assert.equal(state.status, "complete", state.error);
+  assert.ok(state.invocations > 3, `expected several invocations, got ${state.invocations}`);
+  const manifest = await manifestOf(mf, "core", T0);
+  assert.equal(manifest.tables.documents, 3000);
+  const meta = manifest.objects["tables/documents.sql"];
+  assert.ok(meta.chunks.length >= 3, `expected a multipart object, got ${meta.chunks.length} parts`);
+  await assertChecksums(mf, "core", manifest);
+  const listed = await (await mf.getR2Bucket("BACKUPS")).list({ prefix: "runs/" });
+  assert.deepEqual(listed.objects.map((o) => o.key), [`runs/${manifest.backupId}.json`], "no carried bytes left");
+  const target = await mf.getD1Database("RESTORE");
+  await restoreInto(target, await backupSql(mf, "core", manifest));
+  assert.deepEqual(await rows(target, "documents"), await rows(core, "documents"));
+  assert.deepEqual(alerts, []);
+  assert.equal((await runState(mf, T0)).status, "complete");
+});
+
+test("the afternoon verification alerts on a stale or corrupted backup", async () => {
+  const { mf, alerts } = open();
+  await seedSmall(mf);
+  await backupAndWait(mf, T0);
+  const worker = await mf.getWorker();
+  // Two days later, with no newer backup: too old for a daily schedule.
+  await worker.scheduled({ cron: "0 14 * * *", scheduledTime: new Date(T0 + 48 * 3600e3) });
+  assert.equal(alerts.length, 1);
+  assert.match(alerts[0].text, /core: the newest complete backup \(.*\) is 48\.0 h old/);
+  // Same day, but one object was tampered with.
+  const bucket = await mf.getR2Bucket("BACKUPS");
+  const key = `backups/audit-eu/${(await manifestOf(mf, "audit-eu", T0)).backupId}/tables/events.sql`;
+  const text = await (await bucket.get(key)).text();
+  await bucket.put(key, text.replace("actor-7", "actor-X"));
+  await worker.scheduled({ cron: "0 14 * * *", scheduledTime: new Date(T0 + 3600e3) });
+  assert.equal(alerts.length, 2);
+  assert.match(alerts[1].text, /audit-eu: backups\/audit-eu\/.*\/tables\/events\.sql chunk 1 fails its SHA-256/);
+  assert.equal(alerts[1].severity, "critical");
 });

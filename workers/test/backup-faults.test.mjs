@@ -1,0 +1,93 @@
+// Faults never produce a backup that looks complete: R2 and D1 failures injected at random points of
+// random invocations (seeded, reproducible). Each failed run writes no manifest for what it did not
+// finish and alerts; the next run removes the leftovers and produces a complete, restorable backup.
+import { test, after } from "node:test";
+import assert from "node:assert/strict";
+import {
+  assertChecksums, backupAndWait, backupSql, backupWorker, manifestOf, restoreInto, rows, runId, runState,
+} from "./helpers.mjs";
+
+const { mf, alerts } = backupWorker({
+  scriptPath: "./chaos-entry.mjs",
+  bindings: { BACKUP_PAGE_ROWS: "40", BACKUP_QUERY_BUDGET: "10", BACKUP_PART_BYTES: String(5 * 1024 * 1024) },
+});
+after(() => mf.dispose());
+
+function random(seed) {
+  let x = seed;
+  return () => ((x = (x * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+}
+
+const SEED = Number(process.env.FAULT_SEED ?? 20261127);
+const next = random(SEED);
+const CASES = Array.from({ length: 6 }, (_, i) => ({
+  failInvocation: 1 + Math.floor(next() * 2),
+  failAt: 1 + Math.floor(next() * 6),
+  target: ["r2", "d1", "any"][i % 3],
+}));
+
+test(`injected faults (seed ${SEED}) never leave a backup that looks complete`, async () => {
+  const core = await mf.getD1Database("DB_CORE");
+  await core.prepare("CREATE TABLE items (id INTEGER PRIMARY KEY, value TEXT)").run();
+  await core.prepare("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 300) " +
+    "INSERT INTO items SELECT i, 'value ' || i FROM n").run();
+  const audit = await mf.getD1Database("DB_AUDIT_EU");
+  await audit.prepare("CREATE TABLE events (id INTEGER PRIMARY KEY, actor TEXT)").run();
+  await audit.prepare("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 120) " +
+    "INSERT INTO events SELECT i, 'actor ' || i FROM n").run();
+  const bucket = await mf.getR2Bucket("BACKUPS");
+  let time = Date.UTC(2026, 10, 27, 2, 15, 0);
+  let failures = 0;
+
+  for (const plan of CASES) {
+    const label = JSON.stringify(plan);
+    await bucket.put("__chaos.json", JSON.stringify(plan));
+    await bucket.delete("__chaos_invocations");
+    const before = alerts.length;
+    const state = await backupAndWait(mf, time, {
+      until: async (s) => alerts.length > before || s?.status === "complete",
+    });
+    if (state?.status === "complete") {
+      // The fault point lay beyond this run's last operation: then it must be whole.
+      for (const db of ["core", "audit-eu"]) await assertChecksums(mf, db, await manifestOf(mf, db, time));
+    } else {
+      failures += 1;
+      assert.equal(alerts.length, before + 1, `${label}: exactly one alert per failure`);
+      assert.match(alerts.at(-1).text, /injected (d1|r2) failure|could not start/, label);
+      assert.equal(alerts.at(-1).severity, "critical");
+      for (const db of ["core", "audit-eu"]) {
+        const manifest = await manifestOf(mf, db, time);
+        if (manifest) await assertChecksums(mf, db, manifest); // finished before the fault: still whole
+      }
+      const failed = await runState(mf, time);
+      if (failed) {
+        assert.equal(failed.status, "failed", label);
+        for (const entry of failed.databases.filter((d) => d.phase !== "done")) {
+          assert.equal(await manifestOf(mf, entry.name, time), null, `${label}: ${entry.name} has no manifest`);
+        }
+      }
+    }
+    // The next run, without faults, starts clean and completes.
+    await bucket.delete("__chaos.json");
+    time += 3600e3;
+    const clean = await backupAndWait(mf, time);
+    assert.equal(clean.status, "complete", `${label}: the next run completes (${clean.error})`);
+    for (const db of ["core", "audit-eu"]) await assertChecksums(mf, db, await manifestOf(mf, db, time));
+    const failedRun = runId(time - 3600e3);
+    for (const db of ["core", "audit-eu"]) {
+      if (await manifestOf(mf, db, time - 3600e3)) continue;
+      const leftovers = await bucket.list({ prefix: `backups/${db}/${failedRun}/` });
+      assert.deepEqual(leftovers.objects.map((o) => o.key), [], `${label}: partial objects were removed`);
+    }
+    const carries = await bucket.list({ prefix: `runs/${failedRun}/` });
+    assert.deepEqual(carries.objects.map((o) => o.key), [],
+      `${label}: carried bytes were removed (${JSON.stringify(await runState(mf, time - 3600e3))})`);
+    time += 3600e3;
+  }
+  assert.ok(failures >= CASES.length / 2, `only ${failures} of ${CASES.length} cases hit a fault`);
+  // And the last clean backup restores row for row.
+  const manifest = await manifestOf(mf, "core", time - 3600e3);
+  const target = await mf.getD1Database("RESTORE");
+  await restoreInto(target, await backupSql(mf, "core", manifest));
+  assert.deepEqual(await rows(target, "items"), await rows(core, "items"));
+});

@@ -1,0 +1,109 @@
+// Test harness only (never deployed): the backup Worker with its D1 and R2 bindings wrapped so a test
+// can make the Nth operation of the Nth invocation fail, or write to the database between page reads.
+// The plan lives in the bucket as __chaos.json: {failInvocation, failAt, target: "d1"|"r2"|"any", mutate}.
+import backup from "../backup/index.js";
+
+class InjectedFault extends Error {}
+
+function makeChaos(plan, invocation, log) {
+  const ops = { d1: 0, r2: 0, any: 0 };
+  return {
+    // failAt counts the operations of the plan's target kind ("any": all of them).
+    tick(target) {
+      ops[target] += 1;
+      ops.any += 1;
+      if (plan.failInvocation === invocation && ops[plan.target] === plan.failAt &&
+          (plan.target === "any" || plan.target === target)) {
+        throw new InjectedFault(`injected ${target} failure at ${plan.target} operation ${plan.failAt} of ` +
+          `invocation ${invocation}`);
+      }
+    },
+    log,
+  };
+}
+
+function wrapStatement(statement, chaos, onPage) {
+  return {
+    bind: (...args) => wrapStatement(statement.bind(...args), chaos, onPage),
+    async all() {
+      chaos.tick("d1");
+      const result = await statement.all();
+      await onPage(result);
+      return result;
+    },
+    async first(...a) { chaos.tick("d1"); return statement.first(...a); },
+    async run() { chaos.tick("d1"); return statement.run(); },
+    raw: statement,
+  };
+}
+
+function wrapDb(db, chaos, onPage) {
+  return {
+    prepare: (sql) => wrapStatement(db.prepare(sql), chaos, sql.includes("__rowid") ? onPage : async () => {}),
+    async batch(statements) { chaos.tick("d1"); return db.batch(statements.map((s) => s.raw ?? s)); },
+    exec: (sql) => db.exec(sql),
+  };
+}
+
+function wrapUpload(upload, chaos) {
+  return {
+    uploadId: upload.uploadId,
+    key: upload.key,
+    async uploadPart(n, body) { chaos.tick("r2"); return upload.uploadPart(n, body); },
+    async complete(parts) { chaos.tick("r2"); return upload.complete(parts); },
+    async abort() { return upload.abort(); }, // cleanup must work even while R2 "fails"
+  };
+}
+
+function wrapBucket(bucket, chaos) {
+  const op = (name) => async (...args) => { chaos.tick("r2"); return bucket[name](...args); };
+  return {
+    put: op("put"), get: op("get"), head: op("head"), list: op("list"), delete: op("delete"),
+    async createMultipartUpload(key) { chaos.tick("r2"); return wrapUpload(await bucket.createMultipartUpload(key), chaos); },
+    resumeMultipartUpload: (key, id) => wrapUpload(bucket.resumeMultipartUpload(key, id), chaos),
+  };
+}
+
+async function chaosEnv(env) {
+  const planObject = await env.BACKUPS.get("__chaos.json");
+  if (!planObject) return env;
+  const plan = JSON.parse(await planObject.text());
+  const counter = await env.BACKUPS.get("__chaos_invocations");
+  const invocation = Number(counter ? await counter.text() : 0) + 1;
+  await env.BACKUPS.put("__chaos_invocations", String(invocation));
+  const chaos = makeChaos(plan, invocation, []);
+  const mutations = [];
+  // Concurrent writes between page reads: update a row behind the cursor, update and delete rows ahead
+  // of it, insert a new row. What was done is logged for the test to check the guarantee against.
+  const onPage = plan.mutate ? async (result) => {
+    const page = result.results;
+    if (!page.length || !env.DB_CORE) return;
+    const last = page[page.length - 1].__rowid;
+    const db = env.DB_CORE;
+    const statements = [
+      ["update", last - 1, db.prepare("UPDATE items SET value = value || '+' WHERE id = ?").bind(last - 1)],
+      ["update", last + 5, db.prepare("UPDATE items SET value = value || '+' WHERE id = ?").bind(last + 5)],
+      ["delete", last + 7, db.prepare("DELETE FROM items WHERE id = ?").bind(last + 7)],
+      ["insert", null, db.prepare("INSERT INTO items (value) VALUES ('inserted during backup')")],
+    ];
+    await db.batch(statements.map(([, , s]) => s));
+    mutations.push(...statements.map(([kind, id]) => ({ kind, id })));
+    const previous = await env.BACKUPS.get("__chaos_log.json");
+    const logged = previous ? JSON.parse(await previous.text()) : [];
+    await env.BACKUPS.put("__chaos_log.json", JSON.stringify([...logged, ...statements.map(([kind, id]) => ({ kind, id }))]));
+  } : async () => {};
+  const wrapped = { ...env, BACKUPS: wrapBucket(env.BACKUPS, chaos) };
+  for (const name of Object.keys(env)) {
+    if (name.startsWith("DB_")) wrapped[name] = wrapDb(env[name], chaos, name === "DB_CORE" ? onPage : async () => {});
+  }
+  return wrapped;
+}
+
+export default {
+  async scheduled(event, env, ctx) {
+    return backup.scheduled(event, await chaosEnv(env), ctx);
+  },
+  async queue(batch, env) {
+    return backup.queue(batch, await chaosEnv(env));
+  },
+};
