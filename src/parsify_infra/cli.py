@@ -15,10 +15,12 @@ from parsify_infra.access_review import build_review, expiring, render_review
 from parsify_infra.catalogue import catalogue_table
 from parsify_infra.changerecord import change_summary, render_change_record
 from parsify_infra.changes import diff, read_codeowners, required_reviewers
+from parsify_infra.drill import run_drill
 from parsify_infra.errors import EXIT_BAD_INPUT, EXIT_OK, EXIT_VIOLATIONS, InputError
 from parsify_infra.gate import Verdicts, evaluate, load_pack
 from parsify_infra.plan import capture_stack, plan_document
 from parsify_infra.render import render_text
+from parsify_infra.restore import RestoreRefused, restore
 from parsify_infra.secrets import scrub
 from parsify_infra.snapshot import read_snapshot, snapshot_document, snapshot_path, snapshot_text
 from parsify_infra.stackfile import StackFiles
@@ -68,6 +70,18 @@ def build_parser() -> argparse.ArgumentParser:
     _stack_options(review, ["markdown", "json"])
     expiry = commands.add_parser("expiry", help="tokens, grants and waivers expiring within 14 days")
     _stack_options(expiry, ["markdown", "json"])
+    restore = commands.add_parser("restore", help="verify a D1 backup from a bucket mirror and rebuild it as SQL")
+    restore.add_argument("--source", type=Path, required=True, help="local mirror of the backup bucket")
+    restore.add_argument("--database", required=True, help="database name, e.g. core")
+    which = restore.add_mutually_exclusive_group()
+    which.add_argument("--date", type=_iso_date, help="the latest complete backup of that day")
+    which.add_argument("--backup-id", help="one backup, e.g. 2026-11-27T02-15-00-000Z")
+    restore.add_argument("--output", type=Path, help="write the SQL for `wrangler d1 execute --file`")
+    restore.add_argument("--into-sqlite", type=Path, help="restore straight into a new local database file")
+    restore.add_argument("--format", choices=["text", "json"], default="text")
+    drill = commands.add_parser("drill", help="back up a seeded database on workerd, restore, compare, time it")
+    drill.add_argument("--rows", type=int, default=50_000)
+    drill.add_argument("--format", choices=["text", "json"], default="text")
     policies = commands.add_parser("policies", help="print the policy catalogue as a Markdown table")
     policies.add_argument("--policy-pack", type=Path, default=DEFAULT_PACK)
     return parser
@@ -162,6 +176,28 @@ def _review(args: argparse.Namespace) -> tuple[int, str]:
     return EXIT_OK, scrub(text, result.files.secret_placeholders)
 
 
+def _restore(args: argparse.Namespace) -> tuple[int, str]:
+    if args.output is None and args.into_sqlite is None:
+        raise InputError("restore: give --output FILE.sql and/or --into-sqlite FILE")
+    try:
+        report = restore(args.source, args.database, args.date, args.backup_id, args.output, args.into_sqlite)
+    except RestoreRefused as exc:
+        return EXIT_VIOLATIONS, f"restore refused: {exc}\n"
+    data = report.as_dict()
+    if args.format == "json":
+        return EXIT_OK, json.dumps(data, indent=2) + "\n"
+    target = " and ".join(x for x in (data["output"], data["sqlite"]) if x)
+    return EXIT_OK, (f"Restored {data['database']} backup {data['backupId']}: {data['rows']:,} rows in "
+                     f"{len(data['tables'])} tables, verified against its manifest (sizes, SHA-256 per chunk, "
+                     f"row counts), written to {target} in {data['seconds']:.2f} s.\n")
+
+
+def _drill(args: argparse.Namespace) -> tuple[int, str]:
+    report = run_drill(REPO_ROOT / "workers", args.rows)
+    text = json.dumps(report.as_dict(), indent=2) + "\n" if args.format == "json" else report.text()
+    return (EXIT_OK if report.passed else EXIT_VIOLATIONS), text
+
+
 def run(argv: list[str]) -> tuple[int, str]:
     """Run the command; return (exit status, text for stdout). Raises InputError on bad input."""
     args = build_parser().parse_args(argv)
@@ -171,6 +207,10 @@ def run(argv: list[str]) -> tuple[int, str]:
         return _snapshot(args)
     if args.command in ("access-review", "expiry"):
         return _review(args)
+    if args.command == "restore":
+        return _restore(args)
+    if args.command == "drill":
+        return _drill(args)
     return _plan(args)
 
 

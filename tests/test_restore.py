@@ -1,0 +1,98 @@
+"""Restore and drill: a real backup (made by the backup Worker on workerd) restored, verified, refused."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from parsify_infra.drill import run_drill, tables_match
+from tests.conftest import REPO, run_cli
+
+BACKUP_ID = "2026-11-27T02-15-00-000Z"
+
+
+@pytest.fixture(scope="module")
+def drilled(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A drill's working folder: seed.sqlite, and mirror/ with the backup the Worker wrote."""
+    work = tmp_path_factory.mktemp("drill")
+    report = run_drill(REPO / "workers", 3000, workdir=work)
+    assert report.passed, report.problems
+    return work
+
+
+@pytest.fixture
+def mirror(drilled: Path, tmp_path: Path) -> Path:
+    copy = tmp_path / "mirror"
+    shutil.copytree(drilled / "mirror", copy)
+    return copy
+
+
+def test_drill_restores_every_row_and_reports_the_recovery_time() -> None:
+    status, text = run_cli("drill", "--rows", "2000", "--format", "json")
+    report = json.loads(text)
+    assert status == 0 and report["passed"] is True
+    assert report["rows"] == 2000 and set(report["tables"]) == {"customers", "invoices", "events"}
+    assert 0 < report["recoveryTimeSeconds"] < report["rtoSeconds"] == 3600
+    assert report["problems"] == []
+
+
+def test_restore_writes_sql_that_rebuilds_the_database(drilled: Path, mirror: Path, tmp_path: Path) -> None:
+    status, text = run_cli("restore", "--source", str(mirror), "--database", "core", "--output",
+                           str(tmp_path / "core.sql"), "--into-sqlite", str(tmp_path / "core.sqlite"))
+    assert status == 0, text
+    assert f"backup {BACKUP_ID}: 3,000 rows in 3 tables, verified" in text
+    assert tables_match(drilled / "seed.sqlite", tmp_path / "core.sqlite") == []
+    # The SQL file alone (what `wrangler d1 execute --file` gets) rebuilds the same database.
+    rebuilt = sqlite3.connect(tmp_path / "from-file.sqlite")
+    rebuilt.executescript((tmp_path / "core.sql").read_text())
+    rebuilt.close()
+    assert tables_match(drilled / "seed.sqlite", tmp_path / "from-file.sqlite") == []
+    sql = (tmp_path / "core.sql").read_text()
+    assert "BEGIN" not in sql and sql.startswith("PRAGMA defer_foreign_keys = on;")
+
+
+def test_latest_complete_backup_is_chosen_and_an_incomplete_one_is_refused(mirror: Path, tmp_path: Path) -> None:
+    newer = mirror / "backups/core/2026-11-28T02-15-00-000Z"
+    shutil.copytree(mirror / "backups/core" / BACKUP_ID, newer)
+    (newer / "manifest.json").unlink()  # a run that died before its manifest
+    status, text = run_cli("restore", "--source", str(mirror), "--database", "core", "--format", "json",
+                           "--output", str(tmp_path / "a.sql"))
+    assert status == 0 and json.loads(text)["backupId"] == BACKUP_ID
+    status, text = run_cli("restore", "--source", str(mirror), "--database", "core", "--backup-id",
+                           newer.name, "--output", str(tmp_path / "b.sql"))
+    assert status == 1 and "no complete manifest.json; the backup is incomplete and is refused" in text
+    assert not (tmp_path / "b.sql").exists()
+    status, text = run_cli("restore", "--source", str(mirror), "--database", "core", "--date", "2026-11-28",
+                           "--output", str(tmp_path / "c.sql"))
+    assert status == 1 and "no complete backup from 2026-11-28" in text
+
+
+@pytest.mark.parametrize("damage, expected", [
+    (lambda d: (d / "tables/invoices.sql").write_text((d / "tables/invoices.sql").read_text().replace("EUR", "USD")),
+     "chunk 1 does not match its SHA-256"),
+    (lambda d: (d / "tables/events.sql").write_bytes((d / "tables/events.sql").read_bytes()[:-10]),
+     "bytes, the manifest says"),
+    (lambda d: (d / "tables/customers.sql").unlink(), "missing, but listed in the manifest"),
+    (lambda d: (d / "manifest.json").write_text((d / "manifest.json").read_text().replace('"customers": 300',
+                                                                                        '"customers": 301')),
+     "table customers: 300 rows in the backup, the manifest says 301"),
+], ids=["tampered", "truncated", "missing object", "row count"])
+def test_restore_refuses_a_backup_that_does_not_match_its_manifest(mirror: Path, tmp_path: Path, damage,
+                                                                   expected: str) -> None:
+    damage(mirror / "backups/core" / BACKUP_ID)
+    target = tmp_path / "restored.sqlite"
+    status, text = run_cli("restore", "--source", str(mirror), "--database", "core", "--backup-id", BACKUP_ID,
+                           "--into-sqlite", str(target))
+    assert status == 1 and text.startswith("restore refused:") and expected in text
+    assert not target.exists() and not target.with_name("restored.sqlite.partial").exists()
+
+
+def test_restore_never_overwrites_a_database(mirror: Path, tmp_path: Path) -> None:
+    existing = tmp_path / "prod.sqlite"
+    existing.write_bytes(b"precious")
+    status, text = run_cli("restore", "--source", str(mirror), "--database", "core", "--into-sqlite", str(existing))
+    assert status == 2 and "already exists" in text and existing.read_bytes() == b"precious"
