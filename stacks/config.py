@@ -175,6 +175,26 @@ class AlertChannels(Model):
     emails: list[Email] = []
     pagerduty_destination_id: str | None = None
     slack_webhook_secret: SecretKey | None = None
+    # For the synthetic monitor, which alerts on its own (Cloudflare has no SLO alert types):
+    pagerduty_routing_key_secret: SecretKey | None = None
+    email_api_url: Annotated[str, StringConstraints(pattern=r"^https://")] | None = None
+    email_api_key_secret: SecretKey | None = None
+    email_from: Email = "monitor@parsify.io"
+
+
+class SyntheticTarget(Model):
+    name: str
+    url: Annotated[str, StringConstraints(pattern=r"^https?://[^/\s]+")]
+
+
+class SyntheticSpec(Model):
+    """The monitor Worker: probes every minute, SLO windows, alerts, public status page."""
+
+    script_name: ResourceName
+    hostname: Hostname
+    database: str
+    window_minutes: int = Field(default=60, ge=5, le=1440)
+    targets: list[SyntheticTarget] = Field(min_length=1)
 
 
 class AlertRoute(Model):
@@ -187,6 +207,7 @@ class MonitoringSpec(Model):
     healthchecks: list[HealthcheckSpec] = []
     channels: AlertChannels
     routes: list[AlertRoute] = []
+    synthetic: SyntheticSpec | None = None
 
     @model_validator(mode="after")
     def _channels_configured(self) -> MonitoringSpec:
@@ -266,6 +287,10 @@ class StackConfig(Model):
         if self.api_worker.database not in names:
             raise ValueError(f"key parsify:apiWorker.database: '{self.api_worker.database}' is not one of the "
                              f"databases {names}")
+        synthetic = self.monitoring.synthetic
+        if synthetic and synthetic.database not in names:
+            raise ValueError(f"key parsify:monitoring.synthetic.database: '{synthetic.database}' is not one of the "
+                             f"databases {names}")
         groups = {g.name for g in self.access.groups}
         apps = {a.name for a in self.access.applications}
         for app in self.access.applications:
@@ -280,8 +305,9 @@ class StackConfig(Model):
         referenced = [*self.api_worker.secrets.values(), self.logs.access_key_id_secret,
                       self.logs.secret_access_key_secret]
         referenced += [v.secret for v in self.frontend.env if v.secret]
-        if self.monitoring.channels.slack_webhook_secret:
-            referenced.append(self.monitoring.channels.slack_webhook_secret)
+        channels = self.monitoring.channels
+        referenced += [key for key in (channels.slack_webhook_secret, channels.pagerduty_routing_key_secret,
+                                       channels.email_api_key_secret) if key]
         for key in referenced:
             if key not in self.secrets:
                 raise ValueError(f"key {NAMESPACE}:{key}: the secret is not set; run "

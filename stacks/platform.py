@@ -11,7 +11,7 @@ from stacks.data import Database, RetainedBucket
 from stacks.edge import ApiWorker, ZoneBaseline
 from stacks.frontend import VercelFrontend
 from stacks.logs import LogShipping
-from stacks.monitoring import Monitoring
+from stacks.monitoring import Monitoring, SyntheticMonitor
 from stacks.tokens import ApiTokens
 
 
@@ -21,13 +21,17 @@ def build_platform(cfg: StackConfig) -> dict[str, object]:
     databases = {spec.name: Database(f"db-{spec.name}", cfg.account_id, spec) for spec in cfg.databases}
     backups = RetainedBucket("backups", cfg.account_id, cfg.backups.bucket, cfg.backups.location,
                              cfg.backups.retention_days, cfg.backups.immutable_days)
+    slack = cfg.monitoring.channels.slack_webhook_secret
     backup_job = BackupJob("backup-job", cfg.account_id, f"parsify-{env}-backup", list(databases.values()),
-                           backups.bucket, cfg.backups)
+                           backups.bucket, cfg.backups, cfg.secret(slack) if slack else None)
     ZoneBaseline("zone", cfg.zone, cfg.dns)
     api = ApiWorker("api", cfg, databases[cfg.api_worker.database].d1)
     AccessControl("access", cfg)
     ApiTokens("tokens", cfg)
     Monitoring("monitoring", cfg)
+    synthetic = cfg.monitoring.synthetic
+    if synthetic:
+        SyntheticMonitor("synthetic", cfg, databases[synthetic.database].d1)
     LogShipping("logs", cfg)
     frontend = VercelFrontend("frontend", cfg)
     return {
@@ -39,6 +43,7 @@ def build_platform(cfg: StackConfig) -> dict[str, object]:
         "backupSchedule": cfg.backups.schedule,
         "frontendProject": frontend.project.name,
         "slo": cfg.slo.model_dump(by_alias=True),
+        "statusPage": f"https://{synthetic.hostname}/" if synthetic else None,
         # The time-limited grants in force, for the access review and the expiry report.
         "accessGrants": [
             {"person": g.person, "application": g.application, "reason": g.reason, "ticket": g.ticket,

@@ -15,8 +15,8 @@ from parsify_infra.errors import EXIT_BAD_INPUT, InputError
 
 REPO = Path(__file__).resolve().parents[1]
 PLAN_DATE = "2026-11-27"  # the suite's fixed "today": expiry rules stay deterministic
-PROGRAM_FILES = ["Pulumi.yaml", "Pulumi.prod.yaml", "Pulumi.staging.yaml", "__main__.py", "stacks", "workers/api",
-                 "workers/backup", "fixtures"]
+PROGRAM_FILES = ["Pulumi.yaml", "Pulumi.prod.yaml", "Pulumi.staging.yaml", "__main__.py", "stacks", "workers",
+                 "fixtures"]
 
 
 def run_cli(*argv: str) -> tuple[int, str]:
@@ -58,7 +58,7 @@ def copy_program(dest: Path) -> Path:
         source = REPO / name
         target = dest / name
         if source.is_dir():
-            shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
+            shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__", "node_modules"))
         else:
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy(source, target)

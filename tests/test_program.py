@@ -35,12 +35,17 @@ def test_backup_job_binds_every_database_the_bucket_and_a_cron(stack_plan: Stack
     assert set(script["propertyDependencies"]["bindings"]) >= d1_urns
     d1_bindings = sorted(b["name"] for b in script["inputs"]["bindings"] if b["type"] == "d1")
     assert d1_bindings == sorted("DB_" + db["name"].upper().replace("-", "_") for db in config["databases"])
-    assert {"type": "r2_bucket", "name": "BACKUPS", "bucketName": config["backups"]["bucket"]} in \
-        script["inputs"]["bindings"]
+    bindings = {b["name"]: b for b in script["inputs"]["bindings"]}
+    assert bindings["BACKUPS"] == {"type": "r2_bucket", "name": "BACKUPS", "bucketName": config["backups"]["bucket"]}
+    assert bindings["BACKUP_QUEUE"] == {"type": "queue", "name": "BACKUP_QUEUE",
+                                        "queueName": f"parsify-{stack}-backup-continue"}
+    assert bindings["ALERT_WEBHOOK_URL"] == {"type": "secret_text", "name": "ALERT_WEBHOOK_URL", "text": "[secret]"}
+    consumer = by_name(plan, "backup-job-queue-consumer")["inputs"]
+    assert consumer["type"] == "worker" and consumer["scriptName"] == f"parsify-{stack}-backup"
     assert script["inputs"]["mainModule"] == "index.js"
     assert "export default" in script["inputs"]["content"] and "manifest.json" in script["inputs"]["content"]
     cron = by_name(plan, "backup-job-cron")
-    assert cron["inputs"]["schedules"] == [{"cron": config["backups"]["schedule"]}]
+    assert cron["inputs"]["schedules"] == [{"cron": config["backups"]["schedule"]}, {"cron": "0 14 * * *"}]
     assert cron["inputs"]["scriptName"] == f"parsify-{stack}-backup"
 
 
@@ -184,3 +189,23 @@ def test_component_type_tokens_name_their_module(stack_plan: Stack) -> None:
         if resource["type"].startswith("parsify:"):
             module = resource["type"].split(":")[1]
             assert (REPO / "stacks" / f"{module}.py").is_file(), resource["type"]
+
+
+def test_synthetic_monitor_probes_the_configured_targets_against_the_slos(stack_plan: Stack) -> None:
+    _, plan, config = stack_plan
+    spec = config["monitoring"]["synthetic"]
+    script = by_name(plan, "synthetic-script")["inputs"]
+    bindings = {b["name"]: b for b in script["bindings"]}
+    assert json.loads(bindings["MONITOR_TARGETS"]["json"]) == spec["targets"]
+    assert json.loads(bindings["SLO"]["json"]) == {
+        "availabilityPercent": config["slo"]["availabilityPercent"], "p95LatencyMs": config["slo"]["p95LatencyMs"],
+        "errorRatePercent": config["slo"]["errorRatePercent"], "windowMinutes": spec["windowMinutes"]}
+    routes = json.loads(bindings["ALERT_ROUTES"]["json"])
+    assert routes["critical"] == ["pagerduty", "slack", "email"] and "pagerduty" not in routes["warning"]
+    for secret in ("SLACK_WEBHOOK_URL", "PAGERDUTY_ROUTING_KEY", "EMAIL_API_KEY"):
+        assert bindings[secret] == {"type": "secret_text", "name": secret, "text": "[secret]"}
+    monitor_db = next(r for r in resources_of(plan, ":D1Database") if r["inputs"]["name"] == spec["database"])
+    assert monitor_db["urn"] in by_name(plan, "synthetic-script")["propertyDependencies"]["bindings"]
+    assert by_name(plan, "synthetic-cron")["inputs"]["schedules"] == [{"cron": "* * * * *"}]
+    assert by_name(plan, "synthetic-domain")["inputs"]["hostname"] == spec["hostname"]
+    assert plan["outputs"]["statusPage"] == f"https://{spec['hostname']}/"
