@@ -7,7 +7,7 @@ UV_VERSION := 0.13.8
 UV := .tools/bin/uv
 STACK ?= prod
 
-.PHONY: setup plan test lint test-python test-workers bench catalogue snapshot
+.PHONY: setup plan test lint test-python test-workers bench bench-backup drill catalogue snapshot
 
 $(UV):
 	python3 -m venv .tools
@@ -41,6 +41,12 @@ test: lint test-workers test-python
 
 bench: .venv/.synced
 	$(UV) run python bench/plan_bench.py
+
+bench-backup: .venv/.synced workers/node_modules/.package-lock.json
+	$(UV) run python bench/backup_bench.py
+
+drill: .venv/.synced workers/node_modules/.package-lock.json
+	$(UV) run parsify-infra drill
 
 catalogue: .venv/.synced
 	$(UV) run parsify-infra policies

@@ -43,7 +43,7 @@ def run_tool(*argv: str) -> subprocess.CompletedProcess[str]:
 
 def test_the_expected_workflows_exist() -> None:
     assert {p.name for p in WORKFLOWS} == {"pull-request.yml", "deploy.yml", "daily-review.yml",
-                                           "weekly-access-review.yml"}
+                                           "weekly-access-review.yml", "monthly-drill.yml"}
 
 
 def test_workflows_validate_against_the_github_schemas() -> None:
@@ -103,6 +103,9 @@ def test_deploys_are_serialised_and_prod_needs_approval() -> None:
 def test_schedules_follow_the_handbook() -> None:
     assert load(REPO / ".github/workflows/daily-review.yml")["on"]["schedule"] == [{"cron": "0 9 * * *"}]
     assert load(REPO / ".github/workflows/weekly-access-review.yml")["on"]["schedule"] == [{"cron": "0 8 * * 1"}]
+    drill = load(REPO / ".github/workflows/monthly-drill.yml")
+    assert drill["on"]["schedule"] == [{"cron": "0 10 8 * *"}]
+    assert any("parsify-infra drill" in str(s.get("run", "")) for s in drill["jobs"]["drill"]["steps"])
     drift = load(REPO / ".github/workflows/daily-review.yml")["jobs"]["drift"]
     preview = next(s for s in drift["steps"] if str(s.get("uses", "")).startswith("pulumi/actions@"))
     assert preview["with"]["refresh"] is True and preview["with"]["expect-no-changes"] is True

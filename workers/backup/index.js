@@ -28,7 +28,10 @@ const MIB = 1024 * 1024;
 
 function settings(env) {
   return {
-    pageRows: Number(env.BACKUP_PAGE_ROWS ?? 500),
+    pageRows: Number(env.BACKUP_PAGE_ROWS ?? 10_000),
+    // D1 strings are at most 2,000,000 bytes (SQLITE_TOOBIG beyond): a page stops at this many bytes of
+    // SQL, or at one row if a single row is larger.
+    pageBytes: Number(env.BACKUP_PAGE_BYTES ?? 1_800_000),
     budget: Number(env.BACKUP_QUERY_BUDGET ?? 800),
     partBytes: Number(env.BACKUP_PART_BYTES ?? 10 * MIB),
     verifyCron: env.VERIFY_CRON ?? "0 14 * * *",
@@ -54,22 +57,12 @@ function quoteIdent(name) {
   return `"${String(name).replaceAll('"', '""')}"`;
 }
 
-function sqlLiteral(value) {
-  if (value === null || value === undefined) return "NULL";
-  if (typeof value === "number") return Number.isFinite(value) ? String(value) : "NULL";
-  if (typeof value === "bigint") return value.toString();
-  if (typeof value === "boolean") return value ? "1" : "0";
-  if (value instanceof ArrayBuffer || ArrayBuffer.isView(value) || Array.isArray(value)) {
-    const bytes = Array.isArray(value) ? value : new Uint8Array(value.buffer ?? value);
-    return `X'${Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("")}'`;
-  }
-  return `'${String(value).replaceAll("'", "''")}'`;
-}
-
-export function insertStatement(table, row) {
-  const columns = Object.keys(row).filter((c) => c !== "__rowid");
-  return `INSERT INTO ${quoteIdent(table)} (${columns.map(quoteIdent).join(", ")}) VALUES ` +
-    `(${columns.map((c) => sqlLiteral(row[c])).join(", ")});\n`;
+/** SQL that makes SQLite itself write one INSERT per row: quote() renders text, BLOBs (X'..'), NULLs and
+ *  REALs (round-trip precision) exactly as `sqlite3 .dump` does, and the Worker only concatenates. */
+export function insertExpression(table, columns) {
+  const head = `INSERT INTO ${quoteIdent(table)} (${columns.map(quoteIdent).join(", ")}) VALUES (`;
+  const literal = (text) => `'${text.replaceAll("'", "''")}'`;
+  return `${literal(head)} || ${columns.map((c) => `quote(${quoteIdent(c)})`).join(" || ',' || ")} || ');' || char(10)`;
 }
 
 export async function sha256Hex(bytes) {
@@ -155,6 +148,7 @@ async function startDatabase(env, state, entry, budget) {
   const results = await db.batch([
     db.prepare(SCHEMA_QUERY),
     ...tables.map((t) => db.prepare(`SELECT max(rowid) AS bound FROM ${quoteIdent(t.name)}`)),
+    ...tables.map((t) => db.prepare("SELECT name FROM pragma_table_info(?) ORDER BY cid").bind(t.name)),
   ]);
   budget.spend();
   // Deferred foreign keys let a restore load tables in any order inside its transaction.
@@ -166,6 +160,7 @@ async function startDatabase(env, state, entry, budget) {
     chunks: [await sha256Hex(schemaBytes)] };
   entry.tables = tables.map((t, i) => ({
     name: t.name, bound: results[i + 1].results[0].bound ?? 0, cursor: 0, rows: 0, bytes: 0,
+    insert: insertExpression(t.name, results[1 + tables.length + i].results.map((c) => c.name)),
     uploadId: null, parts: [], carried: false, done: false,
   }));
   entry.phase = "tables";
@@ -174,7 +169,7 @@ async function startDatabase(env, state, entry, budget) {
 async function exportTable(env, state, entry, table, budget) {
   const db = env[entry.binding];
   const key = `${entry.prefix}/tables/${table.name}.sql`;
-  const { partBytes, pageRows } = state.settings;
+  const { partBytes, pageRows, pageBytes } = state.settings;
   let pending = [];
   let pendingBytes = 0;
   if (table.carried) {
@@ -217,22 +212,26 @@ async function exportTable(env, state, entry, table, budget) {
       table.carried = true; // even when empty: the object exists and is removed when the table is done
       return false;
     }
+    // One query per page; the rows come back as one string of INSERT statements, cut by SQLite itself
+    // at pageBytes (a running sum in a window function) so no result nears D1's 50 MB limit.
     const page = await db
-      .prepare(`SELECT rowid AS __rowid, * FROM ${quoteIdent(table.name)} WHERE rowid > ? AND rowid <= ? ` +
-        "ORDER BY rowid LIMIT ?")
-      .bind(table.cursor, table.bound, pageRows)
+      .prepare("SELECT max(r) AS last, count(*) AS n, group_concat(s, '') AS sql FROM (SELECT r, s FROM (" +
+        "SELECT r, s, sum(length(CAST(s AS BLOB))) OVER (ORDER BY r) AS running, row_number() OVER (ORDER BY r) AS k " +
+        `FROM (SELECT rowid AS r, ${table.insert} AS s FROM ${quoteIdent(table.name)} ` +
+        "WHERE rowid > ? AND rowid <= ? ORDER BY rowid LIMIT ?)) WHERE running <= ? OR k = 1 ORDER BY r)")
+      .bind(table.cursor, table.bound, table.nextRows ?? Math.min(pageRows, 1000), pageBytes)
       .all();
     budget.spend();
-    const rows = page.results;
-    if (rows.length === 0) break;
-    for (const row of rows) {
-      const bytes = encoder.encode(insertStatement(table.name, row));
-      pending.push(bytes);
-      pendingBytes += bytes.length;
-      table.bytes += bytes.length;
-    }
-    table.rows += rows.length;
-    table.cursor = rows[rows.length - 1].__rowid;
+    const { last, n, sql } = page.results[0];
+    if (!n) break;
+    const bytes = encoder.encode(sql);
+    pending.push(bytes);
+    pendingBytes += bytes.length;
+    table.bytes += bytes.length;
+    table.rows += n;
+    table.cursor = last;
+    // Ask next time for about as many rows as fit in a page, so SQLite does not render rows it then drops.
+    table.nextRows = Math.max(1, Math.min(pageRows, Math.floor((0.95 * pageBytes * n) / bytes.length)));
     await flush(false);
   }
   if (table.uploadId) {

@@ -39,7 +39,7 @@ function wrapStatement(statement, chaos, onPage) {
 
 function wrapDb(db, chaos, onPage) {
   return {
-    prepare: (sql) => wrapStatement(db.prepare(sql), chaos, sql.includes("__rowid") ? onPage : async () => {}),
+    prepare: (sql) => wrapStatement(db.prepare(sql), chaos, sql.includes("group_concat") ? onPage : async () => {}),
     async batch(statements) { chaos.tick("d1"); return db.batch(statements.map((s) => s.raw ?? s)); },
     exec: (sql) => db.exec(sql),
   };
@@ -76,9 +76,8 @@ async function chaosEnv(env) {
   // Concurrent writes between page reads: update a row behind the cursor, update and delete rows ahead
   // of it, insert a new row. What was done is logged for the test to check the guarantee against.
   const onPage = plan.mutate ? async (result) => {
-    const page = result.results;
-    if (!page.length || !env.DB_CORE) return;
-    const last = page[page.length - 1].__rowid;
+    const { last, n } = result.results[0];
+    if (!n || !env.DB_CORE) return;
     const db = env.DB_CORE;
     const statements = [
       ["update", last - 1, db.prepare("UPDATE items SET value = value || '+' WHERE id = ?").bind(last - 1)],
