@@ -132,3 +132,22 @@ def test_readme_catalogue_is_current() -> None:
     assert status == 0
     assert table.count("\n") == len(POLICIES) + 2
     assert table in (REPO / "README.md").read_text(), "regenerate: uv run parsify-infra policies"
+
+
+def test_synthetic_monitor_targets_count_as_monitoring_coverage(tmp_path: Path) -> None:
+    """Without its health check, www is still covered: the monitor Worker probes it."""
+    from tests.conftest import copy_program
+
+    program = copy_program(tmp_path)
+    prod = (REPO / "Pulumi.prod.yaml").read_text()
+    (program / "Pulumi.prod.yaml").write_text(prod.replace("      - {hostname: www.parsify.io, path: /}\n", ""))
+    status, plan = plan_json("--stack", "prod", "--program", str(program))
+    assert status == 0
+    assert not [v for v in plan["violations"] if v["policy"] == "monitoring-public-hostname-covered"]
+    # ... and with the monitor's target gone too, the gate catches the unmonitored hostname.
+    (program / "Pulumi.prod.yaml").write_text(
+        prod.replace("      - {hostname: www.parsify.io, path: /}\n", "")
+        .replace('        - {name: Web app, url: "https://www.parsify.io/"}\n', ""))
+    status, plan = plan_json("--stack", "prod", "--program", str(program))
+    assert status == 1
+    assert any("Public hostname www.parsify.io" in v["message"] for v in plan["violations"])
