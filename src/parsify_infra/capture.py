@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from parsify_infra.errors import InputError
+from parsify_infra.jsonfile import read_json
 from parsify_infra.stackfile import StackFiles
 
 
@@ -46,8 +47,8 @@ def load_fixtures(program_dir: Path) -> list[dict[str, Any]]:
     if not path.is_file():
         return []
     try:
-        return list(json.loads(path.read_text(encoding="utf-8"))["invokes"])
-    except (ValueError, KeyError, TypeError) as exc:
+        return list(read_json(path)["invokes"])
+    except (KeyError, TypeError) as exc:
         raise InputError(f"{path}: key invokes: not a list of recorded invokes ({exc})") from None
 
 

@@ -10,7 +10,6 @@ config) is reproduced here, because the Python servicer does not do it.
 
 from __future__ import annotations
 
-import json
 import runpy
 import sys
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ from google.protobuf import json_format, struct_pb2
 
 from parsify_infra.capture import CapturedResource
 from parsify_infra.errors import InputError
+from parsify_infra.jsonfile import read_json
 
 FAILED_PREFIX = "POLICY ERROR:"  # how the pack's framework marks a policy that raised (fail closed)
 MAX_WAIVER_DAYS = 90
@@ -92,12 +92,7 @@ def read_pack_config(path: Path | None, pack: LoadedPack, resources: list[Captur
     plus every waiver in the file. Errors name the file and the key."""
     raw: dict[str, Any] = {}
     if path is not None:
-        try:
-            raw = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise InputError(f"{path}: file not found") from None
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{path}: invalid JSON at line {exc.lineno}: {exc.msg}") from None
+        raw = read_json(path)
         if not isinstance(raw, dict):
             raise InputError(f"{path}: the pack config must be a JSON object")
     by_name = {p.name: p for p in pack.policies}

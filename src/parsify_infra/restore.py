@@ -9,7 +9,6 @@ count matches too; a backup without a manifest is refused.
 from __future__ import annotations
 
 import hashlib
-import json
 import sqlite3
 import time
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from parsify_infra.errors import InputError
+from parsify_infra.jsonfile import read_json
 
 
 class RestoreRefused(Exception):
@@ -36,9 +36,9 @@ def _manifest(directory: Path) -> dict[str, Any] | None:
     if not path.is_file():
         return None
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise RestoreRefused(f"{path}: the manifest is not valid JSON ({exc.msg}); refusing this backup") from None
+        data = read_json(path)
+    except InputError as exc:
+        raise RestoreRefused(f"{exc}; refusing this backup") from None
     return data if isinstance(data, dict) else None
 
 

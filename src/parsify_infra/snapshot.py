@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from parsify_infra.errors import InputError
+from parsify_infra.jsonfile import read_json
 
 SNAPSHOT_DIR = Path("stacks") / "snapshots"
 # Long inputs (Worker code) are recorded by digest: the diff says that the code changed, git says how.
@@ -57,10 +58,7 @@ def read_snapshot(path: Path) -> dict[str, Any] | None:
     """The approved snapshot, or None when the stack has none yet (everything is then new)."""
     if not path.is_file():
         return None
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{path}: invalid JSON at line {exc.lineno}: {exc.msg}") from None
+    data = read_json(path)
     if not isinstance(data, dict) or not isinstance(data.get("resources"), list):
         raise InputError(f"{path}: key resources: not a plan snapshot; regenerate it with parsify-infra snapshot")
     return data
