@@ -72,7 +72,9 @@ def _node(workers: Path, *argv: str) -> dict[str, Any]:
     result = subprocess.run(["node", str(workers / "drill" / "run-backup.mjs"), *argv], capture_output=True,
                             text=True, check=False)
     if result.returncode != 0:
-        raise InputError(f"the local Workers runtime failed: {result.stderr.strip().splitlines()[-1:]}")
+        lines = result.stderr.strip().splitlines()
+        reason = next((line.strip() for line in lines if "Error" in line), lines[-1] if lines else "no output")
+        raise InputError(f"the local Workers runtime failed: {reason}")
     return dict(json.loads(result.stdout.strip().splitlines()[-1]))
 
 

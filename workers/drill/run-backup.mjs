@@ -2,7 +2,10 @@
 // loaded straight into its local SQLite file (fast, for 100 MB to 1 GB databases).
 //   node drill/run-backup.mjs init <persist dir>            -> prints the D1 SQLite file to fill
 //   node drill/run-backup.mjs backup <persist dir> <out dir> -> runs one backup, mirrors the bucket to <out dir>
-import { mkdir, readdir, writeFile } from "node:fs/promises";
+import { createWriteStream } from "node:fs";
+import { mkdir, readdir } from "node:fs/promises";
+import { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Miniflare } from "miniflare";
@@ -62,7 +65,7 @@ if (command === "init") {
       const body = await bucket.get(object.key);
       const path = join(out, object.key);
       await mkdir(dirname(path), { recursive: true });
-      await writeFile(path, Buffer.from(await body.arrayBuffer()));
+      await pipeline(Readable.fromWeb(body.body), createWriteStream(path)); // objects can exceed 2 GB
     }
     cursor = page.truncated ? page.cursor : undefined;
   } while (cursor);
