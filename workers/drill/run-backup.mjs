@@ -4,14 +4,13 @@
 //   node drill/run-backup.mjs backup <persist dir> <out dir> -> runs one backup, mirrors the bucket to <out dir>
 import { createWriteStream } from "node:fs";
 import { mkdir, readdir } from "node:fs/promises";
-import { Readable } from "node:stream";
-import { pipeline } from "node:stream/promises";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { Miniflare } from "miniflare";
+import { Log, LogLevel, Miniflare } from "miniflare";
 
 const [command, persist, out] = process.argv.slice(2);
 const SCHEDULED = Date.UTC(2026, 10, 27, 2, 15, 0);
+const RANGE = 32 * 1024 * 1024;
 
 function worker(extra = {}) {
   return new Miniflare({
@@ -26,6 +25,7 @@ function worker(extra = {}) {
     bindings: { BACKUP_PAGE_ROWS: process.env.BACKUP_PAGE_ROWS ?? "500",
       BACKUP_QUERY_BUDGET: process.env.BACKUP_QUERY_BUDGET ?? "800" },
     cf: false,
+    log: process.env.DRILL_DEBUG ? new Log(LogLevel.VERBOSE) : undefined,
     ...extra,
   });
 }
@@ -51,10 +51,21 @@ if (command === "init") {
   const bucket = await mf.getR2Bucket("BACKUPS");
   const id = new Date(SCHEDULED).toISOString().replace(/[:.]/g, "-");
   let state;
+  let progress = "";
+  let lastChange = performance.now();
   for (;;) {
     const object = await bucket.get(`runs/${id}.json`);
     state = object ? JSON.parse(await object.text()) : null;
     if (state && state.status !== "running") break;
+    if (process.env.DRILL_DEBUG) console.error("progress", JSON.stringify(state?.databases?.map((d) => d.tables.map((t) => [t.name, t.cursor, t.parts.length]))), state?.invocations);
+    const now = JSON.stringify(state?.databases?.map((d) => d.tables.map((t) => t.cursor)));
+    if (now !== progress) {
+      progress = now;
+      lastChange = performance.now();
+    } else if (performance.now() - lastChange > 300_000) {
+      console.error(`Error: the backup made no progress for 5 minutes: ${JSON.stringify(state)?.slice(0, 2000)}`);
+      process.exit(1);
+    }
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   const seconds = (performance.now() - started) / 1000;
@@ -62,10 +73,16 @@ if (command === "init") {
   do {
     const page = await bucket.list({ prefix: "backups/", cursor });
     for (const object of page.objects) {
-      const body = await bucket.get(object.key);
       const path = join(out, object.key);
       await mkdir(dirname(path), { recursive: true });
-      await pipeline(Readable.fromWeb(body.body), createWriteStream(path)); // objects can exceed 2 GB
+      // Ranged reads: objects can exceed what one proxied response carries (and 2 GB).
+      const sink = createWriteStream(path);
+      for (let offset = 0; offset < object.size; offset += RANGE) {
+        const part = await bucket.get(object.key, { range: { offset, length: Math.min(RANGE, object.size - offset) } });
+        const bytes = Buffer.from(await part.arrayBuffer());
+        await new Promise((resolve, reject) => sink.write(bytes, (e) => (e ? reject(e) : resolve())));
+      }
+      await new Promise((resolve) => sink.end(resolve));
     }
     cursor = page.truncated ? page.cursor : undefined;
   } while (cursor);
