@@ -23,7 +23,8 @@ function worker(extra = {}) {
     queueProducers: { BACKUP_QUEUE: "backup-continue" },
     queueConsumers: { "backup-continue": { maxBatchSize: 1, maxBatchTimeout: 0.05 } },
     bindings: { BACKUP_PAGE_ROWS: process.env.BACKUP_PAGE_ROWS ?? "500",
-      BACKUP_QUERY_BUDGET: process.env.BACKUP_QUERY_BUDGET ?? "800" },
+      BACKUP_QUERY_BUDGET: process.env.BACKUP_QUERY_BUDGET ?? "800",
+      BACKUP_INVOCATION_SECONDS: process.env.BACKUP_INVOCATION_SECONDS ?? "5" },
     cf: false,
     log: process.env.DRILL_DEBUG ? new Log(LogLevel.VERBOSE) : undefined,
     ...extra,
@@ -53,8 +54,19 @@ if (command === "init") {
   let state;
   let progress = "";
   let lastChange = performance.now();
+  let proxyErrors = 0;
   for (;;) {
-    const object = await bucket.get(`runs/${id}.json`);
+    let object;
+    try {
+      object = await bucket.get(`runs/${id}.json`);
+      proxyErrors = 0;
+    } catch (err) {
+      // The poller talks to workerd through miniflare's proxy; tolerate a dropped connection or two.
+      if (++proxyErrors > 5) throw err;
+      console.error(`poll failed (${err.message}); retrying`);
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      continue;
+    }
     state = object ? JSON.parse(await object.text()) : null;
     if (state && state.status !== "running") break;
     if (process.env.DRILL_DEBUG) console.error("progress", JSON.stringify(state?.databases?.map((d) => d.tables.map((t) => [t.name, t.cursor, t.parts.length]))), state?.invocations);
