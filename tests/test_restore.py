@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from parsify_infra import restore as restore_module
 from parsify_infra.drill import run_drill, tables_match
 from tests.conftest import REPO, run_cli
 
@@ -84,11 +85,11 @@ def test_latest_complete_backup_is_chosen_and_an_incomplete_one_is_refused(mirro
 def test_restore_refuses_a_backup_that_does_not_match_its_manifest(mirror: Path, tmp_path: Path, damage,
                                                                    expected: str) -> None:
     damage(mirror / "backups/core" / BACKUP_ID)
-    target = tmp_path / "restored.sqlite"
+    target, sql = tmp_path / "restored.sqlite", tmp_path / "restored.sql"
     status, text = run_cli("restore", "--source", str(mirror), "--database", "core", "--backup-id", BACKUP_ID,
-                           "--into-sqlite", str(target))
+                           "--into-sqlite", str(target), "--output", str(sql))
     assert status == 1 and text.startswith("restore refused:") and expected in text
-    assert not target.exists() and not target.with_name("restored.sqlite.partial").exists()
+    assert sorted(tmp_path.iterdir()) == [tmp_path / "mirror"], "no database or SQL file, partial or not"
 
 
 def test_restore_never_overwrites_a_database(mirror: Path, tmp_path: Path) -> None:
@@ -96,3 +97,20 @@ def test_restore_never_overwrites_a_database(mirror: Path, tmp_path: Path) -> No
     existing.write_bytes(b"precious")
     status, text = run_cli("restore", "--source", str(mirror), "--database", "core", "--into-sqlite", str(existing))
     assert status == 2 and "already exists" in text and existing.read_bytes() == b"precious"
+
+
+def test_sql_is_streamed_in_blocks_that_end_on_whole_statements(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    # Values that hold ';\n' themselves, across block boundaries: SQLite's tokenizer decides where to cut.
+    statements = [f"INSERT INTO t VALUES ({i}, 'a;\nb;\n' || '{'x' * (i % 7)}');\n" for i in range(200)]
+    path = tmp_path / "t.sql"
+    path.write_text("".join(statements))
+    monkeypatch.setattr(restore_module, "BLOCK_BYTES", 64)
+    blocks = list(restore_module.sql_blocks(path))
+    assert len(blocks) > 50 and "".join(blocks) == path.read_text()
+    assert all(sqlite3.complete_statement(block) for block in blocks)
+    connection = sqlite3.connect(":memory:")
+    connection.execute("CREATE TABLE t (id, v)")
+    for block in blocks:
+        connection.executescript(block)
+    assert connection.execute("SELECT count(*), min(v) FROM t").fetchone() == (200, "a;\nb;\n")

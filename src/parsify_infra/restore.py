@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -66,46 +67,73 @@ def find_backup(source: Path, database: str, on_date: str | None = None, backup_
 
 
 def verify_objects(backup: Backup) -> None:
+    """Every object's size and the SHA-256 of each chunk, read one chunk at a time (1 GB backups)."""
     for name, meta in backup.manifest["objects"].items():
         path = backup.directory / name
         if not path.is_file():
             raise RestoreRefused(f"{path}: missing, but listed in the manifest")
-        data = path.read_bytes()
-        if len(data) != meta["bytes"]:
-            raise RestoreRefused(f"{path}: {len(data)} bytes, the manifest says {meta['bytes']}")
-        size = meta["chunkBytes"]
-        for index, digest in enumerate(meta["chunks"]):
-            if hashlib.sha256(data[index * size:(index + 1) * size]).hexdigest() != digest:
-                raise RestoreRefused(f"{path}: chunk {index + 1} does not match its SHA-256 in the manifest")
+        size = path.stat().st_size
+        if size != meta["bytes"]:
+            raise RestoreRefused(f"{path}: {size} bytes, the manifest says {meta['bytes']}")
+        with path.open("rb") as stream:
+            for index, digest in enumerate(meta["chunks"]):
+                if hashlib.sha256(stream.read(meta["chunkBytes"])).hexdigest() != digest:
+                    raise RestoreRefused(f"{path}: chunk {index + 1} does not match its SHA-256 in the manifest")
 
 
-def backup_sql(backup: Backup) -> str:
+BLOCK_BYTES = 8 * 1024 * 1024
+
+
+def sql_blocks(path: Path) -> Iterator[str]:
+    """The file's SQL in blocks of about 8 MiB, each ending on a complete statement (a text value may hold
+    ';\n' itself, so SQLite's own tokenizer decides), so a restore never holds a whole table in memory."""
+    pending = b""
+    with path.open("rb") as stream:
+        while data := stream.read(BLOCK_BYTES):
+            pending += data
+            cut = pending.rfind(b";\n")
+            while cut != -1:
+                text = pending[:cut + 2].decode("utf-8")
+                if sqlite3.complete_statement(text):
+                    yield text
+                    pending = pending[cut + 2:]
+                    break
+                cut = pending.rfind(b";\n", 0, cut)
+    if pending.strip():
+        yield pending.decode("utf-8")  # an incomplete last statement: loading it fails, as it must
+
+
+def backup_sql(backup: Backup) -> Iterator[str]:
     """Schema first, then every table: a file `wrangler d1 execute --file` and the D1 import API accept."""
-    parts = [(backup.directory / "schema.sql").read_text(encoding="utf-8")]
-    parts += [(backup.directory / "tables" / f"{table}.sql").read_text(encoding="utf-8")
-              for table in backup.manifest["tables"]]
-    return "".join(parts)
+    yield from sql_blocks(backup.directory / "schema.sql")
+    for table in backup.manifest["tables"]:
+        yield from sql_blocks(backup.directory / "tables" / f"{table}.sql")
 
 
-def apply_sql(sql: str, connection: sqlite3.Connection) -> None:
-    connection.executescript(f"BEGIN;\n{sql}\nCOMMIT;")
-
-
-def load_and_count(sql: str, manifest: dict[str, Any], database: str) -> None:
-    """Load the SQL into `database` (a path, or ":memory:") and check each table's row count against the
-    manifest. One load serves both the check and the restore."""
-    connection = sqlite3.connect(database)
+def load_and_count(backup: Backup, database: str, output: Path | None) -> None:
+    """Load the backup into `database` (a new file, or ":memory:"), writing the SQL to `output` on the way,
+    and check each table's row count against the manifest. One pass serves the check and the restore."""
+    connection = sqlite3.connect(database, isolation_level=None)
+    sink = output.open("w", encoding="utf-8") if output else None
     try:
-        apply_sql(sql, connection)
-        for table, expected in manifest["tables"].items():
+        # The file is built beside its final name and renamed only when complete: no journal needed.
+        connection.execute("PRAGMA journal_mode = OFF")
+        connection.execute("PRAGMA synchronous = OFF")
+        for block in backup_sql(backup):
+            connection.executescript(f"BEGIN;\n{block}\nCOMMIT;")
+            if sink:
+                sink.write(block)
+        for table, expected in backup.manifest["tables"].items():
             quoted = '"' + table.replace('"', '""') + '"'
             (count,) = connection.execute(f"SELECT count(*) FROM {quoted}").fetchone()
             if count != expected:
                 raise RestoreRefused(f"table {table}: {count} rows in the backup, the manifest says {expected}")
-    except sqlite3.Error as exc:
+    except (sqlite3.Error, UnicodeDecodeError) as exc:
         raise RestoreRefused(f"the backup's SQL does not load: {exc}") from None
     finally:
         connection.close()
+        if sink:
+            sink.close()
 
 
 @dataclass
@@ -128,23 +156,25 @@ def restore(source: Path, database: str, on_date: str | None = None, backup_id: 
     started = time.perf_counter()
     backup = find_backup(source, database, on_date, backup_id)
     verify_objects(backup)
-    sql = backup_sql(backup)
-    if into_sqlite is None:
-        load_and_count(sql, backup.manifest, ":memory:")
-    else:
-        if into_sqlite.exists():
-            raise InputError(f"{into_sqlite}: already exists; restore into a new database file")
-        # Build beside the target and rename at the end: never a half-restored database under its name.
-        partial = into_sqlite.with_name(into_sqlite.name + ".partial")
-        partial.unlink(missing_ok=True)
-        try:
-            load_and_count(sql, backup.manifest, str(partial))
-        except RestoreRefused:
+    if into_sqlite is not None and into_sqlite.exists():
+        raise InputError(f"{into_sqlite}: already exists; restore into a new database file")
+    # Build beside the targets and rename at the end: never a half-restored database or SQL file under its name.
+    partial_db = into_sqlite.with_name(into_sqlite.name + ".partial") if into_sqlite else None
+    partial_sql = output.with_name(output.name + ".partial") if output else None
+    for partial in (partial_db, partial_sql):
+        if partial:
             partial.unlink(missing_ok=True)
-            raise
-        partial.rename(into_sqlite)
-    if output is not None:
-        output.write_text(sql, encoding="utf-8")
+    try:
+        load_and_count(backup, str(partial_db) if partial_db else ":memory:", partial_sql)
+    except BaseException:
+        for partial in (partial_db, partial_sql):
+            if partial:
+                partial.unlink(missing_ok=True)
+        raise
+    if partial_db and into_sqlite:
+        partial_db.rename(into_sqlite)
+    if partial_sql and output:
+        partial_sql.rename(output)
     return RestoreReport(database, backup.backup_id, dict(backup.manifest["tables"]),
                          str(output) if output else None, str(into_sqlite) if into_sqlite else None,
                          time.perf_counter() - started)

@@ -30,13 +30,11 @@ const MIB = 1024 * 1024;
 function settings(env) {
   return {
     pageRows: Number(env.BACKUP_PAGE_ROWS ?? 10_000),
-    // D1 strings are at most 2,000,000 bytes (SQLITE_TOOBIG beyond): a page stops at this many bytes of
-    // SQL, or at one row if a single row is larger.
+    // D1 strings are at most 2,000,000 bytes (SQLITE_TOOBIG beyond): pages aim at 80% of this.
     pageBytes: Number(env.BACKUP_PAGE_BYTES ?? 1_800_000),
     budget: Number(env.BACKUP_QUERY_BUDGET ?? 800),
     // Wall-clock budget per invocation: keeps each one far from the CPU limit (30 s by default) however
-    // large the pages are. Measured: on the local runtime, continued invocations of about 11 s made
-    // workerd drop the connection on a 300 MB backup; at 5 s the same backup completes.
+    // large the pages are, and bounds what a crashed invocation has to redo.
     seconds: Number(env.BACKUP_INVOCATION_SECONDS ?? 5),
     partBytes: Number(env.BACKUP_PART_BYTES ?? 10 * MIB),
     verifyCron: env.VERIFY_CRON ?? "0 14 * * *",
@@ -189,6 +187,16 @@ async function exportTable(env, state, entry, table, budget) {
   const upload = () =>
     table.uploadId ? env.BACKUPS.resumeMultipartUpload(key, table.uploadId) : null;
 
+  // One part is uploaded while the next page is read (D1 and R2 overlap in production); it is settled
+  // before the run yields or completes, so the run state never records a part that is not stored.
+  let inflight = null;
+  async function settle() {
+    if (!inflight) return;
+    const uploading = inflight;
+    inflight = null;
+    table.parts.push(await uploading);
+  }
+
   async function flush(final) {
     while (pendingBytes >= partBytes || (final && pendingBytes > 0)) {
       const all = concat(pending, pendingBytes);
@@ -202,33 +210,55 @@ async function exportTable(env, state, entry, table, budget) {
         await saveState(env, state); // the upload id must be known to abort it after a crash
         budget.spend();
       }
-      const uploaded = await upload().uploadPart(table.parts.length + 1, part);
+      await settle();
+      const sha256 = await sha256Hex(part);
+      inflight = upload().uploadPart(table.parts.length + 1, part)
+        .then(({ partNumber, etag }) => ({ partNumber, etag, sha256 }));
+      inflight.catch(() => {}); // observed in settle(); never an unhandled rejection meanwhile
       budget.spend();
-      table.parts.push({ partNumber: uploaded.partNumber, etag: uploaded.etag, sha256: await sha256Hex(part) });
       pending = rest.length ? [rest] : [];
       pendingBytes = rest.length;
+    }
+  }
+
+  // One query per page; SQLite renders the rows as one string of INSERT statements. D1 strings stop at
+  // 2 MB (SQLITE_TOOBIG), so the row count of the next page is estimated from the last one to fill about
+  // pageBytes; when rows grow and a page is too big anyway, it is retried with a quarter of the rows.
+  // (Measured: bounding each page exactly with a window function made SQLite three times slower.)
+  async function readPage() {
+    for (;;) {
+      const limit = table.nextRows ?? Math.min(pageRows, 1000);
+      try {
+        const page = await db
+          .prepare(`SELECT max(r) AS last, count(*) AS n, group_concat(s, '' ORDER BY r) AS sql FROM (SELECT rowid AS r, ` +
+            `${table.insert} AS s FROM ${quoteIdent(table.name)} WHERE rowid > ? AND rowid <= ? ORDER BY rowid LIMIT ?)`)
+          .bind(table.cursor, table.bound, limit)
+          .all();
+        return page.results[0];
+      } catch (err) {
+        if (!/TOOBIG|too big/i.test(String(err?.message ?? err))) throw err;
+        if (limit === 1) {
+          throw new Error(`${entry.name}.${table.name}: the row after rowid ${table.cursor} renders to an INSERT ` +
+            "statement longer than D1's 2 MB string limit; back this database up with the D1 export API");
+        }
+        table.nextRows = Math.max(1, Math.floor(limit / 4));
+        table.pagesRetried = (table.pagesRetried ?? 0) + 1;
+      } finally {
+        budget.spend();
+      }
     }
   }
 
   while (table.cursor < table.bound) {
     if (budget.exhausted) {
       // Yield: keep the bytes not yet in a part, and continue in the next invocation.
+      await settle();
       const carried = concat(pending, pendingBytes);
       await env.BACKUPS.put(carryKey(state.id, entry.name, table.name), carried);
       table.carried = true; // even when empty: the object exists and is removed when the table is done
       return false;
     }
-    // One query per page; the rows come back as one string of INSERT statements, cut by SQLite itself
-    // at pageBytes (a running sum in a window function) so no result nears D1's 50 MB limit.
-    const page = await db
-      .prepare("SELECT max(r) AS last, count(*) AS n, group_concat(s, '') AS sql FROM (SELECT r, s FROM (" +
-        "SELECT r, s, sum(length(CAST(s AS BLOB))) OVER (ORDER BY r) AS running, row_number() OVER (ORDER BY r) AS k " +
-        `FROM (SELECT rowid AS r, ${table.insert} AS s FROM ${quoteIdent(table.name)} ` +
-        "WHERE rowid > ? AND rowid <= ? ORDER BY rowid LIMIT ?)) WHERE running <= ? OR k = 1 ORDER BY r)")
-      .bind(table.cursor, table.bound, table.nextRows ?? Math.min(pageRows, 1000), pageBytes)
-      .all();
-    budget.spend();
-    const { last, n, sql } = page.results[0];
+    const { last, n, sql } = await readPage();
     if (!n) break;
     const bytes = encoder.encode(sql);
     pending.push(bytes);
@@ -236,12 +266,12 @@ async function exportTable(env, state, entry, table, budget) {
     table.bytes += bytes.length;
     table.rows += n;
     table.cursor = last;
-    // Ask next time for about as many rows as fit in a page, so SQLite does not render rows it then drops.
-    table.nextRows = Math.max(1, Math.min(pageRows, Math.floor((0.95 * pageBytes * n) / bytes.length)));
+    table.nextRows = Math.max(1, Math.min(pageRows, Math.floor((0.8 * pageBytes * n) / bytes.length)));
     await flush(false);
   }
   if (table.uploadId) {
     await flush(true);
+    await settle();
     await upload().complete(table.parts.map(({ partNumber, etag }) => ({ partNumber, etag })));
   } else {
     // Smaller than one part (or empty): a single put, recorded as one chunk.

@@ -3,31 +3,36 @@
 //   node drill/run-backup.mjs init <persist dir>            -> prints the D1 SQLite file to fill
 //   node drill/run-backup.mjs backup <persist dir> <out dir> -> runs one backup, mirrors the bucket to <out dir>
 import { createWriteStream } from "node:fs";
+import { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
 import { mkdir, readdir } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Log, LogLevel, Miniflare } from "miniflare";
+import { bucketReaderWorker, getObject, listObjects, triggerCron } from "../local/harness.mjs";
 
 const [command, persist, out] = process.argv.slice(2);
 const SCHEDULED = Date.UTC(2026, 10, 27, 2, 15, 0);
-const RANGE = 32 * 1024 * 1024;
 
-function worker(extra = {}) {
+const here = (path) => fileURLToPath(new URL(path, import.meta.url));
+
+// The backup Worker is the entry (its cron is fired over HTTP); the bucket reader serves what it wrote.
+function worker() {
   return new Miniflare({
-    modules: true,
-    scriptPath: fileURLToPath(new URL("../backup/index.js", import.meta.url)),
-    compatibilityDate: "2026-04-01",
-    d1Databases: { DB_CORE: "drill-core" },
+    workers: [
+      { name: "backup", modules: true, scriptPath: here("../backup/index.js"), compatibilityDate: "2026-04-01",
+        d1Databases: { DB_CORE: "drill-core" },
+        r2Buckets: ["BACKUPS"],
+        queueProducers: { BACKUP_QUEUE: "backup-continue" },
+        queueConsumers: { "backup-continue": { maxBatchSize: 1, maxBatchTimeout: 0.05 } },
+        // The Worker's own defaults, unless a BACKUP_* variable of the environment overrides one.
+        bindings: Object.fromEntries(Object.entries(process.env).filter(([name]) => name.startsWith("BACKUP_"))) },
+      bucketReaderWorker(),
+    ],
     d1Persist: persist,
-    r2Buckets: ["BACKUPS"],
-    queueProducers: { BACKUP_QUEUE: "backup-continue" },
-    queueConsumers: { "backup-continue": { maxBatchSize: 1, maxBatchTimeout: 0.05 } },
-    bindings: { BACKUP_PAGE_ROWS: process.env.BACKUP_PAGE_ROWS ?? "500",
-      BACKUP_QUERY_BUDGET: process.env.BACKUP_QUERY_BUDGET ?? "800",
-      BACKUP_INVOCATION_SECONDS: process.env.BACKUP_INVOCATION_SECONDS ?? "5" },
+    unsafeTriggerHandlers: true,
     cf: false,
     log: process.env.DRILL_DEBUG ? new Log(LogLevel.VERBOSE) : undefined,
-    ...extra,
   });
 }
 
@@ -48,56 +53,32 @@ if (command === "init") {
 } else if (command === "backup") {
   const mf = worker();
   const started = performance.now();
-  await (await mf.getWorker()).scheduled({ cron: "15 2 * * *", scheduledTime: new Date(SCHEDULED) });
-  const bucket = await mf.getR2Bucket("BACKUPS");
+  await triggerCron(mf, "15 2 * * *", SCHEDULED);
   const id = new Date(SCHEDULED).toISOString().replace(/[:.]/g, "-");
   let state;
   let progress = "";
   let lastChange = performance.now();
-  let proxyErrors = 0;
   for (;;) {
-    let object;
-    try {
-      object = await bucket.get(`runs/${id}.json`);
-      proxyErrors = 0;
-    } catch (err) {
-      // The poller talks to workerd through miniflare's proxy; tolerate a dropped connection or two.
-      if (++proxyErrors > 5) throw err;
-      console.error(`poll failed (${err.message}); retrying`);
-      await new Promise((resolve) => setTimeout(resolve, 1000));
-      continue;
-    }
-    state = object ? JSON.parse(await object.text()) : null;
+    const object = await getObject(mf, `runs/${id}.json`);
+    state = object ? await object.json() : null;
     if (state && state.status !== "running") break;
-    if (process.env.DRILL_DEBUG) console.error("progress", JSON.stringify(state?.databases?.map((d) => d.tables.map((t) => [t.name, t.cursor, t.parts.length]))), state?.invocations);
     const now = JSON.stringify(state?.databases?.map((d) => d.tables.map((t) => t.cursor)));
     if (now !== progress) {
+      if (process.env.DRILL_DEBUG) console.error("progress", now, state?.invocations);
       progress = now;
       lastChange = performance.now();
     } else if (performance.now() - lastChange > 300_000) {
       console.error(`Error: the backup made no progress for 5 minutes: ${JSON.stringify(state)?.slice(0, 2000)}`);
       process.exit(1);
     }
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await new Promise((resolve) => setTimeout(resolve, 250));
   }
   const seconds = (performance.now() - started) / 1000;
-  let cursor;
-  do {
-    const page = await bucket.list({ prefix: "backups/", cursor });
-    for (const object of page.objects) {
-      const path = join(out, object.key);
-      await mkdir(dirname(path), { recursive: true });
-      // Ranged reads: objects can exceed what one proxied response carries (and 2 GB).
-      const sink = createWriteStream(path);
-      for (let offset = 0; offset < object.size; offset += RANGE) {
-        const part = await bucket.get(object.key, { range: { offset, length: Math.min(RANGE, object.size - offset) } });
-        const bytes = Buffer.from(await part.arrayBuffer());
-        await new Promise((resolve, reject) => sink.write(bytes, (e) => (e ? reject(e) : resolve())));
-      }
-      await new Promise((resolve) => sink.end(resolve));
-    }
-    cursor = page.truncated ? page.cursor : undefined;
-  } while (cursor);
+  for (const { key } of await listObjects(mf, "backups/")) {
+    const path = join(out, key);
+    await mkdir(dirname(path), { recursive: true });
+    await pipeline(Readable.fromWeb((await getObject(mf, key)).body), createWriteStream(path));
+  }
   await mf.dispose();
   console.log(JSON.stringify({ status: state.status, error: state.error, invocations: state.invocations, seconds, backupId: id }));
 } else {

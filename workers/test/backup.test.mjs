@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import {
   assertChecksums, backupAndWait, backupSql, backupWorker, manifestOf, restoreInto, rows, runState, seedBulk,
 } from "./helpers.mjs";
+import { triggerCron } from "../local/harness.mjs";
 
 const T0 = Date.UTC(2026, 10, 27, 2, 15, 0);
 const opened = [];
@@ -64,8 +65,7 @@ test("writes a manifest with row counts and a SHA-256 per chunk, for every bound
   assert.ok(index, "the index is part of the schema export");
 
   // The afternoon verification finds nothing wrong with a fresh, intact backup.
-  const worker = await mf.getWorker();
-  await worker.scheduled({ cron: "0 14 * * *", scheduledTime: new Date(T0 + 12 * 3600e3) });
+  await triggerCron(mf, "0 14 * * *", T0 + 12 * 3600e3);
   assert.deepEqual(alerts, []);
 });
 
@@ -98,9 +98,8 @@ test("the afternoon verification alerts on a stale or corrupted backup", async (
   const { mf, alerts } = open();
   await seedSmall(mf);
   await backupAndWait(mf, T0);
-  const worker = await mf.getWorker();
   // Two days later, with no newer backup: too old for a daily schedule.
-  await worker.scheduled({ cron: "0 14 * * *", scheduledTime: new Date(T0 + 48 * 3600e3) });
+  await triggerCron(mf, "0 14 * * *", T0 + 48 * 3600e3);
   assert.equal(alerts.length, 1);
   assert.match(alerts[0].text, /core: the newest complete backup \(.*\) is 48\.0 h old/);
   // Same day, but one object was tampered with.
@@ -108,8 +107,40 @@ test("the afternoon verification alerts on a stale or corrupted backup", async (
   const key = `backups/audit-eu/${(await manifestOf(mf, "audit-eu", T0)).backupId}/tables/events.sql`;
   const text = await (await bucket.get(key)).text();
   await bucket.put(key, text.replace("actor-7", "actor-X"));
-  await worker.scheduled({ cron: "0 14 * * *", scheduledTime: new Date(T0 + 3600e3) });
+  await triggerCron(mf, "0 14 * * *", T0 + 3600e3);
   assert.equal(alerts.length, 2);
   assert.match(alerts[1].text, /audit-eu: backups\/audit-eu\/.*\/tables\/events\.sql chunk 1 fails its SHA-256/);
   assert.equal(alerts[1].severity, "critical");
+});
+
+test("rows that grow mid-table: a page too big for D1 is retried smaller; a row too big to render fails loudly", async () => {
+  const { mf, alerts } = open({ bindings: { BACKUP_PART_BYTES: String(5 * 1024 * 1024) } });
+  const core = await mf.getD1Database("DB_CORE");
+  await core.prepare("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)").run();
+  // 400 rows of about 60 bytes teach the Worker to ask for thousands of rows; then 30 rows of 90 KB follow
+  // (under D1's 100 KB statement limit, so they restore), which rendered together exceed its 2 MB strings.
+  await core.prepare("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 400) " +
+    "INSERT INTO notes SELECT i, 'short note ' || i FROM n").run();
+  await core.prepare("WITH RECURSIVE n(i) AS (SELECT 401 UNION ALL SELECT i + 1 FROM n WHERE i < 430) " +
+    "INSERT INTO notes SELECT i, i || hex(zeroblob(45000)) FROM n").run();
+  const state = await backupAndWait(mf, T0);
+  assert.equal(state.status, "complete", state.error);
+  const manifest = await manifestOf(mf, "core", T0);
+  assert.equal(manifest.tables.notes, 430);
+  const notes = state.databases.find((d) => d.name === "core").tables.find((t) => t.name === "notes");
+  assert.ok(notes.pagesRetried >= 1, "the oversized page was retried with fewer rows");
+  const target = await mf.getD1Database("RESTORE");
+  await restoreInto(target, await backupSql(mf, "core", manifest));
+  assert.deepEqual(await rows(target, "notes"), await rows(core, "notes"));
+  assert.deepEqual(alerts, []);
+
+  // A 1.1 MB BLOB is a legal D1 row, but its INSERT statement (hex) is 2.2 MB: no page can hold it.
+  await core.prepare("INSERT INTO notes VALUES (431, randomblob(1100000))").run();
+  const next = T0 + 24 * 3600e3;
+  const failed = await backupAndWait(mf, next);
+  assert.equal(failed.status, "failed");
+  assert.match(failed.error, /core\.notes: the row after rowid 430 renders to an INSERT statement longer than D1's 2 MB/);
+  assert.equal(await manifestOf(mf, "core", next), null);
+  assert.equal(alerts.length, 1);
+  assert.match(alerts[0].text, /backup run .* failed: core\.notes: the row after rowid 430/);
 });

@@ -4,25 +4,33 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import { Miniflare } from "miniflare";
+import { bucketReaderWorker, getObject, triggerCron } from "../local/harness.mjs";
 
 export const ALERT_URL = "https://hooks.slack.test/services/T000/B000/backups";
 
 export function backupWorker({ scriptPath = "../backup/index.js", bindings = {}, extraD1 = {} } = {}) {
   const alerts = [];
   const mf = new Miniflare({
-    modules: true,
-    modulesRules: [{ type: "ESModule", include: ["**/*.js", "**/*.mjs"] }],
-    scriptPath: fileURLToPath(new URL(scriptPath, import.meta.url)),
-    compatibilityDate: "2026-04-01",
-    d1Databases: { DB_CORE: "core", DB_AUDIT_EU: "audit-eu", RESTORE: "restore-target", ...extraD1 },
-    r2Buckets: ["BACKUPS"],
-    queueProducers: { BACKUP_QUEUE: "backup-continue" },
-    queueConsumers: { "backup-continue": { maxBatchSize: 1, maxBatchTimeout: 0.05 } },
-    bindings: { ALERT_WEBHOOK_URL: ALERT_URL, ...bindings },
-    outboundService: async (request) => {
-      if (request.url === ALERT_URL) alerts.push(await request.json());
-      return new Response("ok");
-    },
+    workers: [
+      {
+        name: "backup",
+        modules: true,
+        modulesRules: [{ type: "ESModule", include: ["**/*.js", "**/*.mjs"] }],
+        scriptPath: fileURLToPath(new URL(scriptPath, import.meta.url)),
+        compatibilityDate: "2026-04-01",
+        d1Databases: { DB_CORE: "core", DB_AUDIT_EU: "audit-eu", RESTORE: "restore-target", ...extraD1 },
+        r2Buckets: ["BACKUPS"],
+        queueProducers: { BACKUP_QUEUE: "backup-continue" },
+        queueConsumers: { "backup-continue": { maxBatchSize: 1, maxBatchTimeout: 0.05 } },
+        bindings: { ALERT_WEBHOOK_URL: ALERT_URL, ...bindings },
+        outboundService: async (request) => {
+          if (request.url === ALERT_URL) alerts.push(await request.json());
+          return new Response("ok");
+        },
+      },
+      bucketReaderWorker(),
+    ],
+    unsafeTriggerHandlers: true,
     cf: false,
   });
   return { mf, alerts };
@@ -30,15 +38,15 @@ export function backupWorker({ scriptPath = "../backup/index.js", bindings = {},
 
 export const runId = (time) => new Date(time).toISOString().replace(/[:.]/g, "-");
 
+/** The run's state, read over HTTP: polled while invocations run, so never through the synchronous proxy. */
 export async function runState(mf, time) {
-  const object = await (await mf.getR2Bucket("BACKUPS")).get(`runs/${runId(time)}.json`);
-  return object ? JSON.parse(await object.text()) : null;
+  const object = await getObject(mf, `runs/${runId(time)}.json`);
+  return object ? object.json() : null;
 }
 
 /** Fire the backup cron and wait until the run (and its queued continuations) ends, or `until` holds. */
 export async function backupAndWait(mf, time, { until, timeoutMs = 60_000 } = {}) {
-  const worker = await mf.getWorker();
-  await worker.scheduled({ cron: "15 2 * * *", scheduledTime: new Date(time) });
+  await triggerCron(mf, "15 2 * * *", time);
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const state = await runState(mf, time);
