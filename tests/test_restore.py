@@ -114,3 +114,11 @@ def test_sql_is_streamed_in_blocks_that_end_on_whole_statements(tmp_path: Path,
     for block in blocks:
         connection.executescript(block)
     assert connection.execute("SELECT count(*), min(v) FROM t").fetchone() == (200, "a;\nb;\n")
+
+
+def test_statements_too_long_for_d1_are_counted() -> None:
+    short = "INSERT INTO t VALUES (1, 'x');\n"
+    long = "INSERT INTO t VALUES (2, '" + "é" * 60_000 + "');\n"  # 120 KB of UTF-8 in 60,000 characters
+    assert restore_module.long_statements(short * 10) == 0
+    assert restore_module.long_statements(short + long + short + long) == 2
+    assert restore_module.long_statements("INSERT INTO t VALUES (3, '" + "x" * 99_000 + "');\n" + short) == 0

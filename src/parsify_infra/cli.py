@@ -189,7 +189,10 @@ def _restore(args: argparse.Namespace) -> tuple[int, str]:
     target = " and ".join(x for x in (data["output"], data["sqlite"]) if x)
     return EXIT_OK, (f"Restored {data['database']} backup {data['backupId']}: {data['rows']:,} rows in "
                      f"{len(data['tables'])} tables, verified against its manifest (sizes, SHA-256 per chunk, "
-                     f"row counts), written to {target} in {data['seconds']:.2f} s.\n")
+                     f"row counts), written to {target} in {data['seconds']:.2f} s.\n") + "".join(
+        f"warning: {count:,} INSERT statements of table {table} are longer than D1's 100 KB statement limit; "
+        "`wrangler d1 execute` refuses them, so load those rows with bound parameters.\n"
+        for table, count in data["statementsTooLongForD1"].items())
 
 
 def _drill(args: argparse.Namespace) -> tuple[int, str]:

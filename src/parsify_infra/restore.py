@@ -103,31 +103,50 @@ def sql_blocks(path: Path) -> Iterator[str]:
         yield pending.decode("utf-8")  # an incomplete last statement: loading it fails, as it must
 
 
-def backup_sql(backup: Backup) -> Iterator[str]:
-    """Schema first, then every table: a file `wrangler d1 execute --file` and the D1 import API accept."""
-    yield from sql_blocks(backup.directory / "schema.sql")
+def backup_sql(backup: Backup) -> Iterator[tuple[str | None, str]]:
+    """Schema first, then every table (name, SQL block): what `wrangler d1 execute --file` gets."""
+    for block in sql_blocks(backup.directory / "schema.sql"):
+        yield None, block
     for table in backup.manifest["tables"]:
-        yield from sql_blocks(backup.directory / "tables" / f"{table}.sql")
+        for block in sql_blocks(backup.directory / "tables" / f"{table}.sql"):
+            yield table, block
 
 
-def load_and_count(backup: Backup, database: str, output: Path | None) -> None:
+D1_STATEMENT_BYTES = 100_000  # D1's limit on the length of one SQL statement
+
+
+def long_statements(block: str) -> int:
+    """How many INSERT statements of a block exceed D1's statement limit (their rows then need bound
+    parameters to go back into D1; the SQLite restore is unaffected)."""
+    if len(block.encode()) <= D1_STATEMENT_BYTES:
+        return 0
+    return sum(len(s.encode()) > D1_STATEMENT_BYTES for s in block.split(";\nINSERT INTO ")
+               if len(s) * 4 > D1_STATEMENT_BYTES)
+
+
+def load_and_count(backup: Backup, database: str, output: Path | None) -> dict[str, int]:
     """Load the backup into `database` (a new file, or ":memory:"), writing the SQL to `output` on the way,
-    and check each table's row count against the manifest. One pass serves the check and the restore."""
+    and check each table's row count against the manifest. One pass serves the check and the restore.
+    Returns, per table, the statements too long for D1."""
     connection = sqlite3.connect(database, isolation_level=None)
     sink = output.open("w", encoding="utf-8") if output else None
     try:
         # The file is built beside its final name and renamed only when complete: no journal needed.
         connection.execute("PRAGMA journal_mode = OFF")
         connection.execute("PRAGMA synchronous = OFF")
-        for block in backup_sql(backup):
+        too_long: dict[str, int] = {}
+        for table, block in backup_sql(backup):
             connection.executescript(f"BEGIN;\n{block}\nCOMMIT;")
             if sink:
                 sink.write(block)
+            if table and (count := long_statements(block)):
+                too_long[table] = too_long.get(table, 0) + count
         for table, expected in backup.manifest["tables"].items():
             quoted = '"' + table.replace('"', '""') + '"'
             (count,) = connection.execute(f"SELECT count(*) FROM {quoted}").fetchone()
             if count != expected:
                 raise RestoreRefused(f"table {table}: {count} rows in the backup, the manifest says {expected}")
+        return too_long
     except (sqlite3.Error, UnicodeDecodeError) as exc:
         raise RestoreRefused(f"the backup's SQL does not load: {exc}") from None
     finally:
@@ -144,11 +163,13 @@ class RestoreReport:
     output: str | None
     sqlite: str | None
     seconds: float
+    too_long_for_d1: dict[str, int]
 
     def as_dict(self) -> dict[str, Any]:
         return {"database": self.database, "backupId": self.backup_id, "tables": self.tables,
                 "rows": sum(self.tables.values()), "output": self.output, "sqlite": self.sqlite,
-                "seconds": round(self.seconds, 3), "verified": True}
+                "seconds": round(self.seconds, 3), "verified": True,
+                "statementsTooLongForD1": self.too_long_for_d1}
 
 
 def restore(source: Path, database: str, on_date: str | None = None, backup_id: str | None = None,
@@ -165,7 +186,7 @@ def restore(source: Path, database: str, on_date: str | None = None, backup_id: 
         if partial:
             partial.unlink(missing_ok=True)
     try:
-        load_and_count(backup, str(partial_db) if partial_db else ":memory:", partial_sql)
+        too_long = load_and_count(backup, str(partial_db) if partial_db else ":memory:", partial_sql)
     except BaseException:
         for partial in (partial_db, partial_sql):
             if partial:
@@ -177,4 +198,4 @@ def restore(source: Path, database: str, on_date: str | None = None, backup_id: 
         partial_sql.rename(output)
     return RestoreReport(database, backup.backup_id, dict(backup.manifest["tables"]),
                          str(output) if output else None, str(into_sqlite) if into_sqlite else None,
-                         time.perf_counter() - started)
+                         time.perf_counter() - started, too_long)

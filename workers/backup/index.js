@@ -27,7 +27,7 @@ const encoder = new TextEncoder();
 const FORMAT = "parsify-d1-backup/2";
 const MIB = 1024 * 1024;
 
-function settings(env) {
+export function settings(env) {
   return {
     pageRows: Number(env.BACKUP_PAGE_ROWS ?? 10_000),
     // D1 strings are at most 2,000,000 bytes (SQLITE_TOOBIG beyond): pages aim at 80% of this.
@@ -66,6 +66,17 @@ export function insertExpression(table, columns) {
   const head = `INSERT INTO ${quoteIdent(table)} (${columns.map(quoteIdent).join(", ")}) VALUES (`;
   const literal = (text) => `'${text.replaceAll("'", "''")}'`;
   return `${literal(head)} || ${columns.map((c) => `quote(${quoteIdent(c)})`).join(" || ',' || ")} || ');' || char(10)`;
+}
+
+/** One page: the rows after a rowid, up to a bound, at most a number of them, as one string of INSERTs. */
+export function pageQuery(table, insert) {
+  return `SELECT max(r) AS last, count(*) AS n, group_concat(s, '' ORDER BY r) AS sql FROM (SELECT rowid AS r, ` +
+    `${insert} AS s FROM ${quoteIdent(table)} WHERE rowid > ? AND rowid <= ? ORDER BY rowid LIMIT ?)`;
+}
+
+/** The row count of the next page: about `pageBytes` of SQL at the last page's bytes per row. */
+export function nextPageRows(settings, rows, bytes) {
+  return Math.max(1, Math.min(settings.pageRows, Math.floor((0.8 * settings.pageBytes * rows) / bytes)));
 }
 
 export async function sha256Hex(bytes) {
@@ -173,7 +184,7 @@ async function startDatabase(env, state, entry, budget) {
 async function exportTable(env, state, entry, table, budget) {
   const db = env[entry.binding];
   const key = `${entry.prefix}/tables/${table.name}.sql`;
-  const { partBytes, pageRows, pageBytes } = state.settings;
+  const { partBytes, pageRows } = state.settings;
   let pending = [];
   let pendingBytes = 0;
   if (table.carried) {
@@ -229,11 +240,7 @@ async function exportTable(env, state, entry, table, budget) {
     for (;;) {
       const limit = table.nextRows ?? Math.min(pageRows, 1000);
       try {
-        const page = await db
-          .prepare(`SELECT max(r) AS last, count(*) AS n, group_concat(s, '' ORDER BY r) AS sql FROM (SELECT rowid AS r, ` +
-            `${table.insert} AS s FROM ${quoteIdent(table.name)} WHERE rowid > ? AND rowid <= ? ORDER BY rowid LIMIT ?)`)
-          .bind(table.cursor, table.bound, limit)
-          .all();
+        const page = await db.prepare(pageQuery(table.name, table.insert)).bind(table.cursor, table.bound, limit).all();
         return page.results[0];
       } catch (err) {
         if (!/TOOBIG|too big/i.test(String(err?.message ?? err))) throw err;
@@ -266,7 +273,7 @@ async function exportTable(env, state, entry, table, budget) {
     table.bytes += bytes.length;
     table.rows += n;
     table.cursor = last;
-    table.nextRows = Math.max(1, Math.min(pageRows, Math.floor((0.8 * pageBytes * n) / bytes.length)));
+    table.nextRows = nextPageRows(state.settings, n, bytes.length);
     await flush(false);
   }
   if (table.uploadId) {

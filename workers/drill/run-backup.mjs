@@ -2,6 +2,7 @@
 // loaded straight into its local SQLite file (fast, for 100 MB to 1 GB databases).
 //   node drill/run-backup.mjs init <persist dir>            -> prints the D1 SQLite file to fill
 //   node drill/run-backup.mjs backup <persist dir> <out dir> -> runs one backup, mirrors the bucket to <out dir>
+//   node drill/run-backup.mjs floors <persist dir>           -> times reading every page, and writing as many bytes
 import { createWriteStream } from "node:fs";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -16,6 +17,9 @@ const SCHEDULED = Date.UTC(2026, 10, 27, 2, 15, 0);
 
 const here = (path) => fileURLToPath(new URL(path, import.meta.url));
 
+// The Worker's own defaults, unless a BACKUP_* variable of the environment overrides one.
+const overrides = () => Object.fromEntries(Object.entries(process.env).filter(([name]) => name.startsWith("BACKUP_")));
+
 // The backup Worker is the entry (its cron is fired over HTTP); the bucket reader serves what it wrote.
 function worker() {
   return new Miniflare({
@@ -25,8 +29,7 @@ function worker() {
         r2Buckets: ["BACKUPS"],
         queueProducers: { BACKUP_QUEUE: "backup-continue" },
         queueConsumers: { "backup-continue": { maxBatchSize: 1, maxBatchTimeout: 0.05 } },
-        // The Worker's own defaults, unless a BACKUP_* variable of the environment overrides one.
-        bindings: Object.fromEntries(Object.entries(process.env).filter(([name]) => name.startsWith("BACKUP_"))) },
+        bindings: overrides() },
       bucketReaderWorker(),
     ],
     d1Persist: persist,
@@ -81,7 +84,24 @@ if (command === "init") {
   }
   await mf.dispose();
   console.log(JSON.stringify({ status: state.status, error: state.error, invocations: state.invocations, seconds, backupId: id }));
+} else if (command === "floors") {
+  // The backup's two halves apart, on the same database: reading every page, and writing as many bytes.
+  const mf = new Miniflare({
+    modules: true, modulesRules: [{ type: "ESModule", include: ["**/*.js"] }], scriptPath: here("floors.js"),
+    compatibilityDate: "2026-04-01", d1Databases: { DB_CORE: "drill-core" }, d1Persist: persist,
+    r2Buckets: ["BACKUPS"], bindings: overrides(), cf: false,
+  });
+  const timed = async (path) => {
+    const started = performance.now();
+    const response = await mf.dispatchFetch(`http://floors.local${path}`);
+    if (!response.ok) throw new Error(`floors ${path}: HTTP ${response.status} ${await response.text()}`);
+    return { ...(await response.json()), seconds: (performance.now() - started) / 1000 };
+  };
+  const read = await timed("/read");
+  const write = await timed(`/write?bytes=${read.bytes}`);
+  await mf.dispose();
+  console.log(JSON.stringify({ read, write }));
 } else {
-  console.error("usage: run-backup.mjs init|backup <persist dir> [<out dir>]");
+  console.error("usage: run-backup.mjs init|backup|floors <persist dir> [<out dir>]");
   process.exit(2);
 }
