@@ -4,6 +4,7 @@ import { test, after, beforeEach } from "node:test";
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { Miniflare } from "miniflare";
+import { triggerCron } from "../local/harness.mjs";
 
 const SLACK = "https://hooks.slack.test/services/T000/B000/monitor";
 const EMAIL = "https://email.test/v1/send";
@@ -42,16 +43,16 @@ const mf = new Miniflare({
     }
     return new Response("ok", { status: 202 });
   },
+  unsafeTriggerHandlers: true,
   cf: false,
 });
 after(() => mf.dispose());
 
 let clock = Date.now() - 60 * 60_000;
 async function minutes(n) {
-  const worker = await mf.getWorker();
   for (let i = 0; i < n; i++) {
     clock += 60_000;
-    await worker.scheduled({ cron: "* * * * *", scheduledTime: new Date(clock) });
+    await triggerCron(mf, "* * * * *", clock);
   }
 }
 const only = (channel) => sent.filter((s) => s.channel === channel);
