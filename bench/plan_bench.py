@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+REPEATS = {500: 5, 5000: 2}  # resources -> interleaved repetitions; the best time of each counts
 GENERIC = REPO / "tests" / "fixtures" / "generic"
 TYPES = [
     ("cloudflare:index/d1Database:D1Database", {"name": "db"}, True),
@@ -88,19 +89,23 @@ def main() -> None:
             f"{t1 - t0:.2f}s | capture to document {t2 - t1:.3f}s | output {t3 - t2:.3f}s | policies {t4 - t3:.2f}s |")
 
     with tempfile.TemporaryDirectory() as tmp:
-        for count in (500, 5000):
+        for count, repeats in REPEATS.items():
             program = generated_program(count, Path(tmp))
-            floor = floor_seconds(program)
-            s0 = time.perf_counter()
-            _, captured = capture_stack(program, "bench")
-            json.dumps(plan_document(captured))
-            s2 = time.perf_counter()
-            evaluate(pack, captured.resources, None, __import__("datetime").date.today())
-            s3 = time.perf_counter()
-            plan = s2 - s0
-            rows.append(f"| {count} | {floor:.2f}s | {floor / count * 1000:.2f} ms | {plan:.2f}s | "
-                        f"{plan / count * 1000:.2f} ms | {plan / floor:.2f}x | {s3 - s2:.2f}s | "
-                        f"{(s3 - s2) / plan:.2f}x |")
+            floors, plans, gates = [], [], []
+            # Interleaved repeats, best of each: one noisy moment (GC, the neighbour) cannot decide a ratio.
+            for _ in range(repeats):
+                floors.append(floor_seconds(program))
+                s0 = time.perf_counter()
+                _, captured = capture_stack(program, "bench")
+                json.dumps(plan_document(captured))
+                s2 = time.perf_counter()
+                evaluate(pack, captured.resources, None, __import__("datetime").date.today())
+                plans.append(s2 - s0)
+                gates.append(time.perf_counter() - s2)
+            floor, plan, gate = min(floors), min(plans), min(gates)
+            rows.append(f"| {count} | {repeats} | {floor:.2f}s | {floor / count * 1000:.2f} ms | {plan:.2f}s | "
+                        f"{plan / count * 1000:.2f} ms | {plan / floor:.2f}x | {gate:.2f}s | "
+                        f"{gate / plan:.2f}x |")
 
     report = "\n".join([
         "# Benchmark results", "",
@@ -108,9 +113,9 @@ def main() -> None:
         f"({time.strftime('%Y-%m-%d')}). Ratios are within this run.", "",
         "## Prod plan, time split", "", "| what | | | | | |", "|---|---|---|---|---|---|", prod, "",
         "## Generated stacks", "",
-        "| resources | mock floor | floor / resource | plan | plan / resource | plan / floor (goal <= 1.5x) "
-        "| policy gate | gate / plan (goal <= 0.3x) |",
-        "|---|---|---|---|---|---|---|---|", *rows, "",
+        "| resources | repeats (best of) | mock floor | floor / resource | plan | plan / resource "
+        "| plan / floor (goal <= 1.5x) | policy gate | gate / plan (goal <= 0.3x) |",
+        "|---|---|---|---|---|---|---|---|---|", *rows, "",
     ])
     (Path(__file__).parent / "results.md").write_text(report)
     print(report)
