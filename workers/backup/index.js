@@ -381,7 +381,8 @@ async function continueRun(env, state) {
     }
     await saveState(env, state);
     if (!env.BACKUP_QUEUE) throw new Error("the query budget ran out and no BACKUP_QUEUE is bound to continue");
-    await env.BACKUP_QUEUE.send({ runId: state.id });
+    // The message names the invocation it continues: a redelivered copy finds the state moved on.
+    await env.BACKUP_QUEUE.send({ runId: state.id, after: state.invocations });
   } catch (err) {
     state.status = "failed";
     state.error = String(err?.message ?? err);
@@ -417,9 +418,16 @@ export async function startBackup(env, scheduledTime) {
   return continueRun(env, state);
 }
 
-export async function resumeBackup(env, runId) {
+export async function resumeBackup(env, runId, after) {
   const state = await loadState(env, runId);
   if (!state || state.status !== "running") return state;
+  if (after !== undefined && state.invocations !== after) {
+    // Queues deliver at least once: this continuation already ran (the state is past it). Running it
+    // again would fork the run into two chains writing the same parts.
+    console.log(`backup run ${runId}: ignoring a redelivered continuation of invocation ${after} ` +
+      `(the run is at invocation ${state.invocations})`);
+    return state;
+  }
   return continueRun(env, state);
 }
 
@@ -484,7 +492,7 @@ export default {
   },
   async queue(batch, env) {
     for (const message of batch.messages) {
-      await resumeBackup(env, message.body.runId);
+      await resumeBackup(env, message.body.runId, message.body.after);
       message.ack();
     }
   },

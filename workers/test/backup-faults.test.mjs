@@ -9,6 +9,7 @@ import {
 
 const { mf, alerts } = backupWorker({
   scriptPath: "./chaos-entry.mjs",
+  extraD1: { RESTORE_TWICE: "restore-twice" },
   bindings: { BACKUP_PAGE_ROWS: "40", BACKUP_QUERY_BUDGET: "10", BACKUP_PART_BYTES: String(5 * 1024 * 1024) },
 });
 after(() => mf.dispose());
@@ -90,4 +91,27 @@ test(`injected faults (seed ${SEED}) never leave a backup that looks complete`, 
   const target = await mf.getD1Database("RESTORE");
   await restoreInto(target, await backupSql(mf, "core", manifest));
   assert.deepEqual(await rows(target, "items"), await rows(core, "items"));
+});
+
+test("a queue message delivered twice does not run the backup twice", async () => {
+  const core = await mf.getD1Database("DB_CORE");
+  await core.prepare("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)").run();
+  await core.prepare("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 400) " +
+    "INSERT INTO notes SELECT i, 'note ' || i FROM n").run();
+  const bucket = await mf.getR2Bucket("BACKUPS");
+  await bucket.put("__chaos.json", JSON.stringify({ duplicateDeliveries: true }));
+  await bucket.delete("__chaos_invocations");
+  const time = Date.UTC(2026, 11, 1, 2, 15, 0);
+  const state = await backupAndWait(mf, time);
+  await bucket.delete("__chaos.json");
+  assert.equal(state.status, "complete", state.error);
+  assert.ok(state.invocations >= 3, `expected several invocations, got ${state.invocations}`);
+  const delivered = Number(await (await bucket.get("__chaos_invocations")).text());
+  assert.equal(delivered, 1 + 2 * (state.invocations - 1), "every continuation arrived twice");
+  const manifest = await manifestOf(mf, "core", time);
+  assert.equal(manifest.tables.notes, 400);
+  await assertChecksums(mf, "core", manifest);
+  const target = await mf.getD1Database("RESTORE_TWICE");
+  await restoreInto(target, await backupSql(mf, "core", manifest));
+  assert.deepEqual(await rows(target, "notes"), await rows(core, "notes"));
 });

@@ -1,6 +1,7 @@
 // Test harness only (never deployed): the backup Worker with its D1 and R2 bindings wrapped so a test
 // can make the Nth operation of the Nth invocation fail, or write to the database between page reads.
-// The plan lives in the bucket as __chaos.json: {failInvocation, failAt, target: "d1"|"r2"|"any", mutate}.
+// The plan lives in the bucket as __chaos.json: {failInvocation, failAt, target: "d1"|"r2"|"any", mutate,
+// duplicateDeliveries}.
 import backup from "../backup/index.js";
 
 class InjectedFault extends Error {}
@@ -103,6 +104,12 @@ export default {
     return backup.scheduled(event, await chaosEnv(env), ctx);
   },
   async queue(batch, env) {
-    return backup.queue(batch, await chaosEnv(env));
+    await backup.queue(batch, await chaosEnv(env));
+    // Queues deliver at least once: {duplicateDeliveries: true} delivers every message a second time.
+    const plan = await env.BACKUPS.get("__chaos.json");
+    if (plan && JSON.parse(await plan.text()).duplicateDeliveries) {
+      const copies = batch.messages.map((m) => ({ id: m.id, body: m.body, attempts: 2, ack() {}, retry() {} }));
+      await backup.queue({ queue: batch.queue, messages: copies }, await chaosEnv(env));
+    }
   },
 };
