@@ -30,6 +30,8 @@ plan: .venv/.synced
 
 lint: .venv/.synced
 	$(UV) run ruff check .
+	$(UV) run mypy
+	cd policies && ../$(UV) run mypy parsify_policies __main__.py
 
 test-workers: workers/node_modules/.package-lock.json
 	cd workers && npm test

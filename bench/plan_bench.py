@@ -52,8 +52,8 @@ def floor_seconds(program: Path) -> float:
         def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
             return f"{args.name}-id", args.inputs
 
-        def call(self, args: pulumi.runtime.MockCallArgs) -> dict:
-            return {}
+        def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, list[tuple[str, str]]]:
+            return {}, []
 
     settings.ROOT.set(None)
     pulumi.runtime.set_all_config(dict(files.config), [])

@@ -26,11 +26,13 @@ class LogShipping(pulumi.ComponentResource):
             "&access-key-id=", cfg.secret(spec.access_key_id_secret),
             "&secret-access-key=", cfg.secret(spec.secret_access_key_secret))
         for dataset in spec.datasets:
-            scope = {"account_id": cfg.account_id} if dataset in ACCOUNT_DATASETS else {"zone_id": cfg.zone.id}
+            account_scoped = dataset in ACCOUNT_DATASETS
             cloudflare.LogpushJob(
                 f"{name}-{dataset.replace('_', '-')}", dataset=dataset, enabled=True,
                 name=f"parsify-{cfg.environment}-{dataset.replace('_', '-')}",
                 destination_conf=destination,
                 output_options=cloudflare.LogpushJobOutputOptionsArgs(output_type="ndjson", timestamp_format="rfc3339"),
-                opts=pulumi.ResourceOptions(parent=self), **scope)
+                account_id=cfg.account_id if account_scoped else None,
+                zone_id=None if account_scoped else cfg.zone.id,
+                opts=pulumi.ResourceOptions(parent=self))
         self.register_outputs({"bucketName": store.bucket.name})

@@ -93,11 +93,12 @@ def run_program(files: StackFiles) -> Capture:
                 state["uuid"] = str(uuid.uuid5(uuid.NAMESPACE_URL, f"d1/{args.name}"))
             return resource_id, state
 
-        def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
+        # (result, check failures): the SDK iterates the failures, so an empty list, never None.
+        def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:
             wanted = {k: v for k, v in args.args.items() if v is not None}
             for fixture in fixtures:
                 if fixture.get("invoke") == args.token and fixture.get("args") == wanted:
-                    return dict(fixture["result"])
+                    return dict(fixture["result"]), []
             message = (f"{files.program_dir / 'fixtures' / 'invokes.json'}: no recorded invoke for "
                        f"{args.token} with args {json.dumps(wanted, sort_keys=True)}; record it from the real API")
             invoke_errors.append(message)

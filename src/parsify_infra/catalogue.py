@@ -6,7 +6,9 @@ from parsify_infra.gate import LoadedPack, policy_section
 
 
 def catalogue_table(pack: LoadedPack) -> str:
-    default = pack.arguments.get("enforcement_level")
+    from pulumi_policy import EnforcementLevel
+
+    default = pack.arguments.get("enforcement_level") or EnforcementLevel.ADVISORY  # the SDK's default
     rows = ["| Policy | Level | Severity | Handbook section | Description |", "|---|---|---|---|---|"]
     for policy in pack.policies:
         level = (policy.enforcement_level or default).value

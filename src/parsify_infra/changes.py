@@ -93,6 +93,7 @@ def diff(approved: dict[str, Any] | None, current: dict[str, Any]) -> list[Chang
         if resource["type"] == "pulumi:pulumi:Stack":
             continue
         context = new if after else old
+        props: list[PropertyChange]
         if before is None:
             action, props = "create", []
         elif after is None:

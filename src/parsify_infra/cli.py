@@ -9,7 +9,7 @@ import sys
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from parsify_infra.access_review import build_review, expiring, render_review
 from parsify_infra.catalogue import catalogue_table
@@ -37,7 +37,7 @@ def _iso_date(text: str) -> str:
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line and exit status 2, as for any bad input
+    def error(self, message: str) -> NoReturn:  # one line and exit status 2, as for any bad input
         raise InputError(f"{self.prog}: {message}")
 
 

@@ -152,13 +152,15 @@ def evaluate(pack: LoadedPack, resources: list[CapturedResource], config_path: P
              today: date) -> Verdicts:
     """Run every policy of the pack over the captured resources; return violations and summaries."""
     from pulumi.runtime.proto import analyzer_pb2
+    from pulumi_policy import EnforcementLevel
     from pulumi_policy.policy import _PolicyAnalyzerServicer
 
     config, waivers = read_pack_config(config_path, pack, resources, today)
     args = pack.arguments
     servicer = _PolicyAnalyzerServicer(
         args["name"], pack.version, args["policies"],
-        args.get("enforcement_level"), args.get("initial_config"), args.get("description"),
+        args.get("enforcement_level") or EnforcementLevel.ADVISORY,  # PolicyPack's own default
+        args.get("initial_config"), args.get("description"),
         args.get("display_name"), args.get("readme"), args.get("provider"), args.get("tags"),
         args.get("repository"))
     levels = {"advisory": analyzer_pb2.ADVISORY, "mandatory": analyzer_pb2.MANDATORY,
