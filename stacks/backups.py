@@ -54,7 +54,9 @@ class BackupJob(pulumi.ComponentResource):
         cloudflare.QueueConsumer(
             f"{name}-queue-consumer", account_id=account_id, queue_id=queue.queue_id, type="worker",
             script_name=self.script.script_name,
-            settings=cloudflare.QueueConsumerSettingsArgs(batch_size=1, max_retries=3, max_wait_time_ms=1000),
+            # One continuation per invocation. Retries carry a run over an invocation that died (they wait
+            # for its lease to end, each wait using an attempt), hence more than the default 3.
+            settings=cloudflare.QueueConsumerSettingsArgs(batch_size=1, max_retries=10, max_wait_time_ms=1000),
             opts=child)
         cloudflare.WorkersCronTrigger(
             f"{name}-cron", account_id=account_id, script_name=self.script.script_name,

@@ -12,6 +12,10 @@
 // saves its cursor in runs/<id>.json and continues in a new invocation through the BACKUP_QUEUE queue;
 // an invocation also yields after BACKUP_INVOCATION_SECONDS (5 s) of wall time.
 //
+// At least once: a continuation message names the invocation it follows, and an invocation claims its
+// number with a conditional write and a lease. Duplicates are ignored; an invocation that dies (CPU limit,
+// eviction) is retried from its checkpoint, the state as of its start, once its lease has run out.
+//
 // Consistency (stated, and tested in workers/test/backup-consistency.test.mjs): at the start of a run the
 // highest rowid of every table is fixed in one D1 batch (one transaction). The export of a table contains
 // exactly the rows whose rowid is at or below that bound and that still exist when their page is read,
@@ -37,6 +41,9 @@ export function settings(env) {
     // large the pages are, and bounds what a crashed invocation has to redo.
     seconds: Number(env.BACKUP_INVOCATION_SECONDS ?? 5),
     partBytes: Number(env.BACKUP_PART_BYTES ?? 10 * MIB),
+    // An invocation that has not reached its next checkpoint this long after claiming it is taken to have
+    // died (CPU limit, eviction): a retry of its message then takes over from the last checkpoint.
+    leaseSeconds: Number(env.BACKUP_LEASE_SECONDS ?? 120),
     verifyCron: env.VERIFY_CRON ?? "0 14 * * *",
     maxAgeHours: Number(env.BACKUP_MAX_AGE_HOURS ?? 26),
   };
@@ -117,7 +124,9 @@ export async function alert(env, severity, text) {
 // Run state (runs/<id>.json): the cursor that lets a run continue in the next invocation.
 
 const runKey = (id) => `runs/${id}.json`;
-const carryKey = (id, db, table) => `runs/${id}/carry/${db}/${encodeURIComponent(table)}`;
+// Carried bytes are written under the invocation that wrote them, so an invocation that dies after writing
+// its carry but before its checkpoint cannot overwrite the bytes the checkpoint still points to.
+const carryPrefix = (id, db, table) => `runs/${id}/carry/${db}/${encodeURIComponent(table)}/`;
 
 async function saveState(env, state) {
   await env.BACKUPS.put(runKey(state.id), JSON.stringify(state));
@@ -125,13 +134,35 @@ async function saveState(env, state) {
 
 async function loadState(env, id) {
   const object = await env.BACKUPS.get(runKey(id));
-  return object ? JSON.parse(await object.text()) : null;
+  return object ? { state: JSON.parse(await object.text()), etag: object.etag } : null;
 }
 
-class Budget {
-  constructor(limit, seconds) {
-    this.left = limit;
-    this.deadline = Date.now() + seconds * 1000; // Date.now() advances across I/O in Workers
+/** Claim invocation `number` of a run with a conditional write: of two copies of one queue message
+ *  delivered at once, only one wins; the state written is the checkpoint the invocation starts from. */
+async function claim(env, state, etag, number) {
+  state.invocations = number;
+  state.lease = { invocation: number, until: Date.now() + state.settings.leaseSeconds * 1000 };
+  const written = await env.BACKUPS.put(runKey(state.id), JSON.stringify(state), { onlyIf: { etagMatches: etag } });
+  return written !== null;
+}
+
+/** One invocation: its budget, and the checkpoint a retry resumes from if it dies. Only the checkpoint is
+ *  ever written mid-way (with the ids of new multipart uploads, so they can be aborted): never a cursor
+ *  whose bytes are still in memory. */
+class Invocation {
+  constructor(env, state) {
+    this.env = env;
+    this.left = state.settings.budget;
+    this.deadline = Date.now() + (state.settings.seconds ?? 5) * 1000; // Date.now() advances across I/O
+    this.number = state.invocations;
+    this.checkpoint = structuredClone(state);
+    this.state = state;
+  }
+  async recordUpload(key, uploadId) {
+    this.state.uploads.push({ key, uploadId });
+    this.checkpoint.uploads = structuredClone(this.state.uploads);
+    await saveState(this.env, this.checkpoint);
+    this.spend();
   }
   spend(n = 1) {
     this.left -= n;
@@ -151,10 +182,10 @@ const SCHEMA_QUERY =
   "SELECT type, name, sql FROM sqlite_master WHERE sql IS NOT NULL " +
   "AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_cf_%' ORDER BY type = 'table' DESC, name";
 
-async function startDatabase(env, state, entry, budget) {
+async function startDatabase(env, state, entry, invocation) {
   const db = env[entry.binding];
   const tables = (await db.prepare(TABLES_QUERY).all()).results;
-  budget.spend();
+  invocation.spend();
   const rowidTables = tables.filter((t) => !/WITHOUT\s+ROWID/i.test(t.sql ?? ""));
   if (rowidTables.length !== tables.length) {
     throw new Error(`${entry.name}: WITHOUT ROWID tables are not supported by the paged export`);
@@ -165,31 +196,31 @@ async function startDatabase(env, state, entry, budget) {
     ...tables.map((t) => db.prepare(`SELECT max(rowid) AS bound FROM ${quoteIdent(t.name)}`)),
     ...tables.map((t) => db.prepare("SELECT name FROM pragma_table_info(?) ORDER BY cid").bind(t.name)),
   ]);
-  budget.spend();
+  invocation.spend();
   // Deferred foreign keys let a restore load tables in any order inside its transaction.
   const schemaSql = "PRAGMA defer_foreign_keys = on;\n" + results[0].results.map((r) => `${r.sql};\n`).join("");
   const schemaBytes = encoder.encode(schemaSql);
   await env.BACKUPS.put(`${entry.prefix}/schema.sql`, schemaBytes);
-  budget.spend();
+  invocation.spend();
   entry.objects["schema.sql"] = { bytes: schemaBytes.length, chunkBytes: Math.max(schemaBytes.length, 1),
     chunks: [await sha256Hex(schemaBytes)] };
   entry.tables = tables.map((t, i) => ({
     name: t.name, bound: results[i + 1].results[0].bound ?? 0, cursor: 0, rows: 0, bytes: 0,
     insert: insertExpression(t.name, results[1 + tables.length + i].results.map((c) => c.name)),
-    uploadId: null, parts: [], carried: false, done: false,
+    uploadId: null, parts: [], carryKey: null, done: false,
   }));
   entry.phase = "tables";
 }
 
-async function exportTable(env, state, entry, table, budget) {
+async function exportTable(env, state, entry, table, invocation) {
   const db = env[entry.binding];
   const key = `${entry.prefix}/tables/${table.name}.sql`;
   const { partBytes, pageRows } = state.settings;
   let pending = [];
   let pendingBytes = 0;
-  if (table.carried) {
-    const carried = await env.BACKUPS.get(carryKey(state.id, entry.name, table.name));
-    budget.spend();
+  if (table.carryKey) {
+    const carried = await env.BACKUPS.get(table.carryKey);
+    invocation.spend();
     if (!carried) throw new Error(`${entry.name}.${table.name}: the carried bytes of the previous invocation are missing`);
     const bytes = new Uint8Array(await carried.arrayBuffer());
     pending = [bytes];
@@ -216,17 +247,16 @@ async function exportTable(env, state, entry, table, budget) {
       const rest = all.slice(size);
       if (!table.uploadId) {
         const created = await env.BACKUPS.createMultipartUpload(key);
-        budget.spend();
+        invocation.spend();
         table.uploadId = created.uploadId;
-        await saveState(env, state); // the upload id must be known to abort it after a crash
-        budget.spend();
+        await invocation.recordUpload(key, created.uploadId); // known, so it can be aborted after a crash
       }
       await settle();
       const sha256 = await sha256Hex(part);
       inflight = upload().uploadPart(table.parts.length + 1, part)
         .then(({ partNumber, etag }) => ({ partNumber, etag, sha256 }));
       inflight.catch(() => {}); // observed in settle(); never an unhandled rejection meanwhile
-      budget.spend();
+      invocation.spend();
       pending = rest.length ? [rest] : [];
       pendingBytes = rest.length;
     }
@@ -251,18 +281,18 @@ async function exportTable(env, state, entry, table, budget) {
         table.nextRows = Math.max(1, Math.floor(limit / 4));
         table.pagesRetried = (table.pagesRetried ?? 0) + 1;
       } finally {
-        budget.spend();
+        invocation.spend();
       }
     }
   }
 
   while (table.cursor < table.bound) {
-    if (budget.exhausted) {
+    if (invocation.exhausted) {
       // Yield: keep the bytes not yet in a part, and continue in the next invocation.
       await settle();
       const carried = concat(pending, pendingBytes);
-      await env.BACKUPS.put(carryKey(state.id, entry.name, table.name), carried);
-      table.carried = true; // even when empty: the object exists and is removed when the table is done
+      table.carryKey = `${carryPrefix(state.id, entry.name, table.name)}${invocation.number}`;
+      await env.BACKUPS.put(table.carryKey, carried); // even when empty: removed when the table is done
       return false;
     }
     const { last, n, sql } = await readPage();
@@ -286,12 +316,13 @@ async function exportTable(env, state, entry, table, budget) {
     await env.BACKUPS.put(key, all);
     table.parts = [{ sha256: await sha256Hex(all) }];
   }
-  budget.spend();
-  if (table.carried) await env.BACKUPS.delete(carryKey(state.id, entry.name, table.name));
+  invocation.spend();
+  const carries = await env.BACKUPS.list({ prefix: carryPrefix(state.id, entry.name, table.name) });
+  if (carries.objects.length) await env.BACKUPS.delete(carries.objects.map((o) => o.key));
   entry.objects[`tables/${table.name}.sql`] = { bytes: table.bytes, chunkBytes: partBytes,
     chunks: table.parts.map((p) => p.sha256) };
   table.done = true;
-  table.carried = false;
+  table.carryKey = null;
   return true;
 }
 
@@ -313,31 +344,33 @@ async function finishDatabase(env, state, entry) {
 }
 
 async function advance(env, state) {
-  const budget = new Budget(state.settings.budget, state.settings.seconds ?? 5);
+  const invocation = new Invocation(env, state);
   for (const entry of state.databases) {
     if (entry.phase === "done") continue;
-    if (entry.phase === "pending") await startDatabase(env, state, entry, budget);
+    if (entry.phase === "pending") await startDatabase(env, state, entry, invocation);
     for (const table of entry.tables) {
       if (table.done) continue;
-      if (!(await exportTable(env, state, entry, table, budget))) return false;
+      if (!(await exportTable(env, state, entry, table, invocation))) return false;
     }
     await finishDatabase(env, state, entry);
-    budget.spend();
-    if (budget.exhausted) return state.databases.every((d) => d.phase === "done");
+    invocation.spend();
+    if (invocation.exhausted) return state.databases.every((d) => d.phase === "done");
   }
   return true;
 }
 
-async function abortRun(env, state) {
-  for (const entry of state.databases ?? []) {
-    for (const table of entry.tables ?? []) {
-      if (table.uploadId && !table.done) {
-        try {
-          await env.BACKUPS.resumeMultipartUpload(`${entry.prefix}/tables/${table.name}.sql`, table.uploadId).abort();
-        } catch (err) {
-          console.error(`abort of ${table.name} failed: ${err}`);
-        }
-      }
+/** Multipart uploads of the run that no finished table holds: all of them when the run failed, and at the
+ *  end of a complete run those an invocation that died had started. */
+async function abortUploads(env, state) {
+  const tables = state.databases.flatMap((d) => (d.tables ?? []).map((t) => ({ ...t, key: `${d.prefix}/tables/${t.name}.sql` })));
+  const kept = new Set(tables.filter((t) => t.done).map((t) => t.uploadId));
+  const open = tables.filter((t) => t.uploadId && !t.done).map(({ key, uploadId }) => ({ key, uploadId }));
+  for (const { key, uploadId } of [...(state.uploads ?? []), ...open]) {
+    if (kept.has(uploadId)) continue;
+    try {
+      await env.BACKUPS.resumeMultipartUpload(key, uploadId).abort();
+    } catch (err) {
+      console.error(`abort of ${key} failed: ${err}`);
     }
   }
 }
@@ -350,7 +383,7 @@ export async function cleanUp(env, currentId) {
     if (id === currentId) continue;
     const state = JSON.parse(await (await env.BACKUPS.get(object.key)).text());
     if (state.status === "complete" || state.status === "cleaned") continue;
-    await abortRun(env, state);
+    await abortUploads(env, state);
     for (const entry of state.databases) {
       if (entry.phase === "done") continue;
       let cursor;
@@ -371,22 +404,24 @@ export async function cleanUp(env, currentId) {
 }
 
 async function continueRun(env, state) {
-  state.invocations = (state.invocations ?? 0) + 1;
   try {
     const done = await advance(env, state);
+    state.lease = null; // the checkpoint: everything this invocation did is stored
     if (done) {
+      await abortUploads(env, state);
       state.status = "complete";
       await saveState(env, state);
       return state;
     }
     await saveState(env, state);
-    if (!env.BACKUP_QUEUE) throw new Error("the query budget ran out and no BACKUP_QUEUE is bound to continue");
-    // The message names the invocation it continues: a redelivered copy finds the state moved on.
+    if (!env.BACKUP_QUEUE) throw new Error("the query invocation ran out and no BACKUP_QUEUE is bound to continue");
+    // The message names the invocation it continues: a redelivered copy finds the run moved on.
     await env.BACKUP_QUEUE.send({ runId: state.id, after: state.invocations });
   } catch (err) {
     state.status = "failed";
     state.error = String(err?.message ?? err);
-    await abortRun(env, state);
+    state.lease = null;
+    await abortUploads(env, state);
     try {
       await saveState(env, state);
     } catch (saveErr) {
@@ -403,6 +438,7 @@ export async function startBackup(env, scheduledTime) {
   const id = backupId(scheduledTime);
   const state = {
     id, startedAt: new Date(scheduledTime).toISOString(), status: "running", settings: settings(env),
+    invocations: 1, lease: null, uploads: [],
     databases: databaseBindings(env).map((binding) => ({
       binding, name: databaseName(binding), prefix: `backups/${databaseName(binding)}/${id}`,
       phase: "pending", tables: [], objects: {},
@@ -418,17 +454,31 @@ export async function startBackup(env, scheduledTime) {
   return continueRun(env, state);
 }
 
+/** Continue a run from a queue message {runId, after}. Returns the state, and `retryAfterSeconds` when
+ *  the message must come back later. Queues deliver at least once and retry what an invocation that died
+ *  did not acknowledge, so: a copy of a continuation already done is ignored; a copy of one that is
+ *  claimed and may still be running comes back when its lease ends; a claim whose lease ended (the
+ *  invocation died) is taken over from its checkpoint. */
 export async function resumeBackup(env, runId, after) {
-  const state = await loadState(env, runId);
-  if (!state || state.status !== "running") return state;
-  if (after !== undefined && state.invocations !== after) {
-    // Queues deliver at least once: this continuation already ran (the state is past it). Running it
-    // again would fork the run into two chains writing the same parts.
+  const loaded = await loadState(env, runId);
+  if (!loaded || loaded.state.status !== "running") return { state: loaded?.state ?? null };
+  const { state, etag } = loaded;
+  const next = after + 1;
+  const claimed = state.lease?.invocation === next;
+  if (claimed && state.lease.until > Date.now()) {
+    return { state, retryAfterSeconds: Math.ceil((state.lease.until - Date.now()) / 1000) + 1 };
+  }
+  if (!claimed && state.invocations !== after) {
     console.log(`backup run ${runId}: ignoring a redelivered continuation of invocation ${after} ` +
       `(the run is at invocation ${state.invocations})`);
-    return state;
+    return { state };
   }
-  return continueRun(env, state);
+  if (claimed) console.log(`backup run ${runId}: invocation ${next} died before its checkpoint; taking over`);
+  if (!(await claim(env, state, etag, next))) {
+    console.log(`backup run ${runId}: another delivery claimed invocation ${next}`);
+    return { state };
+  }
+  return { state: await continueRun(env, state) };
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -492,8 +542,9 @@ export default {
   },
   async queue(batch, env) {
     for (const message of batch.messages) {
-      await resumeBackup(env, message.body.runId, message.body.after);
-      message.ack();
+      const { retryAfterSeconds } = await resumeBackup(env, message.body.runId, message.body.after);
+      if (retryAfterSeconds) message.retry({ delaySeconds: retryAfterSeconds });
+      else message.ack();
     }
   },
 };

@@ -28,7 +28,7 @@ function worker() {
         d1Databases: { DB_CORE: "drill-core" },
         r2Buckets: ["BACKUPS"],
         queueProducers: { BACKUP_QUEUE: "backup-continue" },
-        queueConsumers: { "backup-continue": { maxBatchSize: 1, maxBatchTimeout: 0.05 } },
+        queueConsumers: { "backup-continue": { maxBatchSize: 1, maxBatchTimeout: 0.05, maxRetries: 10 } },
         bindings: overrides() },
       bucketReaderWorker(),
     ],

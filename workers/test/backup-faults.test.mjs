@@ -9,8 +9,10 @@ import {
 
 const { mf, alerts } = backupWorker({
   scriptPath: "./chaos-entry.mjs",
-  extraD1: { RESTORE_TWICE: "restore-twice" },
-  bindings: { BACKUP_PAGE_ROWS: "40", BACKUP_QUERY_BUDGET: "10", BACKUP_PART_BYTES: String(5 * 1024 * 1024) },
+  extraD1: Object.fromEntries(["1", "2", "MULTIPART", ...Array.from({ length: 14 }, (_, i) => `CRASH_${i + 1}`)]
+    .map((name) => [`RESTORE_${name}`, `restore-${name.toLowerCase()}`])),
+  bindings: { BACKUP_PAGE_ROWS: "40", BACKUP_QUERY_BUDGET: "10", BACKUP_PART_BYTES: String(5 * 1024 * 1024),
+    BACKUP_LEASE_SECONDS: "1" },
 });
 after(() => mf.dispose());
 
@@ -93,25 +95,87 @@ test(`injected faults (seed ${SEED}) never leave a backup that looks complete`, 
   assert.deepEqual(await rows(target, "items"), await rows(core, "items"));
 });
 
-test("a queue message delivered twice does not run the backup twice", async () => {
+async function seedNotes(table, count) {
   const core = await mf.getD1Database("DB_CORE");
-  await core.prepare("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)").run();
-  await core.prepare("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 400) " +
-    "INSERT INTO notes SELECT i, 'note ' || i FROM n").run();
-  const bucket = await mf.getR2Bucket("BACKUPS");
-  await bucket.put("__chaos.json", JSON.stringify({ duplicateDeliveries: true }));
-  await bucket.delete("__chaos_invocations");
-  const time = Date.UTC(2026, 11, 1, 2, 15, 0);
-  const state = await backupAndWait(mf, time);
-  await bucket.delete("__chaos.json");
+  await core.prepare(`CREATE TABLE ${table} (id INTEGER PRIMARY KEY, body TEXT)`).run();
+  await core.prepare(`WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ${count}) ` +
+    `INSERT INTO ${table} SELECT i, 'note ' || i || ' ' || hex(randomblob(20)) FROM n`).run();
+  return core;
+}
+
+/** The run completed, its objects match the manifest, nothing was alerted or left over, and the table
+ *  restores row for row into a fresh database. */
+async function assertWhole(core, table, time, restoreBinding) {
+  const state = await runState(mf, time);
   assert.equal(state.status, "complete", state.error);
-  assert.ok(state.invocations >= 3, `expected several invocations, got ${state.invocations}`);
-  const delivered = Number(await (await bucket.get("__chaos_invocations")).text());
-  assert.equal(delivered, 1 + 2 * (state.invocations - 1), "every continuation arrived twice");
   const manifest = await manifestOf(mf, "core", time);
-  assert.equal(manifest.tables.notes, 400);
+  assert.equal(manifest.tables[table], (await core.prepare(`SELECT count(*) AS n FROM ${table}`).first()).n);
   await assertChecksums(mf, "core", manifest);
-  const target = await mf.getD1Database("RESTORE_TWICE");
+  const bucket = await mf.getR2Bucket("BACKUPS");
+  assert.deepEqual((await bucket.list({ prefix: `runs/${runId(time)}/` })).objects.map((o) => o.key), [],
+    "no carried bytes left");
+  const target = await mf.getD1Database(restoreBinding);
   await restoreInto(target, await backupSql(mf, "core", manifest));
-  assert.deepEqual(await rows(target, "notes"), await rows(core, "notes"));
+  assert.deepEqual(await rows(target, table), await rows(core, table));
+  return state;
+}
+
+for (const [mode, table, day] of [[true, "notes_redelivered", 1], ["concurrent", "notes_concurrent", 2]]) {
+  test(`a queue message delivered twice (${mode === true ? "again later" : "at the same moment"}) runs once`, async () => {
+    const core = await seedNotes(table, 400);
+    const bucket = await mf.getR2Bucket("BACKUPS");
+    await bucket.put("__chaos.json", JSON.stringify({ duplicateDeliveries: mode }));
+    await bucket.delete("__chaos_invocations");
+    const before = alerts.length;
+    const time = Date.UTC(2026, 11, day, 2, 15, 0);
+    const state = await backupAndWait(mf, time);
+    await bucket.delete("__chaos.json");
+    assert.ok(state.invocations >= 3, `expected several invocations, got ${state.invocations}`);
+    if (mode === true) {
+      const delivered = Number(await (await bucket.get("__chaos_invocations")).text());
+      assert.equal(delivered, 1 + 2 * (state.invocations - 1), "every continuation arrived twice");
+    }
+    await assertWhole(core, table, time, `RESTORE_${day}`);
+    assert.equal(alerts.length, before, JSON.stringify(alerts.slice(before)));
+  });
+}
+
+// Invocations that die mid-way (CPU limit, eviction): no catch block runs and the message is not
+// acknowledged. The queue retries it; once the lease has run out, the retry takes over from the
+// checkpoint. The third invocation dies at each of its operations in turn: loading the run, claiming it,
+// reading the carried bytes, each page, writing the carry, writing the state.
+test("an invocation that dies at any of its operations is taken over from its checkpoint", async () => {
+  const core = await seedNotes("notes_crashed", 600);
+  const bucket = await mf.getR2Bucket("BACKUPS");
+  let time = Date.UTC(2026, 11, 3, 2, 15, 0);
+  for (let crashAt = 1; crashAt <= 14; crashAt++) {
+    const plan = { crashInvocation: 3, crashAt };
+    await bucket.put("__chaos.json", JSON.stringify(plan));
+    await bucket.delete("__chaos_invocations");
+    const before = alerts.length;
+    const state = await backupAndWait(mf, time, { timeoutMs: 120_000 });
+    const delivered = Number(await (await bucket.get("__chaos_invocations")).text());
+    assert.ok(delivered > state.invocations, `${JSON.stringify(plan)}: the crash happened and was retried`);
+    await assertWhole(core, "notes_crashed", time, `RESTORE_CRASH_${crashAt}`);
+    assert.equal(alerts.length, before, JSON.stringify(alerts.slice(before)));
+    time += 3600e3;
+  }
+  await bucket.delete("__chaos.json");
+});
+
+test("an invocation that dies just after starting a multipart upload loses no rows", async () => {
+  const core = await mf.getD1Database("DB_CORE");
+  await core.prepare("CREATE TABLE documents (id INTEGER PRIMARY KEY, body TEXT)").run();
+  await core.prepare("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000) " +
+    "INSERT INTO documents SELECT i, i || ':' || hex(randomblob(1000)) FROM n").run(); // 6 MB: one full part
+  const bucket = await mf.getR2Bucket("BACKUPS");
+  await bucket.put("__chaos.json", JSON.stringify({ crashAfterCreate: 2 }));
+  const before = alerts.length;
+  const time = Date.UTC(2026, 11, 4, 2, 15, 0);
+  await backupAndWait(mf, time, { timeoutMs: 120_000 });
+  await bucket.delete("__chaos.json");
+  await assertWhole(core, "documents", time, "RESTORE_MULTIPART");
+  const manifest = await manifestOf(mf, "core", time);
+  assert.ok(manifest.objects["tables/documents.sql"].chunks.length >= 2, "the table was a multipart upload");
+  assert.equal(alerts.length, before, JSON.stringify(alerts.slice(before)));
 });

@@ -1,18 +1,33 @@
 // Test harness only (never deployed): the backup Worker with its D1 and R2 bindings wrapped so a test
 // can make the Nth operation of the Nth invocation fail, or write to the database between page reads.
 // The plan lives in the bucket as __chaos.json: {failInvocation, failAt, target: "d1"|"r2"|"any", mutate,
-// duplicateDeliveries}.
+// duplicateDeliveries: true|"concurrent", crashInvocation, crashAt, crashAfterCreate}.
 import backup from "../backup/index.js";
 
 class InjectedFault extends Error {}
 
+class Crash extends Error {}
+const crashedOnce = { done: false }; // crashAfterCreate kills one invocation per isolate, not every retry
+
 function makeChaos(plan, invocation, log) {
   const ops = { d1: 0, r2: 0, any: 0 };
+  let crash;
+  const crashed = new Promise((_, reject) => { crash = reject; });
+  crashed.catch(() => {});
   return {
+    crashed,
     // failAt counts the operations of the plan's target kind ("any": all of them).
     tick(target) {
       ops[target] += 1;
       ops.any += 1;
+      if (this.sinceCreate !== undefined) this.sinceCreate += 1;
+      if ((plan.crashInvocation === invocation && ops.any === plan.crashAt) ||
+          (plan.crashAfterCreate !== undefined && this.sinceCreate === plan.crashAfterCreate && !crashedOnce.done)) {
+        crashedOnce.done = plan.crashAfterCreate !== undefined;
+        // The invocation dies here (as at the CPU limit): no catch block runs, nothing is acknowledged.
+        crash(new Crash(`invocation ${invocation} died at operation ${plan.crashAt}`));
+        return new Promise(() => {});
+      }
       if (plan.failInvocation === invocation && ops[plan.target] === plan.failAt &&
           (plan.target === "any" || plan.target === target)) {
         throw new InjectedFault(`injected ${target} failure at ${plan.target} operation ${plan.failAt} of ` +
@@ -27,13 +42,13 @@ function wrapStatement(statement, chaos, onPage) {
   return {
     bind: (...args) => wrapStatement(statement.bind(...args), chaos, onPage),
     async all() {
-      chaos.tick("d1");
+      await chaos.tick("d1");
       const result = await statement.all();
       await onPage(result);
       return result;
     },
-    async first(...a) { chaos.tick("d1"); return statement.first(...a); },
-    async run() { chaos.tick("d1"); return statement.run(); },
+    async first(...a) { await chaos.tick("d1"); return statement.first(...a); },
+    async run() { await chaos.tick("d1"); return statement.run(); },
     raw: statement,
   };
 }
@@ -41,7 +56,7 @@ function wrapStatement(statement, chaos, onPage) {
 function wrapDb(db, chaos, onPage) {
   return {
     prepare: (sql) => wrapStatement(db.prepare(sql), chaos, sql.includes("group_concat") ? onPage : async () => {}),
-    async batch(statements) { chaos.tick("d1"); return db.batch(statements.map((s) => s.raw ?? s)); },
+    async batch(statements) { await chaos.tick("d1"); return db.batch(statements.map((s) => s.raw ?? s)); },
     exec: (sql) => db.exec(sql),
   };
 }
@@ -50,25 +65,34 @@ function wrapUpload(upload, chaos) {
   return {
     uploadId: upload.uploadId,
     key: upload.key,
-    async uploadPart(n, body) { chaos.tick("r2"); return upload.uploadPart(n, body); },
-    async complete(parts) { chaos.tick("r2"); return upload.complete(parts); },
+    async uploadPart(n, body) { await chaos.tick("r2"); return upload.uploadPart(n, body); },
+    async complete(parts) { await chaos.tick("r2"); return upload.complete(parts); },
     async abort() { return upload.abort(); }, // cleanup must work even while R2 "fails"
   };
 }
 
 function wrapBucket(bucket, chaos) {
-  const op = (name) => async (...args) => { chaos.tick("r2"); return bucket[name](...args); };
+  const op = (name) => async (...args) => { await chaos.tick("r2"); return bucket[name](...args); };
   return {
     put: op("put"), get: op("get"), head: op("head"), list: op("list"), delete: op("delete"),
-    async createMultipartUpload(key) { chaos.tick("r2"); return wrapUpload(await bucket.createMultipartUpload(key), chaos); },
+    async createMultipartUpload(key) {
+      await chaos.tick("r2");
+      chaos.sinceCreate = 0; // for {crashAfterCreate: n}: die at the n-th operation after this one
+      return wrapUpload(await bucket.createMultipartUpload(key), chaos);
+    },
     resumeMultipartUpload: (key, id) => wrapUpload(bucket.resumeMultipartUpload(key, id), chaos),
   };
 }
 
-async function chaosEnv(env) {
+async function readPlan(env) {
   const planObject = await env.BACKUPS.get("__chaos.json");
-  if (!planObject) return env;
-  const plan = JSON.parse(await planObject.text());
+  return planObject ? JSON.parse(await planObject.text()) : null;
+}
+
+/** The env the backup Worker sees in this invocation, and a promise that rejects if the plan kills it. */
+async function chaosEnv(env) {
+  const plan = await readPlan(env);
+  if (!plan) return { env, crashed: new Promise(() => {}) };
   const counter = await env.BACKUPS.get("__chaos_invocations");
   const invocation = Number(counter ? await counter.text() : 0) + 1;
   await env.BACKUPS.put("__chaos_invocations", String(invocation));
@@ -96,20 +120,29 @@ async function chaosEnv(env) {
   for (const name of Object.keys(env)) {
     if (name.startsWith("DB_")) wrapped[name] = wrapDb(env[name], chaos, name === "DB_CORE" ? onPage : async () => {});
   }
-  return wrapped;
+  return { env: wrapped, crashed: chaos.crashed };
 }
 
 export default {
   async scheduled(event, env, ctx) {
-    return backup.scheduled(event, await chaosEnv(env), ctx);
+    return backup.scheduled(event, (await chaosEnv(env)).env, ctx);
   },
+  // A crashed invocation throws out of the handler without acknowledging, so the queue retries it.
+  // Queues deliver at least once: {duplicateDeliveries: true} delivers every message again afterwards,
+  // {duplicateDeliveries: "concurrent"} delivers two copies at the same moment.
   async queue(batch, env) {
-    await backup.queue(batch, await chaosEnv(env));
-    // Queues deliver at least once: {duplicateDeliveries: true} delivers every message a second time.
-    const plan = await env.BACKUPS.get("__chaos.json");
-    if (plan && JSON.parse(await plan.text()).duplicateDeliveries) {
-      const copies = batch.messages.map((m) => ({ id: m.id, body: m.body, attempts: 2, ack() {}, retry() {} }));
-      await backup.queue({ queue: batch.queue, messages: copies }, await chaosEnv(env));
+    const plan = await readPlan(env);
+    const deliver = async (delivered) => {
+      const chaos = await chaosEnv(env);
+      await Promise.race([backup.queue(delivered, chaos.env), chaos.crashed]);
+    };
+    const copy = () => ({ queue: batch.queue,
+      messages: batch.messages.map((m) => ({ id: m.id, body: m.body, attempts: 2, ack() {}, retry() {} })) });
+    if (plan?.duplicateDeliveries === "concurrent") {
+      await Promise.all([deliver(batch), deliver(copy())]);
+    } else {
+      await deliver(batch);
+      if (plan?.duplicateDeliveries) await deliver(copy());
     }
   },
 };

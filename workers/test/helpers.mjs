@@ -21,7 +21,8 @@ export function backupWorker({ scriptPath = "../backup/index.js", bindings = {},
         d1Databases: { DB_CORE: "core", DB_AUDIT_EU: "audit-eu", RESTORE: "restore-target", ...extraD1 },
         r2Buckets: ["BACKUPS"],
         queueProducers: { BACKUP_QUEUE: "backup-continue" },
-        queueConsumers: { "backup-continue": { maxBatchSize: 1, maxBatchTimeout: 0.05 } },
+        // As declared in stacks/backups.py: one message per invocation, retried up to 10 times.
+        queueConsumers: { "backup-continue": { maxBatchSize: 1, maxBatchTimeout: 0.05, maxRetries: 10 } },
         bindings: { ALERT_WEBHOOK_URL: ALERT_URL, ...bindings },
         outboundService: async (request) => {
           if (request.url === ALERT_URL) alerts.push(await request.json());
