@@ -128,9 +128,15 @@ const runKey = (id) => `runs/${id}.json`;
 // its carry but before its checkpoint cannot overwrite the bytes the checkpoint still points to.
 const carryPrefix = (id, db, table) => `runs/${id}/carry/${db}/${encodeURIComponent(table)}/`;
 
-async function saveState(env, state) {
-  await env.BACKUPS.put(runKey(state.id), JSON.stringify(state));
+/** Write the run state; with `etag`, only if nobody wrote it since (else null: the run was taken over). */
+async function saveState(env, state, etag) {
+  const written = await env.BACKUPS.put(runKey(state.id), JSON.stringify(state),
+    etag ? { onlyIf: { etagMatches: etag } } : undefined);
+  return written?.etag ?? null;
 }
+
+/** This invocation's claim on the run was taken over (its lease ran out while it was still alive). */
+class Superseded extends Error {}
 
 async function loadState(env, id) {
   const object = await env.BACKUPS.get(runKey(id));
@@ -141,28 +147,40 @@ async function loadState(env, id) {
  *  delivered at once, only one wins; the state written is the checkpoint the invocation starts from. */
 async function claim(env, state, etag, number) {
   state.invocations = number;
-  state.lease = { invocation: number, until: Date.now() + state.settings.leaseSeconds * 1000 };
-  const written = await env.BACKUPS.put(runKey(state.id), JSON.stringify(state), { onlyIf: { etagMatches: etag } });
-  return written !== null;
+  state.lease = { invocation: number, holder: crypto.randomUUID(),
+    until: Date.now() + (state.settings.leaseSeconds ?? 120) * 1000 };
+  return saveState(env, state, etag);
 }
 
 /** One invocation: its budget, and the checkpoint a retry resumes from if it dies. Only the checkpoint is
  *  ever written mid-way (with the ids of new multipart uploads, so they can be aborted): never a cursor
- *  whose bytes are still in memory. */
+ *  whose bytes are still in memory. Every write of the state is conditional on the invocation's own last
+ *  write (`etag`), so an invocation that was taken over stops instead of forking the run. */
 class Invocation {
-  constructor(env, state) {
+  constructor(env, state, etag) {
     this.env = env;
+    this.etag = etag;
     this.left = state.settings.budget;
     this.deadline = Date.now() + (state.settings.seconds ?? 5) * 1000; // Date.now() advances across I/O
     this.number = state.invocations;
+    this.name = `${state.invocations}-${state.lease?.holder ?? "cron"}`; // unique per claim
     this.checkpoint = structuredClone(state);
     this.state = state;
   }
   async recordUpload(key, uploadId) {
     this.state.uploads.push({ key, uploadId });
     this.checkpoint.uploads = structuredClone(this.state.uploads);
-    await saveState(this.env, this.checkpoint);
+    await this.save(this.checkpoint);
     this.spend();
+  }
+  /** Before what must never be done twice (completing an upload, writing a manifest): still ours? */
+  async fence() {
+    await this.save(this.checkpoint);
+    this.spend();
+  }
+  async save(state) {
+    this.etag = await saveState(this.env, state, this.etag);
+    if (!this.etag) throw new Superseded(`backup run ${state.id}: invocation ${this.number} was taken over`);
   }
   spend(n = 1) {
     this.left -= n;
@@ -291,7 +309,7 @@ async function exportTable(env, state, entry, table, invocation) {
       // Yield: keep the bytes not yet in a part, and continue in the next invocation.
       await settle();
       const carried = concat(pending, pendingBytes);
-      table.carryKey = `${carryPrefix(state.id, entry.name, table.name)}${invocation.number}`;
+      table.carryKey = `${carryPrefix(state.id, entry.name, table.name)}${invocation.name}`;
       await env.BACKUPS.put(table.carryKey, carried); // even when empty: removed when the table is done
       return false;
     }
@@ -309,6 +327,7 @@ async function exportTable(env, state, entry, table, invocation) {
   if (table.uploadId) {
     await flush(true);
     await settle();
+    await invocation.fence();
     await upload().complete(table.parts.map(({ partNumber, etag }) => ({ partNumber, etag })));
   } else {
     // Smaller than one part (or empty): a single put, recorded as one chunk.
@@ -326,7 +345,7 @@ async function exportTable(env, state, entry, table, invocation) {
   return true;
 }
 
-async function finishDatabase(env, state, entry) {
+async function finishDatabase(env, state, entry, invocation) {
   const manifest = {
     format: FORMAT,
     database: entry.name,
@@ -339,12 +358,12 @@ async function finishDatabase(env, state, entry) {
     objects: entry.objects,
     complete: true,
   };
+  await invocation.fence();
   await env.BACKUPS.put(`${entry.prefix}/manifest.json`, JSON.stringify(manifest, null, 2));
   entry.phase = "done";
 }
 
-async function advance(env, state) {
-  const invocation = new Invocation(env, state);
+async function advance(env, state, invocation) {
   for (const entry of state.databases) {
     if (entry.phase === "done") continue;
     if (entry.phase === "pending") await startDatabase(env, state, entry, invocation);
@@ -352,7 +371,7 @@ async function advance(env, state) {
       if (table.done) continue;
       if (!(await exportTable(env, state, entry, table, invocation))) return false;
     }
-    await finishDatabase(env, state, entry);
+    await finishDatabase(env, state, entry, invocation);
     invocation.spend();
     if (invocation.exhausted) return state.databases.every((d) => d.phase === "done");
   }
@@ -403,27 +422,32 @@ export async function cleanUp(env, currentId) {
   }
 }
 
-async function continueRun(env, state) {
+async function continueRun(env, state, etag) {
+  const invocation = new Invocation(env, state, etag);
   try {
-    const done = await advance(env, state);
+    const done = await advance(env, state, invocation);
     state.lease = null; // the checkpoint: everything this invocation did is stored
     if (done) {
       await abortUploads(env, state);
       state.status = "complete";
-      await saveState(env, state);
+      await invocation.save(state);
       return state;
     }
-    await saveState(env, state);
-    if (!env.BACKUP_QUEUE) throw new Error("the query invocation ran out and no BACKUP_QUEUE is bound to continue");
+    await invocation.save(state);
+    if (!env.BACKUP_QUEUE) throw new Error("the query budget ran out and no BACKUP_QUEUE is bound to continue");
     // The message names the invocation it continues: a redelivered copy finds the run moved on.
     await env.BACKUP_QUEUE.send({ runId: state.id, after: state.invocations });
   } catch (err) {
+    if (err instanceof Superseded) {
+      console.log(`${err.message}; it stops here and leaves the run to the invocation that took over`);
+      return state;
+    }
     state.status = "failed";
     state.error = String(err?.message ?? err);
     state.lease = null;
     await abortUploads(env, state);
     try {
-      await saveState(env, state);
+      await invocation.save(state);
     } catch (saveErr) {
       console.error(`could not record the failure: ${saveErr}`);
     }
@@ -444,14 +468,15 @@ export async function startBackup(env, scheduledTime) {
       phase: "pending", tables: [], objects: {},
     })),
   };
+  let etag;
   try {
     await cleanUp(env, id);
-    await saveState(env, state);
+    etag = await saveState(env, state);
   } catch (err) {
     await alert(env, "critical", `backup run ${id} could not start: ${err?.message ?? err}`);
     return { ...state, status: "failed" };
   }
-  return continueRun(env, state);
+  return continueRun(env, state, etag);
 }
 
 /** Continue a run from a queue message {runId, after}. Returns the state, and `retryAfterSeconds` when
@@ -473,12 +498,16 @@ export async function resumeBackup(env, runId, after) {
       `(the run is at invocation ${state.invocations})`);
     return { state };
   }
-  if (claimed) console.log(`backup run ${runId}: invocation ${next} died before its checkpoint; taking over`);
-  if (!(await claim(env, state, etag, next))) {
+  if (claimed) {
+    console.log(`backup run ${runId}: invocation ${next} did not reach its checkpoint within its lease; taking over`);
+    state.takeovers = (state.takeovers ?? 0) + 1; // visible in runs/<id>.json
+  }
+  const claimEtag = await claim(env, state, etag, next);
+  if (!claimEtag) {
     console.log(`backup run ${runId}: another delivery claimed invocation ${next}`);
     return { state };
   }
-  return { state: await continueRun(env, state) };
+  return { state: await continueRun(env, state, claimEtag) };
 }
 
 // ---------------------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ import {
 
 const { mf, alerts } = backupWorker({
   scriptPath: "./chaos-entry.mjs",
-  extraD1: Object.fromEntries(["1", "2", "MULTIPART", ...Array.from({ length: 14 }, (_, i) => `CRASH_${i + 1}`)]
+  extraD1: Object.fromEntries(["1", "2", "MULTIPART", "STALLED", ...Array.from({ length: 14 }, (_, i) => `CRASH_${i + 1}`)]
     .map((name) => [`RESTORE_${name}`, `restore-${name.toLowerCase()}`])),
   bindings: { BACKUP_PAGE_ROWS: "40", BACKUP_QUERY_BUDGET: "10", BACKUP_PART_BYTES: String(5 * 1024 * 1024),
     BACKUP_LEASE_SECONDS: "1" },
@@ -139,6 +139,23 @@ for (const [mode, table, day] of [[true, "notes_redelivered", 1], ["concurrent",
     assert.equal(alerts.length, before, JSON.stringify(alerts.slice(before)));
   });
 }
+
+test("an invocation still running when its lease ran out stops at its next write; the one that took over finishes", async () => {
+  const core = await seedNotes("notes_stalled", 600);
+  const bucket = await mf.getR2Bucket("BACKUPS");
+  // Every continuation is delivered again 1.5 s later; one invocation stalls 3 s at its 4th operation, so
+  // its lease (1 s) has run out when the copy arrives, and the copy takes over from the checkpoint.
+  await bucket.put("__chaos.json", JSON.stringify({ duplicateDeliveries: "late", lateMs: 1500, stallAt: 4,
+    stallMs: 3000 }));
+  await bucket.delete("__chaos_invocations"); // the cron is invocation 1: the stall hits a queue invocation
+  const before = alerts.length;
+  const time = Date.UTC(2026, 11, 5, 2, 15, 0);
+  const state = await backupAndWait(mf, time, { timeoutMs: 120_000 });
+  assert.equal(state.takeovers, 1, "the late copy took the stalled invocation over");
+  await assertWhole(core, "notes_stalled", time, "RESTORE_STALLED");
+  await bucket.delete("__chaos.json");
+  assert.equal(alerts.length, before, JSON.stringify(alerts.slice(before)));
+});
 
 // Invocations that die mid-way (CPU limit, eviction): no catch block runs and the message is not
 // acknowledged. The queue retries it; once the lease has run out, the retry takes over from the

@@ -1,13 +1,15 @@
 // Test harness only (never deployed): the backup Worker with its D1 and R2 bindings wrapped so a test
 // can make the Nth operation of the Nth invocation fail, or write to the database between page reads.
 // The plan lives in the bucket as __chaos.json: {failInvocation, failAt, target: "d1"|"r2"|"any", mutate,
-// duplicateDeliveries: true|"concurrent", crashInvocation, crashAt, crashAfterCreate}.
+// duplicateDeliveries: true|"concurrent"|"late" (after lateMs), crashInvocation, crashAt, crashAfterCreate,
+// stallAt, stallMs}.
 import backup from "../backup/index.js";
 
 class InjectedFault extends Error {}
 
 class Crash extends Error {}
 const crashedOnce = { done: false }; // crashAfterCreate kills one invocation per isolate, not every retry
+const stalledOnce = { done: false }; // likewise stallAt stalls one queue invocation
 
 function makeChaos(plan, invocation, log) {
   const ops = { d1: 0, r2: 0, any: 0 };
@@ -27,6 +29,11 @@ function makeChaos(plan, invocation, log) {
         // The invocation dies here (as at the CPU limit): no catch block runs, nothing is acknowledged.
         crash(new Crash(`invocation ${invocation} died at operation ${plan.crashAt}`));
         return new Promise(() => {});
+      }
+      if (plan.stallAt === ops.any && invocation > 1 && !stalledOnce.done) {
+        // Alive but slow (a stalled connection): the lease runs out while this invocation still runs.
+        stalledOnce.done = true;
+        return new Promise((resolve) => setTimeout(resolve, plan.stallMs));
       }
       if (plan.failInvocation === invocation && ops[plan.target] === plan.failAt &&
           (plan.target === "any" || plan.target === target)) {
@@ -129,7 +136,7 @@ export default {
   },
   // A crashed invocation throws out of the handler without acknowledging, so the queue retries it.
   // Queues deliver at least once: {duplicateDeliveries: true} delivers every message again afterwards,
-  // {duplicateDeliveries: "concurrent"} delivers two copies at the same moment.
+  // "concurrent" delivers two copies at the same moment, "late" a second copy lateMs after the first.
   async queue(batch, env) {
     const plan = await readPlan(env);
     const deliver = async (delivered) => {
@@ -140,6 +147,9 @@ export default {
       messages: batch.messages.map((m) => ({ id: m.id, body: m.body, attempts: 2, ack() {}, retry() {} })) });
     if (plan?.duplicateDeliveries === "concurrent") {
       await Promise.all([deliver(batch), deliver(copy())]);
+    } else if (plan?.duplicateDeliveries === "late") {
+      const later = new Promise((resolve) => setTimeout(resolve, plan.lateMs)).then(() => deliver(copy()));
+      await Promise.all([deliver(batch), later]);
     } else {
       await deliver(batch);
       if (plan?.duplicateDeliveries) await deliver(copy());
