@@ -125,8 +125,18 @@ export async function alert(env, severity, text) {
 
 const runKey = (id) => `runs/${id}.json`;
 // Carried bytes are written under the invocation that wrote them, so an invocation that dies after writing
-// its carry but before its checkpoint cannot overwrite the bytes the checkpoint still points to.
+// its carry but before its checkpoint cannot overwrite the bytes the checkpoint still points to. They are
+// removed when the run completes (or by the clean-up of a failed run), never while a retry may need them.
 const carryPrefix = (id, db, table) => `runs/${id}/carry/${db}/${encodeURIComponent(table)}/`;
+
+async function deletePrefix(env, prefix) {
+  let cursor;
+  do {
+    const page = await env.BACKUPS.list({ prefix, cursor });
+    if (page.objects.length) await env.BACKUPS.delete(page.objects.map((o) => o.key));
+    cursor = page.truncated ? page.cursor : undefined;
+  } while (cursor);
+}
 
 /** Write the run state; with `etag`, only if nobody wrote it since (else null: the run was taken over). */
 async function saveState(env, state, etag) {
@@ -336,8 +346,6 @@ async function exportTable(env, state, entry, table, invocation) {
     table.parts = [{ sha256: await sha256Hex(all) }];
   }
   invocation.spend();
-  const carries = await env.BACKUPS.list({ prefix: carryPrefix(state.id, entry.name, table.name) });
-  if (carries.objects.length) await env.BACKUPS.delete(carries.objects.map((o) => o.key));
   entry.objects[`tables/${table.name}.sql`] = { bytes: table.bytes, chunkBytes: partBytes,
     chunks: table.parts.map((p) => p.sha256) };
   table.done = true;
@@ -404,16 +412,9 @@ export async function cleanUp(env, currentId) {
     if (state.status === "complete" || state.status === "cleaned") continue;
     await abortUploads(env, state);
     for (const entry of state.databases) {
-      if (entry.phase === "done") continue;
-      let cursor;
-      do {
-        const page = await env.BACKUPS.list({ prefix: `${entry.prefix}/`, cursor });
-        if (page.objects.length) await env.BACKUPS.delete(page.objects.map((o) => o.key));
-        cursor = page.truncated ? page.cursor : undefined;
-      } while (cursor);
+      if (entry.phase !== "done") await deletePrefix(env, `${entry.prefix}/`);
     }
-    const carries = await env.BACKUPS.list({ prefix: `runs/${id}/` });
-    if (carries.objects.length) await env.BACKUPS.delete(carries.objects.map((o) => o.key));
+    await deletePrefix(env, `runs/${id}/`);
     if (state.status === "running") {
       await alert(env, "critical", `backup run ${id} never finished; its partial objects were removed.`);
     }
@@ -429,6 +430,7 @@ async function continueRun(env, state, etag) {
     state.lease = null; // the checkpoint: everything this invocation did is stored
     if (done) {
       await abortUploads(env, state);
+      await deletePrefix(env, `runs/${state.id}/`);
       state.status = "complete";
       await invocation.save(state);
       return state;
