@@ -167,9 +167,10 @@ async function claim(env, state, etag, number) {
  *  whose bytes are still in memory. Every write of the state is conditional on the invocation's own last
  *  write (`etag`), so an invocation that was taken over stops instead of forking the run. */
 class Invocation {
-  constructor(env, state, etag) {
+  constructor(env, state, etag, takeover = false) {
     this.env = env;
     this.etag = etag;
+    this.takeover = takeover; // its predecessor died: objects may be further along than the checkpoint
     this.left = state.settings.budget;
     this.deadline = Date.now() + (state.settings.seconds ?? 5) * 1000; // Date.now() advances across I/O
     this.number = state.invocations;
@@ -244,6 +245,14 @@ async function exportTable(env, state, entry, table, invocation) {
   const db = env[entry.binding];
   const key = `${entry.prefix}/tables/${table.name}.sql`;
   const { partBytes, pageRows } = state.settings;
+  if (invocation.takeover && table.uploadId && (await env.BACKUPS.head(key))) {
+    // The invocation that died completed this table's upload after its checkpoint: the checkpoint no
+    // longer describes the object, so the table starts over.
+    console.log(`${entry.name}.${table.name}: completed by an invocation that died; exporting it again`);
+    await env.BACKUPS.delete(key);
+    Object.assign(table, { cursor: 0, rows: 0, bytes: 0, uploadId: null, parts: [], carryKey: null,
+      nextRows: undefined });
+  }
   let pending = [];
   let pendingBytes = 0;
   if (table.carryKey) {
@@ -423,8 +432,8 @@ export async function cleanUp(env, currentId) {
   }
 }
 
-async function continueRun(env, state, etag) {
-  const invocation = new Invocation(env, state, etag);
+async function continueRun(env, state, etag, takeover = false) {
+  const invocation = new Invocation(env, state, etag, takeover);
   try {
     const done = await advance(env, state, invocation);
     state.lease = null; // the checkpoint: everything this invocation did is stored
@@ -509,7 +518,7 @@ export async function resumeBackup(env, runId, after) {
     console.log(`backup run ${runId}: another delivery claimed invocation ${next}`);
     return { state };
   }
-  return { state: await continueRun(env, state, claimEtag) };
+  return { state: await continueRun(env, state, claimEtag, claimed) };
 }
 
 // ---------------------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ import {
 
 const { mf, alerts } = backupWorker({
   scriptPath: "./chaos-entry.mjs",
-  extraD1: Object.fromEntries(["1", "2", "MULTIPART", "STALLED", ...Array.from({ length: 14 }, (_, i) => `CRASH_${i + 1}`)]
+  extraD1: Object.fromEntries(["1", "2", "4", "6", "STALLED", ...Array.from({ length: 14 }, (_, i) => `CRASH_${i + 1}`)]
     .map((name) => [`RESTORE_${name}`, `restore-${name.toLowerCase()}`])),
   bindings: { BACKUP_PAGE_ROWS: "40", BACKUP_QUERY_BUDGET: "10", BACKUP_PART_BYTES: String(5 * 1024 * 1024),
     BACKUP_LEASE_SECONDS: "1" },
@@ -180,19 +180,23 @@ test("an invocation that dies at any of its operations is taken over from its ch
   await bucket.delete("__chaos.json");
 });
 
-test("an invocation that dies just after starting a multipart upload loses no rows", async () => {
-  const core = await mf.getD1Database("DB_CORE");
-  await core.prepare("CREATE TABLE documents (id INTEGER PRIMARY KEY, body TEXT)").run();
-  await core.prepare("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000) " +
-    "INSERT INTO documents SELECT i, i || ':' || hex(randomblob(1000)) FROM n").run(); // 6 MB: one full part
-  const bucket = await mf.getR2Bucket("BACKUPS");
-  await bucket.put("__chaos.json", JSON.stringify({ crashAfterCreate: 2 }));
-  const before = alerts.length;
-  const time = Date.UTC(2026, 11, 4, 2, 15, 0);
-  await backupAndWait(mf, time, { timeoutMs: 120_000 });
-  await bucket.delete("__chaos.json");
-  await assertWhole(core, "documents", time, "RESTORE_MULTIPART");
-  const manifest = await manifestOf(mf, "core", time);
-  assert.ok(manifest.objects["tables/documents.sql"].chunks.length >= 2, "the table was a multipart upload");
-  assert.equal(alerts.length, before, JSON.stringify(alerts.slice(before)));
-});
+for (const [trigger, when, day] of [["crashAfterCreate", "just after starting", 4], ["crashAfterComplete", "just after completing", 6]]) {
+  test(`an invocation that dies ${when} a multipart upload loses no rows`, async () => {
+    const table = `documents_${day}`;
+    const core = await mf.getD1Database("DB_CORE");
+    await core.prepare(`CREATE TABLE ${table} (id INTEGER PRIMARY KEY, body TEXT)`).run();
+    await core.prepare("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000) " +
+      `INSERT INTO ${table} SELECT i, i || ':' || hex(randomblob(1000)) FROM n`).run(); // 6 MB: one full part
+    const bucket = await mf.getR2Bucket("BACKUPS");
+    await bucket.put("__chaos.json", JSON.stringify({ [trigger]: trigger === "crashAfterCreate" ? 2 : 1 }));
+    const before = alerts.length;
+    const time = Date.UTC(2026, 11, day, 2, 15, 0);
+    const state = await backupAndWait(mf, time, { timeoutMs: 120_000 });
+    await bucket.delete("__chaos.json");
+    assert.ok(state.takeovers >= 1, "the invocation died and was taken over");
+    await assertWhole(core, table, time, `RESTORE_${day}`);
+    const manifest = await manifestOf(mf, "core", time);
+    assert.ok(manifest.objects[`tables/${table}.sql`].chunks.length >= 2, "the table was a multipart upload");
+    assert.equal(alerts.length, before, JSON.stringify(alerts.slice(before)));
+  });
+}

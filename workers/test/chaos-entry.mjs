@@ -2,13 +2,13 @@
 // can make the Nth operation of the Nth invocation fail, or write to the database between page reads.
 // The plan lives in the bucket as __chaos.json: {failInvocation, failAt, target: "d1"|"r2"|"any", mutate,
 // duplicateDeliveries: true|"concurrent"|"late" (after lateMs), crashInvocation, crashAt, crashAfterCreate,
-// stallAt, stallMs}.
+// crashAfterComplete, stallAt, stallMs}.
 import backup from "../backup/index.js";
 
 class InjectedFault extends Error {}
 
 class Crash extends Error {}
-const crashedOnce = { done: false }; // crashAfterCreate kills one invocation per isolate, not every retry
+const crashedOnce = new Set(); // crashAfterCreate/crashAfterComplete kill one invocation per isolate, not every retry
 const stalledOnce = { done: false }; // likewise stallAt stalls one queue invocation
 
 function makeChaos(plan, invocation, log) {
@@ -23,9 +23,11 @@ function makeChaos(plan, invocation, log) {
       ops[target] += 1;
       ops.any += 1;
       if (this.sinceCreate !== undefined) this.sinceCreate += 1;
+      if (this.sinceComplete !== undefined) this.sinceComplete += 1;
+      const after = (trigger, since) => plan[trigger] !== undefined && since === plan[trigger] && !crashedOnce.has(trigger)
+        && crashedOnce.add(trigger);
       if ((plan.crashInvocation === invocation && ops.any === plan.crashAt) ||
-          (plan.crashAfterCreate !== undefined && this.sinceCreate === plan.crashAfterCreate && !crashedOnce.done)) {
-        crashedOnce.done = plan.crashAfterCreate !== undefined;
+          after("crashAfterCreate", this.sinceCreate) || after("crashAfterComplete", this.sinceComplete)) {
         // The invocation dies here (as at the CPU limit): no catch block runs, nothing is acknowledged.
         crash(new Crash(`invocation ${invocation} died at operation ${plan.crashAt}`));
         return new Promise(() => {});
@@ -73,7 +75,12 @@ function wrapUpload(upload, chaos) {
     uploadId: upload.uploadId,
     key: upload.key,
     async uploadPart(n, body) { await chaos.tick("r2"); return upload.uploadPart(n, body); },
-    async complete(parts) { await chaos.tick("r2"); return upload.complete(parts); },
+    async complete(parts) {
+      await chaos.tick("r2");
+      const completed = await upload.complete(parts);
+      chaos.sinceComplete = 0; // for {crashAfterComplete: n}: die at the n-th operation after this one
+      return completed;
+    },
     async abort() { return upload.abort(); }, // cleanup must work even while R2 "fails"
   };
 }
