@@ -122,7 +122,7 @@ class DrillReport:
         lines = [f"Restore drill {verdict}: {len(self.tables)} tables, {self.rows:,} rows, "
                  f"{self.database_bytes / 1e6:.1f} MB.",
                  f"  backup on the local Workers runtime: {self.backup_seconds:.2f} s "
-                 f"({self.backup_invocations} invocations)",
+                 f"({self.backup_invocations} invocation{'' if self.backup_invocations == 1 else 's'})",
                  f"  restore (verify manifest and checksums, rebuild, apply, count): {self.restore_seconds:.2f} s",
                  f"  recovery time: {self.restore_seconds:.2f} s (handbook target: under {RTO_SECONDS // 60} minutes)",
                  f"  row-for-row comparison: {'every row matches' if not self.problems else self.problems[0]}"]
