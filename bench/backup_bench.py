@@ -15,8 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from parsify_infra.drill import _node, copy_into, run_drill, seed_database, tables_match
-from parsify_infra.restore import restore
+from parsify_infra.drill import _node, run_drill, seed_database
 
 REPO = Path(__file__).resolve().parents[1]
 WORKERS = REPO / "workers"
@@ -45,29 +44,22 @@ def main() -> None:
     for label, target in sizes.items():
         work = Path(tempfile.mkdtemp(prefix="parsify-bench-"))
         try:
-            seed = work / "seed.sqlite"
             probe = work / "probe.sqlite"  # calibrate bytes per row, then seed the real size
             seed_database(probe, 20_000, PAYLOAD)
             rows = int(target / (probe.stat().st_size / 20_000))
-            seed_database(seed, rows, PAYLOAD)
-            size = seed.stat().st_size
-            dump, dump_tool = dump_seconds(seed, work / "dump.sql")
-            persist = work / "persist"
-            copy_into(seed, Path(_node(WORKERS, "init", str(persist))["sqlite"]))
-            backup = _node(WORKERS, "backup", str(persist), str(work / "mirror"))
-            if backup["status"] != "complete":
-                raise SystemExit(f"{label}: the backup run ended {backup['status']}: {backup.get('error')}")
-            floors = _node(WORKERS, "floors", str(persist))
-            started = time.perf_counter()
-            report = restore(work / "mirror", "core", into_sqlite=work / "restored.sqlite")
-            restore_seconds = time.perf_counter() - started
-            assert not tables_match(seed, work / "restored.sqlite"), "restored rows differ"
+            # The drill itself: seed, back up on workerd, restore, compare row for row.
+            drill = run_drill(WORKERS, rows, PAYLOAD, workdir=work)
+            if not drill.passed:
+                raise SystemExit(f"{label}: the drill failed: {drill.problems}")
+            dump, dump_tool = dump_seconds(work / "seed.sqlite", work / "dump.sql")
+            floors = _node(WORKERS, "floors", str(work / "persist"))
             rows_out.append(
-                f"| {label} ({size / 1e6:.0f} MB, {sum(report.tables.values()):,} rows) | {dump:.1f} s ({dump_tool}) "
-                f"| {backup['seconds']:.1f} s ({backup['invocations']} invocations) | {backup['seconds'] / dump:.2f}x "
+                f"| {label} ({drill.database_bytes / 1e6:.0f} MB, {drill.rows:,} rows) | {dump:.1f} s ({dump_tool}) "
+                f"| {drill.backup_seconds:.1f} s ({drill.backup_invocations} invocations) "
+                f"| {drill.backup_seconds / dump:.2f}x "
                 f"| {floors['read']['seconds']:.1f} s ({floors['read']['seconds'] / dump:.1f}x) "
                 f"| {floors['write']['seconds']:.1f} s ({floors['write']['seconds'] / dump:.1f}x) "
-                f"| {floors['read']['bytes'] / 1e6:,.0f} MB | {restore_seconds:.1f} s |")
+                f"| {floors['read']['bytes'] / 1e6:,.0f} MB | {drill.restore_seconds:.1f} s |")
             print(rows_out[-1], flush=True)
         finally:
             shutil.rmtree(work, ignore_errors=True)

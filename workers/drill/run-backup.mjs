@@ -10,7 +10,7 @@ import { mkdir, readdir } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Log, LogLevel, Miniflare } from "miniflare";
-import { bucketReaderWorker, getObject, listObjects, triggerCron } from "../local/harness.mjs";
+import { backupId, backupWorkerOptions, getObject, listObjects, localRuntime, triggerCron } from "../local/harness.mjs";
 
 const [command, persist, out] = process.argv.slice(2);
 const SCHEDULED = Date.UTC(2026, 10, 27, 2, 15, 0);
@@ -22,21 +22,10 @@ const overrides = () => Object.fromEntries(Object.entries(process.env).filter(([
 
 // The backup Worker is the entry (its cron is fired over HTTP); the bucket reader serves what it wrote.
 function worker() {
-  return new Miniflare({
-    workers: [
-      { name: "backup", modules: true, scriptPath: here("../backup/index.js"), compatibilityDate: "2026-04-01",
-        d1Databases: { DB_CORE: "drill-core" },
-        r2Buckets: ["BACKUPS"],
-        queueProducers: { BACKUP_QUEUE: "backup-continue" },
-        queueConsumers: { "backup-continue": { maxBatchSize: 1, maxBatchTimeout: 0.05, maxRetries: 10 } },
-        bindings: overrides() },
-      bucketReaderWorker(),
-    ],
-    d1Persist: persist,
-    unsafeTriggerHandlers: true,
-    cf: false,
-    log: process.env.DRILL_DEBUG ? new Log(LogLevel.VERBOSE) : undefined,
-  });
+  return new Miniflare(localRuntime(
+    backupWorkerOptions({ scriptPath: here("../backup/index.js"), d1Databases: { DB_CORE: "drill-core" },
+      bindings: overrides() }),
+    { d1Persist: persist, log: process.env.DRILL_DEBUG ? new Log(LogLevel.VERBOSE) : undefined }));
 }
 
 async function findSqlite(dir) {
@@ -57,7 +46,7 @@ if (command === "init") {
   const mf = worker();
   const started = performance.now();
   await triggerCron(mf, "15 2 * * *", SCHEDULED);
-  const id = new Date(SCHEDULED).toISOString().replace(/[:.]/g, "-");
+  const id = backupId(SCHEDULED);
   let state;
   let progress = "";
   let lastChange = performance.now();

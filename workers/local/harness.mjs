@@ -4,6 +4,25 @@ import { fileURLToPath } from "node:url";
 
 const READER_HOST = "bucket-reader.local";
 
+export { backupId } from "../backup/index.js"; // the id a run gets from its scheduled time
+
+/** The backup Worker as stacks/backups.py deploys it (the bucket, the continuation queue and its consumer
+ *  settings: one message per invocation, retried up to 10 times), for the tests and the drill. */
+export function backupWorkerOptions({ scriptPath, d1Databases, bindings = {}, ...rest }) {
+  return {
+    name: "backup", modules: true, modulesRules: [{ type: "ESModule", include: ["**/*.js", "**/*.mjs"] }],
+    scriptPath, compatibilityDate: "2026-04-01", d1Databases, r2Buckets: ["BACKUPS"],
+    queueProducers: { BACKUP_QUEUE: "backup-continue" },
+    queueConsumers: { "backup-continue": { maxBatchSize: 1, maxBatchTimeout: 0.05, maxRetries: 10 } },
+    bindings, ...rest,
+  };
+}
+
+/** Miniflare options: an entry Worker whose crons are fired over HTTP, and the bucket reader beside it. */
+export function localRuntime(entry, shared = {}) {
+  return { workers: [entry, bucketReaderWorker()], unsafeTriggerHandlers: true, cf: false, ...shared };
+}
+
 /** A second Worker, bound to the same bucket, that serves it read-only over HTTP. */
 export function bucketReaderWorker(bucket = "BACKUPS") {
   return {

@@ -24,10 +24,13 @@ function makeChaos(plan, invocation, log) {
       ops.any += 1;
       if (this.sinceCreate !== undefined) this.sinceCreate += 1;
       if (this.sinceComplete !== undefined) this.sinceComplete += 1;
-      const after = (trigger, since) => plan[trigger] !== undefined && since === plan[trigger] && !crashedOnce.has(trigger)
-        && crashedOnce.add(trigger);
+      const fires = (trigger, since) => {
+        if (plan[trigger] === undefined || since !== plan[trigger] || crashedOnce.has(trigger)) return false;
+        crashedOnce.add(trigger);
+        return true;
+      };
       if ((plan.crashInvocation === invocation && ops.any === plan.crashAt) ||
-          after("crashAfterCreate", this.sinceCreate) || after("crashAfterComplete", this.sinceComplete)) {
+          fires("crashAfterCreate", this.sinceCreate) || fires("crashAfterComplete", this.sinceComplete)) {
         // The invocation dies here (as at the CPU limit): no catch block runs, nothing is acknowledged.
         crash(new Crash(`invocation ${invocation} died at operation ${plan.crashAt}`));
         return new Promise(() => {});

@@ -4,40 +4,25 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import { Miniflare } from "miniflare";
-import { bucketReaderWorker, getObject, triggerCron } from "../local/harness.mjs";
+import { backupId, backupWorkerOptions, getObject, localRuntime, triggerCron } from "../local/harness.mjs";
 
 export const ALERT_URL = "https://hooks.slack.test/services/T000/B000/backups";
 
 export function backupWorker({ scriptPath = "../backup/index.js", bindings = {}, extraD1 = {} } = {}) {
   const alerts = [];
-  const mf = new Miniflare({
-    workers: [
-      {
-        name: "backup",
-        modules: true,
-        modulesRules: [{ type: "ESModule", include: ["**/*.js", "**/*.mjs"] }],
-        scriptPath: fileURLToPath(new URL(scriptPath, import.meta.url)),
-        compatibilityDate: "2026-04-01",
-        d1Databases: { DB_CORE: "core", DB_AUDIT_EU: "audit-eu", RESTORE: "restore-target", ...extraD1 },
-        r2Buckets: ["BACKUPS"],
-        queueProducers: { BACKUP_QUEUE: "backup-continue" },
-        // As declared in stacks/backups.py: one message per invocation, retried up to 10 times.
-        queueConsumers: { "backup-continue": { maxBatchSize: 1, maxBatchTimeout: 0.05, maxRetries: 10 } },
-        bindings: { ALERT_WEBHOOK_URL: ALERT_URL, ...bindings },
-        outboundService: async (request) => {
-          if (request.url === ALERT_URL) alerts.push(await request.json());
-          return new Response("ok");
-        },
-      },
-      bucketReaderWorker(),
-    ],
-    unsafeTriggerHandlers: true,
-    cf: false,
-  });
+  const mf = new Miniflare(localRuntime(backupWorkerOptions({
+    scriptPath: fileURLToPath(new URL(scriptPath, import.meta.url)),
+    d1Databases: { DB_CORE: "core", DB_AUDIT_EU: "audit-eu", RESTORE: "restore-target", ...extraD1 },
+    bindings: { ALERT_WEBHOOK_URL: ALERT_URL, ...bindings },
+    outboundService: async (request) => {
+      if (request.url === ALERT_URL) alerts.push(await request.json());
+      return new Response("ok");
+    },
+  })));
   return { mf, alerts };
 }
 
-export const runId = (time) => new Date(time).toISOString().replace(/[:.]/g, "-");
+export const runId = backupId;
 
 /** The run's state, read over HTTP: polled while invocations run, so never through the synchronous proxy. */
 export async function runState(mf, time) {
