@@ -3,18 +3,50 @@ through a queue, alerts on failure, and verifies the newest backups every aftern
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pulumi
 import pulumi_cloudflare as cloudflare
+from pydantic import BaseModel, ConfigDict, Field
 
 from stacks.config import BackupSpec
 from stacks.data import Database
 from stacks.edge import logs_on, worker_source
 
-BACKUP_COMPATIBILITY_DATE = "2026-04-01"
-# The handbook's afternoon routine (14:00 UTC): verify the newest backup of every database.
-VERIFY_CRON = "0 14 * * *"
-# A daily schedule plus two hours of grace before the newest backup counts as stale.
-MAX_AGE_HOURS = 26
+WORKER_DIR = "workers/backup"
+
+
+class _Manifest(BaseModel):
+    model_config = ConfigDict(populate_by_name=True, extra="ignore", frozen=True)
+
+
+class ConsumerSettings(_Manifest):
+    batch_size: int = Field(alias="batchSize", ge=1, le=100)
+    max_retries: int = Field(alias="maxRetries", ge=0, le=100)
+    max_wait_time_ms: int = Field(alias="maxWaitTimeMs", ge=0, le=60_000)
+
+
+class QueueSettings(_Manifest):
+    binding: str
+    consumer: ConsumerSettings
+
+
+class BackupWorkerManifest(_Manifest):
+    """`workers/backup/worker.json`: what the deploy and the Worker tests share (read by both)."""
+
+    main: str
+    compatibility_date: str = Field(alias="compatibilityDate")
+    bucket_binding: str = Field(alias="bucketBinding")
+    queue: QueueSettings
+    # The handbook's afternoon routine (14:00 UTC): verify the newest backup of every database.
+    verify_cron: str = Field(alias="verifyCron")
+    # A daily schedule plus two hours of grace before the newest backup counts as stale.
+    max_age_hours: int = Field(alias="maxAgeHours", ge=1)
+
+
+def backup_worker_manifest(worker_dir: str = WORKER_DIR) -> BackupWorkerManifest:
+    """The backup Worker's manifest, read from the repository (relative to the project root)."""
+    return BackupWorkerManifest.model_validate_json(Path(worker_dir, "worker.json").read_text(encoding="utf-8"))
 
 
 def binding_name(database_name: str) -> str:
@@ -33,33 +65,36 @@ class BackupJob(pulumi.ComponentResource):
                  opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("parsify:backups:BackupJob", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
+        worker = backup_worker_manifest()
         queue = cloudflare.Queue(f"{name}-queue", account_id=account_id, queue_name=f"{script_name}-continue",
                                  opts=child)
         bindings = [cloudflare.WorkersScriptBindingArgs(type="d1", name=binding_name(db.spec.name), id=db.d1.uuid)
                     for db in databases]
         bindings += [
-            cloudflare.WorkersScriptBindingArgs(type="r2_bucket", name="BACKUPS", bucket_name=bucket.name),
-            cloudflare.WorkersScriptBindingArgs(type="queue", name="BACKUP_QUEUE", queue_name=queue.queue_name),
-            cloudflare.WorkersScriptBindingArgs(type="plain_text", name="VERIFY_CRON", text=VERIFY_CRON),
+            cloudflare.WorkersScriptBindingArgs(type="r2_bucket", name=worker.bucket_binding,
+                                                bucket_name=bucket.name),
+            cloudflare.WorkersScriptBindingArgs(type="queue", name=worker.queue.binding, queue_name=queue.queue_name),
+            cloudflare.WorkersScriptBindingArgs(type="plain_text", name="VERIFY_CRON", text=worker.verify_cron),
             cloudflare.WorkersScriptBindingArgs(type="plain_text", name="BACKUP_MAX_AGE_HOURS",
-                                                text=str(MAX_AGE_HOURS)),
+                                                text=str(worker.max_age_hours)),
         ]
         if alert_webhook is not None:
             bindings.append(cloudflare.WorkersScriptBindingArgs(type="secret_text", name="ALERT_WEBHOOK_URL",
                                                                 text=alert_webhook))
         self.script = cloudflare.WorkersScript(
             f"{name}-script", account_id=account_id, script_name=script_name,
-            content=worker_source("workers/backup", "index.js"), main_module="index.js",
-            compatibility_date=BACKUP_COMPATIBILITY_DATE, bindings=bindings, observability=logs_on(), opts=child)
+            content=worker_source(WORKER_DIR, worker.main), main_module=worker.main,
+            compatibility_date=worker.compatibility_date, bindings=bindings, observability=logs_on(), opts=child)
         cloudflare.QueueConsumer(
             f"{name}-queue-consumer", account_id=account_id, queue_id=queue.queue_id, type="worker",
             script_name=self.script.script_name,
-            # One continuation per invocation. Retries carry a run over an invocation that died (they wait
-            # for its lease to end, each wait using an attempt), hence more than the default 3.
-            settings=cloudflare.QueueConsumerSettingsArgs(batch_size=1, max_retries=10, max_wait_time_ms=1000),
+            # Why these values: the "$comment" in workers/backup/worker.json.
+            settings=cloudflare.QueueConsumerSettingsArgs(batch_size=worker.queue.consumer.batch_size,
+                                                          max_retries=worker.queue.consumer.max_retries,
+                                                          max_wait_time_ms=worker.queue.consumer.max_wait_time_ms),
             opts=child)
         cloudflare.WorkersCronTrigger(
             f"{name}-cron", account_id=account_id, script_name=self.script.script_name,
             schedules=[cloudflare.WorkersCronTriggerScheduleArgs(cron=spec.schedule),
-                       cloudflare.WorkersCronTriggerScheduleArgs(cron=VERIFY_CRON)], opts=child)
+                       cloudflare.WorkersCronTriggerScheduleArgs(cron=worker.verify_cron)], opts=child)
         self.register_outputs({"scriptName": self.script.script_name, "schedule": spec.schedule})

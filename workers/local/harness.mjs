@@ -1,20 +1,31 @@
 // What the drill driver and the Worker tests share to drive Workers on the local runtime (workerd via
 // miniflare) without miniflare's synchronous R2 proxy: see bucket-reader.js for why.
+import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 
 const READER_HOST = "bucket-reader.local";
 
 export { backupId } from "../backup/index.js"; // the id a run gets from its scheduled time
 
-/** The backup Worker as stacks/backups.py deploys it (the bucket, the continuation queue and its consumer
- *  settings: one message per invocation, retried up to 10 times), for the tests and the drill. */
-export function backupWorkerOptions({ scriptPath, d1Databases, bindings = {}, ...rest }) {
+/** workers/backup/worker.json: the settings stacks/backups.py deploys, declared once. */
+export const backupManifest = JSON.parse(readFileSync(new URL("../backup/worker.json", import.meta.url), "utf8"));
+
+/** The backup Worker as stacks/backups.py deploys it (compatibility date, the bucket, the plain-text
+ *  settings, the continuation queue and its consumer settings), for the tests and the drill. With
+ *  `queue: "driven"` no local queue is declared: the test entry delivers the messages itself
+ *  (workers/test/driven-queue.mjs). */
+export function backupWorkerOptions({ scriptPath, d1Databases, bindings = {}, queue = "local", ...rest }) {
+  const m = backupManifest;
+  const queueName = "backup-continue";
+  const local = queue === "local" ? {
+    queueProducers: { [m.queue.binding]: queueName },
+    queueConsumers: { [queueName]: { maxBatchSize: m.queue.consumer.batchSize,
+      maxBatchTimeout: m.queue.consumer.maxWaitTimeMs / 1000, maxRetries: m.queue.consumer.maxRetries } },
+  } : {};
   return {
     name: "backup", modules: true, modulesRules: [{ type: "ESModule", include: ["**/*.js", "**/*.mjs"] }],
-    scriptPath, compatibilityDate: "2026-04-01", d1Databases, r2Buckets: ["BACKUPS"],
-    queueProducers: { BACKUP_QUEUE: "backup-continue" },
-    queueConsumers: { "backup-continue": { maxBatchSize: 1, maxBatchTimeout: 0.05, maxRetries: 10 } },
-    bindings, ...rest,
+    scriptPath, compatibilityDate: m.compatibilityDate, d1Databases, r2Buckets: [m.bucketBinding], ...local,
+    bindings: { VERIFY_CRON: m.verifyCron, BACKUP_MAX_AGE_HOURS: String(m.maxAgeHours), ...bindings }, ...rest,
   };
 }
 

@@ -4,10 +4,9 @@
 // rowid <= the bound fixed at start that still existed when their page was read, each as of that read.
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
-import { backupAndWait, backupSql, backupWorker, manifestOf, restoreInto, rows } from "./helpers.mjs";
+import { backupSql, backupWorker, manifestOf, restoreInto, rows, runBackup } from "./helpers.mjs";
 
 const { mf, alerts } = backupWorker({
-  scriptPath: "./chaos-entry.mjs",
   bindings: { BACKUP_PAGE_ROWS: "40", BACKUP_QUERY_BUDGET: "6" },
 });
 after(() => mf.dispose());
@@ -21,7 +20,7 @@ test("concurrent writes: no inserted row, no duplicate, every untouched row, eac
   const bucket = await mf.getR2Bucket("BACKUPS");
   await bucket.put("__chaos.json", JSON.stringify({ mutate: true }));
   const time = Date.UTC(2026, 10, 27, 2, 15, 0);
-  const state = await backupAndWait(mf, time);
+  const { state } = await runBackup(mf, time);
   assert.equal(state.status, "complete", state.error);
   assert.ok(state.invocations >= 3, "the run spans several invocations");
   assert.deepEqual(alerts, []);

@@ -5,9 +5,8 @@
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import {
-  assertChecksums, backupAndWait, backupSql, backupWorker, manifestOf, restoreInto, rows, runState, seedBulk,
+  assertChecksums, backupSql, backupWorker, fireCron, manifestOf, restoreInto, rows, runBackup, runState, seedBulk,
 } from "./helpers.mjs";
-import { triggerCron } from "../local/harness.mjs";
 
 const T0 = Date.UTC(2026, 10, 27, 2, 15, 0);
 const opened = [];
@@ -40,7 +39,7 @@ async function seedSmall(mf) {
 test("writes a manifest with row counts and a SHA-256 per chunk, for every bound database", async () => {
   const { mf, alerts } = open();
   await seedSmall(mf);
-  const state = await backupAndWait(mf, T0);
+  const { state } = await runBackup(mf, T0);
   assert.equal(state.status, "complete");
   const manifest = await manifestOf(mf, "core", T0);
   assert.equal(manifest.complete, true);
@@ -65,7 +64,7 @@ test("writes a manifest with row counts and a SHA-256 per chunk, for every bound
   assert.ok(index, "the index is part of the schema export");
 
   // The afternoon verification finds nothing wrong with a fresh, intact backup.
-  await triggerCron(mf, "0 14 * * *", T0 + 12 * 3600e3);
+  await fireCron(mf, "0 14 * * *", T0 + 12 * 3600e3);
   assert.deepEqual(alerts, []);
 });
 
@@ -77,7 +76,7 @@ test("a database larger than one invocation: paged reads, multipart parts, conti
   // 3,000 rows of about 4 KB (12 MB), generated inside D1 in one statement.
   await core.prepare("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000) " +
     "INSERT INTO documents SELECT i, 'doc ' || i, i || ':' || hex(zeroblob(2045)) FROM n").run();
-  const state = await backupAndWait(mf, T0);
+  const { state } = await runBackup(mf, T0);
   assert.equal(state.status, "complete", state.error);
   assert.ok(state.invocations > 3, `expected several invocations, got ${state.invocations}`);
   const manifest = await manifestOf(mf, "core", T0);
@@ -97,9 +96,9 @@ test("a database larger than one invocation: paged reads, multipart parts, conti
 test("the afternoon verification alerts on a stale or corrupted backup", async () => {
   const { mf, alerts } = open();
   await seedSmall(mf);
-  await backupAndWait(mf, T0);
+  await runBackup(mf, T0);
   // Two days later, with no newer backup: too old for a daily schedule.
-  await triggerCron(mf, "0 14 * * *", T0 + 48 * 3600e3);
+  await fireCron(mf, "0 14 * * *", T0 + 48 * 3600e3);
   assert.equal(alerts.length, 1);
   assert.match(alerts[0].text, /core: the newest complete backup \(.*\) is 48\.0 h old/);
   // Same day, but one object was tampered with.
@@ -107,7 +106,7 @@ test("the afternoon verification alerts on a stale or corrupted backup", async (
   const key = `backups/audit-eu/${(await manifestOf(mf, "audit-eu", T0)).backupId}/tables/events.sql`;
   const text = await (await bucket.get(key)).text();
   await bucket.put(key, text.replace("actor-7", "actor-X"));
-  await triggerCron(mf, "0 14 * * *", T0 + 3600e3);
+  await fireCron(mf, "0 14 * * *", T0 + 3600e3);
   assert.equal(alerts.length, 2);
   assert.match(alerts[1].text, /audit-eu: backups\/audit-eu\/.*\/tables\/events\.sql chunk 1 fails its SHA-256/);
   assert.equal(alerts[1].severity, "critical");
@@ -123,7 +122,7 @@ test("rows that grow mid-table: a page too big for D1 is retried smaller; a row 
     "INSERT INTO notes SELECT i, 'short note ' || i FROM n").run();
   await core.prepare("WITH RECURSIVE n(i) AS (SELECT 401 UNION ALL SELECT i + 1 FROM n WHERE i < 430) " +
     "INSERT INTO notes SELECT i, i || hex(zeroblob(45000)) FROM n").run();
-  const state = await backupAndWait(mf, T0);
+  const { state } = await runBackup(mf, T0);
   assert.equal(state.status, "complete", state.error);
   const manifest = await manifestOf(mf, "core", T0);
   assert.equal(manifest.tables.notes, 430);
@@ -137,7 +136,7 @@ test("rows that grow mid-table: a page too big for D1 is retried smaller; a row 
   // A 1.1 MB BLOB is a legal D1 row, but its INSERT statement (hex) is 2.2 MB: no page can hold it.
   await core.prepare("INSERT INTO notes VALUES (431, randomblob(1100000))").run();
   const next = T0 + 24 * 3600e3;
-  const failed = await backupAndWait(mf, next);
+  const { state: failed } = await runBackup(mf, next);
   assert.equal(failed.status, "failed");
   assert.match(failed.error, /core\.notes: the row after rowid 430 renders to an INSERT statement longer than D1's 2 MB/);
   assert.equal(await manifestOf(mf, "core", next), null);

@@ -1,15 +1,27 @@
-// Test harness only (never deployed): the backup Worker with its D1 and R2 bindings wrapped so a test
-// can make the Nth operation of the Nth invocation fail, or write to the database between page reads.
-// The plan lives in the bucket as __chaos.json: {failInvocation, failAt, target: "d1"|"r2"|"any", mutate,
-// duplicateDeliveries: true|"concurrent"|"late" (after lateMs), crashInvocation, crashAt, crashAfterCreate,
-// crashAfterComplete, stallAt, stallMs}.
+// Test harness only (never deployed): the entry of every backup Worker test. The test drives it over HTTP
+// (POST /__drive) on a clock the test controls: it fires the cron, and delivers each queue message itself
+// (workers/test/driven-queue.mjs), so deliveries, retries and leases never depend on the runtime's timers.
+// Date.now() is the test's clock during a drive (the Worker's leases and deadlines read it); messages the
+// Worker sends are returned to the test instead of going to a local queue.
+//
+// It also wraps the Worker's D1 and R2 bindings so a test can make the Nth operation of the Nth invocation
+// fail, kill or stall an invocation, or write to the database between page reads. The plan lives in the
+// bucket as __chaos.json: {failInvocation, failAt, target: "d1"|"r2"|"any", mutate, crashInvocation,
+// crashAt, crashAfterCreate, crashAfterComplete, stallAt}.
 import backup from "../backup/index.js";
 
 class InjectedFault extends Error {}
 
 class Crash extends Error {}
 const crashedOnce = new Set(); // crashAfterCreate/crashAfterComplete kill one invocation per isolate, not every retry
-const stalledOnce = { done: false }; // likewise stallAt stalls one queue invocation
+// stallAt stalls one queue invocation per isolate: armed by the drive that delivers it (see deliver()).
+let stall = null;
+
+function deferred() {
+  let resolve;
+  const promise = new Promise((r) => { resolve = r; });
+  return { promise, resolve };
+}
 
 function makeChaos(plan, invocation, log) {
   const ops = { d1: 0, r2: 0, any: 0 };
@@ -35,10 +47,11 @@ function makeChaos(plan, invocation, log) {
         crash(new Crash(`invocation ${invocation} died at operation ${plan.crashAt}`));
         return new Promise(() => {});
       }
-      if (plan.stallAt === ops.any && invocation > 1 && !stalledOnce.done) {
-        // Alive but slow (a stalled connection): the lease runs out while this invocation still runs.
-        stalledOnce.done = true;
-        return new Promise((resolve) => setTimeout(resolve, plan.stallMs));
+      if (stall && !stall.fired && plan.stallAt === ops.any && invocation > 1) {
+        // Alive but slow (a stalled connection): it waits until the drive has let its lease run out.
+        stall.fired = true;
+        stall.reached.resolve();
+        return stall.release.promise;
       }
       if (plan.failInvocation === invocation && ops[plan.target] === plan.failAt &&
           (plan.target === "any" || plan.target === target)) {
@@ -140,29 +153,85 @@ async function chaosEnv(env) {
   return { env: wrapped, crashed: chaos.crashed };
 }
 
+const realNow = Date.now.bind(Date);
+let clock = null; // the test's time during a drive
+Date.now = () => clock ?? realNow();
+
+/** The Worker's env for one drive: the queue producer records what is sent instead of sending it. */
+function drivenEnv(env, sent) {
+  const record = (body, options) => { sent.push({ body, delaySeconds: options?.delaySeconds ?? 0 }); };
+  return { ...env, BACKUP_QUEUE: {
+    async send(body, options) { record(body, options); },
+    async sendBatch(messages, options) {
+      for (const m of messages) record(m.body, { delaySeconds: m.delaySeconds ?? options?.delaySeconds });
+    },
+  } };
+}
+
+/** A cron event, awaited with its waitUntil work. */
+async function fireCron({ cron, time }, env) {
+  const sent = [];
+  clock = time;
+  const chaos = await chaosEnv(drivenEnv(env, sent));
+  const waits = [];
+  await backup.scheduled({ cron, scheduledTime: time }, chaos.env,
+    { waitUntil: (promise) => waits.push(promise), passThroughOnException() {} });
+  const outcome = await Promise.race([Promise.all(waits).then(() => "ok"), chaos.crashed]).catch(() => "crashed");
+  return { outcome, sent };
+}
+
+/** One delivery of a message to the queue handler: acknowledged, retried (with its delay), or failed. A
+ *  handler that returns acknowledges what it did not decide; one that throws or dies retries it. */
+async function deliverOnce(message, env, sent) {
+  const decision = {};
+  const decide = (d) => { if (!("ack" in decision)) Object.assign(decision, d); }; // the first call wins
+  const delivered = { id: message.id, body: message.body, attempts: message.attempts + 1,
+    timestamp: new Date(clock), ack: () => decide({ ack: true }),
+    retry: (options) => decide({ ack: false, delaySeconds: options?.delaySeconds }) };
+  const batch = { queue: "backup-continue", messages: [delivered],
+    ackAll: () => decide({ ack: true }), retryAll: (options) => delivered.retry(options) };
+  const chaos = await chaosEnv(drivenEnv(env, sent));
+  try {
+    await Promise.race([backup.queue(batch, chaos.env), chaos.crashed]);
+    decide({ ack: true });
+    return { outcome: "ok", ...decision };
+  } catch (err) {
+    decide({ ack: false });
+    return { outcome: err instanceof Crash ? "crashed" : "error", error: String(err), ...decision };
+  }
+}
+
+/** Deliver a message once, twice at the same moment (`copies: 2`), or, when the plan stalls this
+ *  invocation, deliver a second copy after the stalled one's lease has run out, then let it go on. */
+async function deliver({ now, message, copies = 1 }, env) {
+  const sent = [];
+  clock = now;
+  const plan = await readPlan(env);
+  if (copies === 2) {
+    return { outcomes: await Promise.all([deliverOnce(message, env, sent), deliverOnce(message, env, sent)]), sent };
+  }
+  if (plan?.stallAt && !stall) stall = { reached: deferred(), release: deferred(), fired: false };
+  const first = deliverOnce(message, env, sent);
+  const stalled = stall && !stall.done &&
+    await Promise.race([first.then(() => false), stall.reached.promise.then(() => true)]);
+  if (!stalled) return { outcomes: [await first], sent };
+  stall.done = true;
+  const run = JSON.parse(await (await env.BACKUPS.get(`runs/${message.body.runId}.json`)).text());
+  clock = run.lease.until + 1000;
+  const copy = await deliverOnce(message, env, sent);
+  stall.release.resolve();
+  return { outcomes: [await first, copy], sent };
+}
+
 export default {
-  async scheduled(event, env, ctx) {
-    return backup.scheduled(event, (await chaosEnv(env)).env, ctx);
-  },
-  // A crashed invocation throws out of the handler without acknowledging, so the queue retries it.
-  // Queues deliver at least once: {duplicateDeliveries: true} delivers every message again afterwards,
-  // "concurrent" delivers two copies at the same moment, "late" a second copy lateMs after the first.
-  async queue(batch, env) {
-    const plan = await readPlan(env);
-    const deliver = async (delivered) => {
-      const chaos = await chaosEnv(env);
-      await Promise.race([backup.queue(delivered, chaos.env), chaos.crashed]);
-    };
-    const copy = () => ({ queue: batch.queue,
-      messages: batch.messages.map((m) => ({ id: m.id, body: m.body, attempts: 2, ack() {}, retry() {} })) });
-    if (plan?.duplicateDeliveries === "concurrent") {
-      await Promise.all([deliver(batch), deliver(copy())]);
-    } else if (plan?.duplicateDeliveries === "late") {
-      const later = new Promise((resolve) => setTimeout(resolve, plan.lateMs)).then(() => deliver(copy()));
-      await Promise.all([deliver(batch), later]);
-    } else {
-      await deliver(batch);
-      if (plan?.duplicateDeliveries) await deliver(copy());
+  async fetch(request, env) {
+    const url = new URL(request.url);
+    if (request.method !== "POST" || url.pathname !== "/__drive") return new Response("unknown path", { status: 400 });
+    const body = await request.json();
+    try {
+      return Response.json(body.kind === "scheduled" ? await fireCron(body, env) : await deliver(body, env));
+    } finally {
+      clock = null;
     }
   },
 };

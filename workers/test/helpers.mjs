@@ -1,17 +1,20 @@
-// Shared set-up for the Worker tests: the backup Worker on workerd (miniflare) with two D1 databases,
-// the backup bucket, the continuation queue and a captured alert webhook.
+// Shared set-up for the backup Worker tests: the Worker on workerd (miniflare) with two D1 databases, the
+// backup bucket and a captured alert webhook, behind the test entry (chaos-entry.mjs), which the tests
+// drive on their own clock: they fire the cron and deliver the queue's messages (driven-queue.mjs).
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import { Miniflare } from "miniflare";
-import { backupId, backupWorkerOptions, getObject, localRuntime, triggerCron } from "../local/harness.mjs";
+import { backupId, backupManifest, backupWorkerOptions, getObject, localRuntime } from "../local/harness.mjs";
+import { DrivenQueue } from "./driven-queue.mjs";
 
 export const ALERT_URL = "https://hooks.slack.test/services/T000/B000/backups";
+export const BACKUP_CRON = "15 2 * * *";
 
-export function backupWorker({ scriptPath = "../backup/index.js", bindings = {}, extraD1 = {} } = {}) {
+export function backupWorker({ bindings = {}, extraD1 = {} } = {}) {
   const alerts = [];
   const mf = new Miniflare(localRuntime(backupWorkerOptions({
-    scriptPath: fileURLToPath(new URL(scriptPath, import.meta.url)),
+    scriptPath: fileURLToPath(new URL("./chaos-entry.mjs", import.meta.url)), queue: "driven",
     d1Databases: { DB_CORE: "core", DB_AUDIT_EU: "audit-eu", RESTORE: "restore-target", ...extraD1 },
     bindings: { ALERT_WEBHOOK_URL: ALERT_URL, ...bindings },
     outboundService: async (request) => {
@@ -24,22 +27,44 @@ export function backupWorker({ scriptPath = "../backup/index.js", bindings = {},
 
 export const runId = backupId;
 
-/** The run's state, read over HTTP: polled while invocations run, so never through the synchronous proxy. */
+/** The run's state, read over HTTP. */
 export async function runState(mf, time) {
   const object = await getObject(mf, `runs/${runId(time)}.json`);
   return object ? object.json() : null;
 }
 
-/** Fire the backup cron and wait until the run (and its queued continuations) ends, or `until` holds. */
-export async function backupAndWait(mf, time, { until, timeoutMs = 60_000 } = {}) {
-  await triggerCron(mf, "15 2 * * *", time);
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const state = await runState(mf, time);
-    if (until ? await until(state) : state && state.status !== "running") return state;
-    if (Date.now() > deadline) throw new Error(`backup ${runId(time)} did not finish: ${JSON.stringify(state?.status)}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
+async function drive(mf, request) {
+  const response = await mf.dispatchFetch("http://entry.local/__drive", { method: "POST",
+    body: JSON.stringify(request) });
+  if (!response.ok) throw new Error(`drive ${request.kind}: HTTP ${response.status} ${await response.text()}`);
+  return response.json();
+}
+
+/** Fire a cron event at `time` (the test's clock) and wait for its work. */
+export async function fireCron(mf, cron, time) {
+  return drive(mf, { kind: "scheduled", cron, time });
+}
+
+/** Fire the backup cron at `time`, then deliver the queue's messages as Cloudflare would, on the test's
+ *  clock, until the queue is empty: retries come back after their delay, a message whose retries are
+ *  used up is dropped. `duplicates`: "later" delivers every message a second time after the next one,
+ *  "concurrent" delivers two copies at the same moment. Each invocation takes one second of the clock.
+ *  Returns the run's state and the queue (deliveries, dropped messages). */
+export async function runBackup(mf, time, { duplicates = null, maxDeliveries = 500 } = {}) {
+  const queue = new DrivenQueue({ maxRetries: backupManifest.queue.consumer.maxRetries });
+  let now = time;
+  const enqueue = (sent) => { for (const { body, delaySeconds } of sent) queue.send(body, { delaySeconds }, now); };
+  enqueue((await fireCron(mf, BACKUP_CRON, now)).sent);
+  for (let message = queue.next(); message; message = queue.next()) {
+    if (queue.deliveries >= maxDeliveries) throw new Error(`backup ${runId(time)}: over ${maxDeliveries} deliveries`);
+    now = Math.max(now + 1000, message.availableAt);
+    const { outcomes, sent } = await drive(mf, { kind: "queue", now, copies: duplicates === "concurrent" ? 2 : 1,
+      message: { id: message.id, body: message.body, attempts: message.attempts } });
+    enqueue(sent);
+    queue.settle(message, outcomes, now);
+    if (duplicates === "later" && !message.copy) queue.redeliver(message, now, 1500);
   }
+  return { state: await runState(mf, time), queue };
 }
 
 export async function readText(bucket, key) {
