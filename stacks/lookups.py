@@ -30,5 +30,5 @@ def permission_group_ids(account_id: str, scope: str, names: list[str], key: str
 
 
 def role_ids(account_id: str) -> dict[str, str]:
-    """Account role ids by role name (e.g. "Administrator", "Workers Admin")."""
+    """Account role ids by role name (e.g. "Administrator", "Workers Platform Admin")."""
     return {role.name: role.id for role in cloudflare.get_account_roles(account_id=account_id).results}

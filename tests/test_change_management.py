@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from datetime import date
 from pathlib import Path
 
 import pytest
 
+from parsify_infra.access_review import build_review
 from parsify_infra.stackfile import load_stack_files
 from tests.conftest import PLAN_DATE, REPO, copy_program, run_cli
 
@@ -119,6 +121,27 @@ def test_access_review_lists_who_reaches_what_with_findings() -> None:
     assert {"email": "maya.okafor@parsify.io", "role": "OWNER"} in review["vercelTeam"]
     status, markdown = run_cli("access-review", "--stack", "staging", "--as-of", PLAN_DATE)
     assert "| elena.costa@parsify.io | Support console | 2026-12-20 | **none** |" in markdown
+
+
+def test_access_review_counts_member_policies_and_flags_unknown_role_ids() -> None:
+    # Ids: shared/reference/cloudflare-account-roles.json (member-policy group 8e23b19e... is Super
+    # Administrator; e1f089ba... was never a Cloudflare role id).
+    def member(email: str, inputs: dict[str, object]) -> dict[str, object]:
+        return {"urn": f"urn:{email}", "type": "cloudflare:index/accountMember:AccountMember",
+                "inputs": {"email": email, **inputs}, "propertyDependencies": {}}
+
+    doc = {"project": "p", "stack": "s", "outputs": {}, "resources": [
+        member("via-policy@parsify.io", {"policies": [{
+            "access": "allow", "resourceGroups": [{"id": "rg"}],
+            "permissionGroups": [{"id": "8e23b19e4e0d44c29d239c5688ba8cbb"}]}]}),
+        member("odd@parsify.io", {"roles": ["e1f089bab720148645fcc04a7b52e7db"]}),
+        member("scoped@parsify.io", {"roles": ["57280df9f1a5806e04f065b07bbdd17a"]})]}
+    review = build_review(doc, REPO / "policies", date(2026, 11, 27))
+    kinds = {(f["kind"], f["subject"]) for f in review["findings"]}
+    assert kinds == {("administrator", "via-policy@parsify.io"), ("unknown role", "odd@parsify.io")}
+    roles = {m["email"]: m["roles"] for m in review["members"]}
+    assert roles["scoped@parsify.io"] == ["Workers Platform Admin"]
+    assert roles["odd@parsify.io"] == ["unknown role e1f089bab720148645fcc04a7b52e7db"]
 
 
 def test_expiry_report_lists_tokens_grants_and_waivers_within_14_days() -> None:

@@ -15,34 +15,18 @@ import pytest
 import yaml
 from parsify_policies.pack import METAS
 
-from tests.conftest import REPO, plan_json
+from tests.conftest import plan_json
 
 FIXTURES = Path(__file__).parent / "fixtures"
 CASES: dict[str, Any] = yaml.safe_load((FIXTURES / "policy_cases.yaml").read_text())
-IDS = json.loads((REPO / "policies/parsify_policies/data/cloudflare_ids.json").read_text())
-GROUP_IDS = {entry["name"]: gid for gid, entry in IDS["permissionGroups"].items()}
-ROLE_IDS = {name: rid for rid, name in IDS["roles"].items()}
 BREAK_GLASS = {"breakGlass": ["maya.okafor@parsify.io"]}
-
-
-def _ids(value: Any) -> Any:
-    """`@<permission group>` and `@role:<role>` in a case become the real ids."""
-    if isinstance(value, str) and value.startswith("@role:"):
-        return ROLE_IDS[value[len("@role:"):]]
-    if isinstance(value, str) and value.startswith("@"):
-        return GROUP_IDS[value[1:]]
-    if isinstance(value, dict):
-        return {k: _ids(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_ids(v) for v in value]
-    return value
 
 
 def gate(tmp_path: Path, resources: list[dict[str, Any]], pack_config: dict[str, Any] | None = None
          ) -> tuple[int, dict[str, Any]]:
     program = tmp_path / "program"
     shutil.copytree(FIXTURES / "generic", program, dirs_exist_ok=True)
-    config = {"config": {"policy-fixture:resources": _ids(resources)}}
+    config = {"config": {"policy-fixture:resources": resources}}
     (program / "Pulumi.case.yaml").write_text(yaml.safe_dump(config))
     pack_file = tmp_path / "pack.json"
     pack_file.write_text(json.dumps(pack_config or {

@@ -31,9 +31,17 @@ def test_mfa_in_includes_is_an_or_and_does_not_count() -> None:
 
 
 def test_wildcards_are_found_at_any_depth() -> None:
+    # Resource forms: docs fundamentals/api/how-to/create-via-api (reference D-TOK).
     assert wildcard_keys({"com.cloudflare.api.account.abc": "*"}) == []
     assert wildcard_keys({"*": "*"}) == ["*"]
-    assert wildcard_keys({"com.cloudflare.api.account.abc": {"com.cloudflare.api.account.zone.*": "*"}}) == [
+    # "All zones of this account" is the nested form under a named account: a scope, not a wildcard.
+    assert wildcard_keys({"com.cloudflare.api.account.abc": {"com.cloudflare.api.account.zone.*": "*"}}) == []
+    assert wildcard_keys({"com.cloudflare.api.account.abc": '{"com.cloudflare.api.account.zone.*": "*"}'}) == []
+    # Every zone of every account, and every account, are wildcards at any depth.
+    assert wildcard_keys({"com.cloudflare.api.account.zone.*": "*"}) == ["com.cloudflare.api.account.zone.*"]
+    assert wildcard_keys({"com.cloudflare.api.account.*": {"com.cloudflare.api.account.zone.*": "*"}}) == [
+        "com.cloudflare.api.account.*", "com.cloudflare.api.account.zone.*"]
+    assert wildcard_keys({"com.cloudflare.api.account.zone.abc": {"com.cloudflare.api.account.zone.*": "*"}}) == [
         "com.cloudflare.api.account.zone.*"]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from pulumi_policy.secret import Secret
@@ -30,11 +31,22 @@ def rules(props: Any, key: str) -> list[dict[str, Any]]:
 
 
 def token_resources(policy: dict[str, Any]) -> dict[str, Any]:
-    """A token policy's `resources`, which the provider takes as a JSON string."""
+    """A token policy's `resources`: a JSON string (as the provider takes it) or a map; ValueError when it
+    is neither (the policy then fails closed)."""
     value = plain(policy.get("resources"))
     if isinstance(value, str):
-        return dict(json.loads(value))
-    return dict(value or {})
+        value = json.loads(value)
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):  # the SDK hands maps over as read-only Mapping proxies
+        raise ValueError(f"token resources must be a JSON object, not {type(value).__name__}")
+    return dict(value)
+
+
+def is_deny(policy: dict[str, Any]) -> bool:
+    """A token policy with effect "deny" takes rights away (a guardrail); anything else, absent included,
+    is judged as a grant."""
+    return str(plain(policy.get("effect")) or "").lower() == "deny"
 
 
 def resource_label(args: Any) -> str:

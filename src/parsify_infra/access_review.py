@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 EXPIRY_WINDOW_DAYS = 14
-ADMIN_ROLES = {"Super Administrator - All Privileges", "Administrator"}
 
 
 def _ids(pack_dir: Path) -> dict[str, Any]:
@@ -34,11 +33,20 @@ def build_review(doc: dict[str, Any], pack_dir: Path, today: date,
 
     members = []
     for m in _of_type(doc, ":AccountMember"):
-        roles = [ids["roles"].get(r, r) for r in m["inputs"].get("roles", [])]
-        members.append({"email": m["inputs"]["email"], "roles": roles})
-        if ADMIN_ROLES & set(roles):
+        # Roles, and the permission groups of member policies: both grant rights (pack data: their ids).
+        granted = list(m["inputs"].get("roles", [])) + [
+            g.get("id", "") for p in m["inputs"].get("policies", []) for g in p.get("permissionGroups", [])]
+        entries = [(rid, ids["roles"].get(rid)) for rid in granted]
+        members.append({"email": m["inputs"]["email"],
+                        "roles": [e["name"] if e else f"unknown role {rid}" for rid, e in entries]})
+        admin = sorted({e["name"] for _, e in entries if e and e["administratorLevel"]})
+        if admin:
             findings.append({"kind": "administrator", "subject": m["inputs"]["email"],
-                             "detail": f"Cloudflare {', '.join(sorted(ADMIN_ROLES & set(roles)))}"})
+                             "detail": f"Cloudflare {', '.join(admin)}"})
+        unknown = [rid for rid, e in entries if e is None]
+        if unknown:
+            findings.append({"kind": "unknown role", "subject": m["inputs"]["email"],
+                             "detail": f"role ids {', '.join(unknown)} are not in the pack's id table"})
 
     def admitted(policy: dict[str, Any]) -> dict[str, Any]:
         groups, emails = [], []
@@ -74,7 +82,7 @@ def build_review(doc: dict[str, Any], pack_dir: Path, today: date,
     for t in _of_type(doc, ":AccountToken") + _of_type(doc, ":ApiToken"):
         inputs = t["inputs"]
         policies = inputs.get("policies", [])
-        groups = [ids["permissionGroups"].get(g["id"], {"name": g["id"]})["name"]
+        groups = [ids["permissionGroups"].get(g["id"], {"name": f"unknown permission group {g['id']}"})["name"]
                   for p in policies for g in p.get("permissionGroups", [])]
         scope = sorted({k for p in policies for k in json.loads(p.get("resources") or "{}")})
         expires = inputs.get("expiresOn")

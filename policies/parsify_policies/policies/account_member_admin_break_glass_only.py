@@ -1,4 +1,9 @@
-"""Account members hold administrator roles only when listed as break-glass (at most two people)."""
+"""Account members hold administrator rights only when listed as break-glass (at most two people).
+
+Rights come from `roles` (account role ids) and from `policies` (member policies: permission groups on
+resource groups); both are judged. Whether an id is administrator-level comes from the pack's id table
+(data/cloudflare_ids.json, copied from the reference data with sources); an id it does not know fails closed.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,7 @@ from pulumi_policy import EnforcementLevel, ResourceValidationArgs, Severity
 
 from parsify_policies import handbook, ids, types
 from parsify_policies.framework import PolicyMeta, Report, resource_policy
-from parsify_policies.props import resource_label
+from parsify_policies.props import plain, resource_label
 
 BREAK_GLASS_SCHEMA = {"type": "array", "items": {"type": "string"}, "maxItems": 2, "default": []}
 
@@ -17,12 +22,22 @@ META = PolicyMeta(
     description="Only the listed break-glass people (at most two) hold Cloudflare administrator roles.",
     severity=Severity.HIGH, level=EnforcementLevel.MANDATORY, section=handbook.LEAST_PRIVILEGE,
     kind="resource", resource_types=(types.ACCOUNT_MEMBER,),
-    remediation="Give the member a scoped role (e.g. Workers Admin, Analytics), or list them in breakGlass "
+    remediation="Give the member a scoped role (e.g. Workers Platform Admin, Analytics), or list them in breakGlass "
                 "(at most two people) in the pack config.",
-    config={"breakGlass": BREAK_GLASS_SCHEMA,
-            "adminRoles": {"type": "array", "items": {"type": "string"},
-                           "default": ["Super Administrator - All Privileges", "Administrator"]}},
+    config={"breakGlass": BREAK_GLASS_SCHEMA},
 )
+
+
+def granted_ids(props: Any) -> list[tuple[str, str]]:
+    """(where, id) of every role and member-policy permission group the member is given (a member policy
+    with access "deny" takes rights away, so it grants nothing)."""
+    found = [("roles", str(r)) for r in props.get("roles") or []]
+    for index, policy in enumerate(props.get("policies") or []):
+        if str(plain(policy.get("access")) or "").lower() == "deny":
+            continue
+        found += [(f"policies[{index}].permissionGroups", str(g.get("id", "")))
+                  for g in policy.get("permissionGroups") or []]
+    return found
 
 
 def check(args: ResourceValidationArgs, report: Report, config: dict[str, Any]) -> None:
@@ -30,8 +45,16 @@ def check(args: ResourceValidationArgs, report: Report, config: dict[str, Any]) 
     if len(break_glass) > 2:
         report(f"The breakGlass list names {len(break_glass)} people; keep it to at most two.", None)
     email = str(args.props.get("email") or "").lower()
-    roles = [ids.role_name(r) or r for r in args.props.get("roles") or []]
-    admin = [r for r in roles if r in config["adminRoles"]]
+    admin = []
+    for where, role_id in granted_ids(args.props):
+        role = ids.role(role_id)
+        if role is None:
+            report(f"{resource_label(args)} ({email}) is given {where} id '{role_id}', which the pack does not "
+                   "know, so it cannot show that it is not administrator-level. Use a role from "
+                   "policies/parsify_policies/data/cloudflare_ids.json (add a new one with its source), or "
+                   "waive this with a ticket.", None)
+        elif role.administrator_level:
+            admin.append(role.name)
     if admin and email not in break_glass:
         report(f"{resource_label(args)} ({email}) holds {', '.join(admin)} but is not a break-glass "
                "administrator. Give a scoped role instead.", None)

@@ -8,7 +8,7 @@ from pulumi_policy import EnforcementLevel, ResourceValidationArgs, Severity
 
 from parsify_policies import handbook, types
 from parsify_policies.framework import PolicyMeta, Report, resource_policy
-from parsify_policies.props import resource_label, rules, token_resources
+from parsify_policies.props import is_deny, resource_label, rules, token_resources
 
 META = PolicyMeta(
     name="api-token-no-wildcard-resources",
@@ -20,18 +20,29 @@ META = PolicyMeta(
 )
 
 
-def wildcard_keys(resources: dict[str, Any]) -> list[str]:
+ACCOUNT = "com.cloudflare.api.account."
+ALL_ZONES = "com.cloudflare.api.account.zone.*"
+
+
+def wildcard_keys(resources: dict[str, Any], in_account: bool = False) -> list[str]:
+    """Resource keys that reach beyond a named account or zone. Under a named account, "all zones of this
+    account" ({"com.cloudflare.api.account.<id>": {"com.cloudflare.api.account.zone.*": "*"}}, the nested
+    form of docs: fundamentals/api/how-to/create-via-api) is a scope, not a wildcard."""
     found = []
     for key, value in resources.items():
-        if key == "*" or key.endswith(".*"):
+        wildcard = key.endswith("*") and not (key == ALL_ZONES and in_account)
+        if wildcard:
             found.append(key)
-        if isinstance(value, dict):
-            found += wildcard_keys(value)
+        named_account = key.startswith(ACCOUNT) and not key.startswith(ACCOUNT + "zone.") and not wildcard
+        if value != "*" and value is not None:
+            found += wildcard_keys(token_resources({"resources": value}), named_account)
     return found
 
 
 def check(args: ResourceValidationArgs, report: Report, config: dict[str, Any]) -> None:
     for index, policy in enumerate(rules(args.props, "policies")):
+        if is_deny(policy):
+            continue  # a deny policy takes rights away: a wildcard there is a guardrail
         for key in wildcard_keys(token_resources(policy)):
             report(f"{resource_label(args)} policy #{index + 1} grants on the wildcard resource '{key}'. "
                    "Name the specific account or zone instead.", None)
