@@ -20,6 +20,8 @@ from tests.conftest import plan_json
 FIXTURES = Path(__file__).parent / "fixtures"
 CASES: dict[str, Any] = yaml.safe_load((FIXTURES / "policy_cases.yaml").read_text())
 BREAK_GLASS = {"breakGlass": ["maya.okafor@parsify.io"]}
+DEFAULT_PACK_CONFIG = {"account-member-admin-break-glass-only": BREAK_GLASS,
+                       "vercel-team-member-owner-break-glass-only": BREAK_GLASS}
 
 
 def gate(tmp_path: Path, resources: list[dict[str, Any]], pack_config: dict[str, Any] | None = None
@@ -29,9 +31,7 @@ def gate(tmp_path: Path, resources: list[dict[str, Any]], pack_config: dict[str,
     config = {"config": {"policy-fixture:resources": resources}}
     (program / "Pulumi.case.yaml").write_text(yaml.safe_dump(config))
     pack_file = tmp_path / "pack.json"
-    pack_file.write_text(json.dumps(pack_config or {
-        "account-member-admin-break-glass-only": BREAK_GLASS,
-        "vercel-team-member-owner-break-glass-only": BREAK_GLASS}))
+    pack_file.write_text(json.dumps(pack_config or DEFAULT_PACK_CONFIG))
     return plan_json("--stack", "case", "--program", str(program), "--policy-config", str(pack_file))
 
 
@@ -45,7 +45,7 @@ def test_every_policy_has_cases() -> None:
 
 
 COMPLIANT = [pytest.param(name, case["compliant"], id=name) for name, case in CASES.items()]
-VIOLATING = [pytest.param(name, v["resources"], v["expect"], id=f"{name}:{v['expect'][:30]}")
+VIOLATING = [pytest.param(name, v["resources"], v["expect"], v.get("config"), id=f"{name}:{v['expect'][:40]}")
              for name, case in CASES.items() for v in case["violating"]]
 
 
@@ -56,10 +56,10 @@ def test_compliant_case_passes(tmp_path: Path, policy: str, resources: list[dict
     assert next(p for p in plan["compliance"]["policies"] if p["policy"] == policy)["status"] == "pass"
 
 
-@pytest.mark.parametrize("policy, resources, expected", VIOLATING)
+@pytest.mark.parametrize("policy, resources, expected, config", VIOLATING)
 def test_violating_case_is_caught(tmp_path: Path, policy: str, resources: list[dict[str, Any]],
-                                  expected: str) -> None:
-    status, plan = gate(tmp_path, resources)
+                                  expected: str, config: dict[str, Any] | None) -> None:
+    status, plan = gate(tmp_path, resources, {**DEFAULT_PACK_CONFIG, policy: config} if config else None)
     found = findings(plan, policy)
     assert any(expected in v["message"] for v in found), found
     assert all(v["urn"].startswith("urn:pulumi:case::policy-fixture::") for v in found)

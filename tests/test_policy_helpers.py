@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from parsify_policies.policies.access_policy_requires_mfa import mfa_problem
 from parsify_policies.policies.api_token_no_wildcard_resources import wildcard_keys
 from parsify_policies.policies.zone_setting_transport_security import problem
 from parsify_policies.props import duration_hours
@@ -20,14 +19,6 @@ def test_duration_hours_reads_go_durations(text: str, hours: float) -> None:
 def test_duration_hours_rejects_what_cloudflare_would(text: str) -> None:
     with pytest.raises(ValueError):
         duration_hours(text)
-
-
-def test_mfa_in_includes_is_an_or_and_does_not_count() -> None:
-    allowed = ["mfa", "hwk", "swk"]
-    assert mfa_problem({"decision": "allow", "includes": [{"authMethod": {"authMethod": "mfa"}}]}, allowed)
-    assert mfa_problem({"decision": "allow", "requires": [{"authMethod": {"authMethod": "hwk"}}]}, allowed) is None
-    assert mfa_problem({"decision": "allow", "requires": [{"authMethod": {"authMethod": "pwd"}}]}, allowed)
-    assert mfa_problem({"decision": "bypass"}, allowed) is None
 
 
 def test_wildcards_are_found_at_any_depth() -> None:

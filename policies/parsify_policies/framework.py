@@ -50,6 +50,7 @@ class PolicyMeta:
     section: str
     remediation: str
     kind: str  # "resource" or "stack"
+    # The families it judges: a resource policy runs only on these; a stack policy reads them.
     resource_types: tuple[str, ...] = ()
     config: dict[str, dict[str, Any]] = field(default_factory=dict)
 

@@ -7,14 +7,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from parsify_policies import types
+
+# Risk classes use the pack's resource families, so a deprecated alias is classified like its new name.
 STATEFUL = {
-    "cloudflare:index/d1Database:D1Database": {"name", "jurisdiction", "primaryLocationHint", "accountId"},
-    "cloudflare:index/r2Bucket:R2Bucket": {"name", "location", "jurisdiction", "accountId"},
+    **dict.fromkeys(types.D1_DATABASE, frozenset({"name", "jurisdiction", "primaryLocationHint", "accountId"})),
+    **dict.fromkeys(types.R2_BUCKET, frozenset({"name", "location", "jurisdiction", "accountId"})),
 }
-SECURITY_TYPES = (
-    "cloudflare:index/zeroTrust", "cloudflare:index/accountToken", "cloudflare:index/apiToken",
-    "cloudflare:index/accountMember", "cloudflare:index/account:Account", "vercel:index/teamMember",
-)
+SECURITY_FAMILIES = frozenset(
+    types.ACCESS_POLICY + types.ACCESS_APPLICATION + types.ACCESS_GROUP + types.ACCESS_ORGANIZATION
+    + types.ACCESS_IDENTITY_PROVIDER + types.TOKENS + types.ACCOUNT_MEMBER + types.USER_GROUP + types.ACCOUNT
+    + types.VERCEL_MEMBER + types.ZONE_SETTING + types.HOSTNAME_TLS_SETTING + types.RULESET)
+SECURITY_PREFIXES = ("cloudflare:index/zeroTrust",)  # every Zero Trust resource, present and future
 RISK_ORDER = ["routine", "security-sensitive", "destructive"]
 # Paths whose CODEOWNERS must review a change of that risk, on top of the changed components' modules.
 RISK_PATHS = {"security-sensitive": "policies/", "destructive": "stacks/data.py"}
@@ -76,7 +80,7 @@ def _component(resource: dict[str, Any], by_urn: dict[str, dict[str, Any]]) -> s
 def _risk(action: str, type_token: str) -> str:
     if action in ("delete", "replace") and type_token in STATEFUL:
         return "destructive"
-    if type_token.startswith(SECURITY_TYPES):
+    if type_token in SECURITY_FAMILIES or type_token.startswith(SECURITY_PREFIXES):
         return "security-sensitive"
     return "routine"
 
@@ -104,7 +108,7 @@ def diff(approved: dict[str, Any] | None, current: dict[str, Any]) -> list[Chang
                 props.append(PropertyChange("(protect)", before["protect"], after["protect"]))
             if not props:
                 continue
-            replace_keys = STATEFUL.get(resource["type"], set())
+            replace_keys = STATEFUL.get(resource["type"], frozenset())
             action = "replace" if any(p.path.split(".")[0].split("[")[0] in replace_keys for p in props) else "update"
         changes.append(Change(action, urn, resource["type"], resource["name"], _component(resource, context),
                               _risk(action, resource["type"]), props))

@@ -1,46 +1,49 @@
-"""No Access allow policy admits everyone or a whole public email domain."""
+"""Access never lets the public in: no allow rule that admits people at large, no bypass, and no service
+auth that admits people. Judged on the effective audience (parsify_policies/access.py), through the Access
+groups and identity providers the program declares."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from pulumi_policy import EnforcementLevel, ResourceValidationArgs, Severity
+from pulumi_policy import EnforcementLevel, Severity, StackValidationArgs
 
-from parsify_policies import handbook, types
-from parsify_policies.framework import PolicyMeta, Report, resource_policy
-from parsify_policies.props import resource_label, rules
+from parsify_policies import access, handbook, types
+from parsify_policies.framework import PolicyMeta, Report, stack_policy
+
+PUBLIC_EMAIL_DOMAINS = ["gmail.com", "googlemail.com", "outlook.com", "hotmail.com", "yahoo.com", "icloud.com",
+                        "proton.me", "protonmail.com", "aol.com", "gmx.com", "live.com"]
 
 META = PolicyMeta(
     name="access-policy-no-public-include",
-    description="Access allow policies never include everyone or a public email domain.",
+    description="Access policies never admit the public: no everyone, internet-wide IP ranges, countries, "
+                "public email domains or one-time PIN logins, no bypass, and no service auth for people.",
     severity=Severity.CRITICAL, level=EnforcementLevel.MANDATORY, section=handbook.LEAST_PRIVILEGE,
-    kind="resource", resource_types=(types.ACCESS_POLICY, types.ACCESS_APPLICATION),
-    remediation="Include named Access groups or individual emails instead of `everyone` or a public domain.",
-    config={"publicEmailDomains": {"type": "array", "items": {"type": "string"}, "default": [
-        "gmail.com", "googlemail.com", "outlook.com", "hotmail.com", "yahoo.com", "icloud.com", "proton.me",
-        "protonmail.com", "aol.com", "gmx.com", "live.com"]}},
+    kind="stack", resource_types=(types.ACCESS_POLICY + types.ACCESS_APPLICATION + types.ACCESS_GROUP
+                                  + types.ACCESS_IDENTITY_PROVIDER),
+    remediation="Include named Access groups or individual emails (declared in the program), or require one "
+                "next to a network or country rule; use service auth only with service tokens or mTLS.",
+    config={"publicEmailDomains": {"type": "array", "items": {"type": "string"}, "default": PUBLIC_EMAIL_DOMAINS}},
 )
 
 
-def public_includes(policy: Any, public_domains: list[str]) -> list[str]:
-    if (policy.get("decision") or "allow") != "allow":
-        return []
-    found = []
-    for rule in rules(policy, "includes"):
-        if "everyone" in rule:
-            found.append("everyone")
-        domain = ((rule.get("emailDomain") or {}).get("domain") or "").lower()
-        if domain in public_domains:
-            found.append(f"the public email domain {domain}")
-    return found
+def check(args: StackValidationArgs, report: Report, config: dict[str, Any]) -> None:
+    ctx = access.Context(list(args.resources), [d.lower() for d in config["publicEmailDomains"]], [])
+    for a in access.admissions(ctx):
+        if a.decision not in access.ADMITTING:
+            continue
+        if a.decision == "bypass":
+            report(f"{a.label} is a bypass: matching requests reach the application with no login, no MFA and "
+                   "no access log. Use an allow policy with named people, or waive this with a ticket.", a.urn)
+            continue
+        if a.decision == "non_identity" and a.reach.people:
+            report(f"{a.label} is service auth (non_identity) but its rules admit people or networks, not only "
+                   "service tokens or certificates. Include service tokens only.", a.urn)
+        for who in a.reach.public:
+            report(f"{a.label} admits {who}. Include named Access groups or emails instead, or require one.", a.urn)
+        for what in a.reach.unknown:
+            report(f"{a.label} includes {what}, so the pack cannot show who it admits. Declare it in the "
+                   "program, or waive this with a ticket.", a.urn)
 
 
-def check(args: ResourceValidationArgs, report: Report, config: dict[str, Any]) -> None:
-    domains = [d.lower() for d in config["publicEmailDomains"]]
-    candidates = [args.props] if args.resource_type == types.ACCESS_POLICY else rules(args.props, "policies")
-    for policy in candidates:
-        for what in public_includes(policy, domains):
-            report(f"{resource_label(args)} allows {what}. Include named groups or emails instead.", None)
-
-
-POLICY = resource_policy(META, check)
+POLICY = stack_policy(META, check)

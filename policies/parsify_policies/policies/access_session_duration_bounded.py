@@ -10,26 +10,40 @@ from parsify_policies import handbook, types
 from parsify_policies.framework import PolicyMeta, Report, resource_policy
 from parsify_policies.props import duration_hours, resource_label, rules
 
+# Cloudflare's defaults when a duration is left out (reference §1, docs D-SESS): an application session and
+# the organization's global session last 24 hours; a policy without one uses its application's.
+DEFAULT_SESSION = "24h"
+
 META = PolicyMeta(
     name="access-session-duration-bounded",
-    description="Access application and policy sessions last at most the configured maximum.",
+    description="Access application, policy and global (organization) sessions last at most the configured "
+                "maximum; a session left out counts as Cloudflare's 24-hour default.",
     severity=Severity.HIGH, level=EnforcementLevel.MANDATORY, section=handbook.TEMPORARY_ACCESS,
-    kind="resource", resource_types=(types.ACCESS_POLICY, types.ACCESS_APPLICATION),
-    remediation="Set session_duration to a value such as '8h' that is within the maximum (default 24h).",
+    kind="resource", resource_types=types.ACCESS_POLICY + types.ACCESS_APPLICATION + types.ACCESS_ORGANIZATION,
+    remediation="Set session_duration to a value such as '8h' that is within the maximum (default 24h), on "
+                "every application and on the Zero Trust organization.",
     config={"maxSessionHours": {"type": "number", "minimum": 0.25, "default": 24}},
 )
 
 
+def durations(args: ResourceValidationArgs) -> list[tuple[str, str]]:
+    """(where, duration) of every session the resource sets, with Cloudflare's default where it is left out."""
+    own = args.props.get("sessionDuration")
+    if args.resource_type in types.ACCESS_POLICY:
+        return [("session_duration", str(own))] if own is not None else []
+    found = [("session_duration" if own is not None else "session_duration (left out: Cloudflare's default)",
+              str(own if own is not None else DEFAULT_SESSION))]
+    found += [(f"inline policy #{i + 1} session_duration", str(p.get("sessionDuration")))
+              for i, p in enumerate(rules(args.props, "policies"))
+              if "decision" in p and p.get("sessionDuration") is not None]
+    return found
+
+
 def check(args: ResourceValidationArgs, report: Report, config: dict[str, Any]) -> None:
     limit = float(config["maxSessionHours"])
-    durations = [("session_duration", args.props.get("sessionDuration"))]
-    durations += [(f"inline policy #{i + 1} session_duration", p.get("sessionDuration"))
-                  for i, p in enumerate(rules(args.props, "policies")) if "decision" in p]
-    for where, value in durations:
-        if value is None:
-            continue
+    for where, value in durations(args):
         try:
-            hours = duration_hours(str(value))
+            hours = duration_hours(value)
         except ValueError:
             report(f"{resource_label(args)} has an unreadable {where} '{value}'. Use a duration like '8h'.", None)
             continue

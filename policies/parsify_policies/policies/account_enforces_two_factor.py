@@ -14,7 +14,7 @@ META = PolicyMeta(
     name="account-enforces-two-factor",
     description="The Cloudflare account enforces two-factor authentication for every member.",
     severity=Severity.CRITICAL, level=EnforcementLevel.MANDATORY, section=handbook.MFA, kind="resource",
-    resource_types=(types.ACCOUNT,),
+    resource_types=types.ACCOUNT,
     remediation="Set settings.enforce_twofactor to true on the cloudflare.Account resource.",
 )
 

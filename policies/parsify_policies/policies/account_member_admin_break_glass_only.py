@@ -1,4 +1,5 @@
-"""Account members hold administrator rights only when listed as break-glass (at most two people).
+"""Account members hold administrator rights only when listed as break-glass (at most two people); user
+groups never carry them.
 
 Rights come from `roles` (account role ids) and from `policies` (member policies: permission groups on
 resource groups); both are judged. Whether an id is administrator-level comes from the pack's id table
@@ -21,7 +22,7 @@ META = PolicyMeta(
     name="account-member-admin-break-glass-only",
     description="Only the listed break-glass people (at most two) hold Cloudflare administrator roles.",
     severity=Severity.HIGH, level=EnforcementLevel.MANDATORY, section=handbook.LEAST_PRIVILEGE,
-    kind="resource", resource_types=(types.ACCOUNT_MEMBER,),
+    kind="resource", resource_types=types.ACCOUNT_MEMBER + types.USER_GROUP,
     remediation="Give the member a scoped role (e.g. Workers Platform Admin, Analytics), or list them in breakGlass "
                 "(at most two people) in the pack config.",
     config={"breakGlass": BREAK_GLASS_SCHEMA},
@@ -55,7 +56,10 @@ def check(args: ResourceValidationArgs, report: Report, config: dict[str, Any]) 
                    "waive this with a ticket.", None)
         elif role.administrator_level:
             admin.append(role.name)
-    if admin and email not in break_glass:
+    if admin and args.resource_type in types.USER_GROUP:
+        report(f"{resource_label(args)} gives {', '.join(admin)} to every member of the group. Give "
+               "administrator rights only to the break-glass people, as account members.", None)
+    elif admin and email not in break_glass:
         report(f"{resource_label(args)} ({email}) holds {', '.join(admin)} but is not a break-glass "
                "administrator. Give a scoped role instead.", None)
 

@@ -15,7 +15,7 @@ META = PolicyMeta(
     name="api-token-expires",
     description="API tokens expire within the configured maximum lifetime.",
     severity=Severity.HIGH, level=EnforcementLevel.MANDATORY, section=handbook.TEMPORARY_ACCESS,
-    kind="resource", resource_types=(types.ACCOUNT_TOKEN, types.API_TOKEN),
+    kind="resource", resource_types=types.TOKENS,
     remediation="Set expires_on (RFC 3339) no later than the maximum lifetime from today, and rotate the "
                 "token before it expires.",
     config={"maxLifetimeDays": {"type": "integer", "minimum": 1, "default": 90}},

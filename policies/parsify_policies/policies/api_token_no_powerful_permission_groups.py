@@ -14,7 +14,7 @@ META = PolicyMeta(
     name="api-token-no-powerful-permission-groups",
     description="API tokens hold no permission group from the deny list of powerful groups.",
     severity=Severity.CRITICAL, level=EnforcementLevel.MANDATORY, section=handbook.LEAST_PRIVILEGE,
-    kind="resource", resource_types=(types.ACCOUNT_TOKEN, types.API_TOKEN),
+    kind="resource", resource_types=types.TOKENS,
     remediation="Drop the powerful permission group from the token; if automation truly needs it, add a "
                 "waiver with a ticket, an approver and an expiry.",
     # The groups that hand out rights (new tokens, memberships, account settings, SCIM provisioning): the

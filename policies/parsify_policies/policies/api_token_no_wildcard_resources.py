@@ -14,7 +14,7 @@ META = PolicyMeta(
     name="api-token-no-wildcard-resources",
     description="API token policies are scoped to a specific account or zone, not to wildcards.",
     severity=Severity.HIGH, level=EnforcementLevel.MANDATORY, section=handbook.LEAST_PRIVILEGE,
-    kind="resource", resource_types=(types.ACCOUNT_TOKEN, types.API_TOKEN),
+    kind="resource", resource_types=types.TOKENS,
     remediation="Use resources such as {\"com.cloudflare.api.account.<account id>\": \"*\"} or "
                 "{\"com.cloudflare.api.account.zone.<zone id>\": \"*\"}.",
 )

@@ -14,7 +14,7 @@ META = PolicyMeta(
     name="d1-database-protected",
     description="D1 databases carry `protect` so no deploy can delete them.",
     severity=Severity.CRITICAL, level=EnforcementLevel.MANDATORY, section=handbook.RECOVERY, kind="resource",
-    resource_types=(types.D1_DATABASE,),
+    resource_types=types.D1_DATABASE,
     remediation="Declare the database with pulumi.ResourceOptions(protect=True, retain_on_delete=True).",
 )
 

@@ -19,6 +19,8 @@ META = PolicyMeta(
     name="monitoring-public-hostname-covered",
     description="Every public hostname has a health check or synthetic monitor, and health checks alert someone.",
     severity=Severity.HIGH, level=EnforcementLevel.MANDATORY, section=handbook.MONITORING, kind="stack",
+    resource_types=(types.WORKERS_DOMAIN + types.WORKERS_ROUTE + types.VERCEL_DOMAIN + types.HEALTHCHECK
+                    + types.WORKERS_SCRIPT + types.NOTIFICATION_POLICY),
     remediation="Add the hostname to parsify:monitoring.healthchecks in the stack config, and route "
                 "health_check_status_notification alerts through a notification policy.",
 )
@@ -27,19 +29,19 @@ META = PolicyMeta(
 def public_hostnames(resources: list[PolicyResource]) -> dict[str, PolicyResource]:
     found: dict[str, PolicyResource] = {}
     for r in resources:
-        if r.resource_type == types.WORKERS_DOMAIN:
+        if r.resource_type in types.WORKERS_DOMAIN:
             found[str(r.props.get("hostname"))] = r
-        elif r.resource_type == types.WORKERS_ROUTE:
+        elif r.resource_type in types.WORKERS_ROUTE:
             found[str(r.props.get("pattern")).split("/", 1)[0].lstrip("*.")] = r
-        elif r.resource_type == types.VERCEL_DOMAIN:
+        elif r.resource_type in types.VERCEL_DOMAIN:
             found[str(r.props.get("domain"))] = r
     return found
 
 
 def monitored_hostnames(resources: list[PolicyResource]) -> set[str]:
-    hosts = {str(r.props.get("address")) for r in resources if r.resource_type == types.HEALTHCHECK}
+    hosts = {str(r.props.get("address")) for r in resources if r.resource_type in types.HEALTHCHECK}
     for r in resources:
-        if r.resource_type != types.WORKERS_SCRIPT:
+        if r.resource_type not in types.WORKERS_SCRIPT:
             continue
         for binding in r.props.get("bindings") or []:
             if binding.get("name") == MONITOR_TARGETS_BINDING and binding.get("type") == "json":
@@ -57,11 +59,11 @@ def check(args: StackValidationArgs, report: Report, config: dict[str, Any]) -> 
             report(f"Public hostname {hostname} ({resource.name}) has no health check or synthetic monitor. "
                    "Add it to parsify:monitoring.healthchecks.", resource.urn)
     alerted = {dep.urn for r in args.resources
-               if r.resource_type == types.NOTIFICATION_POLICY and r.props.get("alertType") == HEALTH_ALERT
+               if r.resource_type in types.NOTIFICATION_POLICY and r.props.get("alertType") == HEALTH_ALERT
                and r.props.get("enabled") is not False
                for dep in r.property_dependencies.get("filters", [])}
     for r in args.resources:
-        if r.resource_type == types.HEALTHCHECK and r.urn not in alerted:
+        if r.resource_type in types.HEALTHCHECK and r.urn not in alerted:
             report(f"Healthcheck '{r.name}' is not routed to any enabled notification policy. Add it to a "
                    f"{HEALTH_ALERT} policy's filters.health_check_ids.", r.urn)
 

@@ -17,7 +17,7 @@ META = PolicyMeta(
     name="r2-bucket-lifecycle-min-retention",
     description="Lifecycle rules on backup buckets keep objects for at least the minimum retention.",
     severity=Severity.HIGH, level=EnforcementLevel.MANDATORY, section=handbook.BACKUPS, kind="resource",
-    resource_types=(types.R2_LIFECYCLE,),
+    resource_types=types.R2_LIFECYCLE,
     remediation="Raise the rule's delete_objects_transition max_age (seconds) to at least minRetentionDays.",
     config={"minRetentionDays": {"type": "integer", "minimum": 1, "default": 30},
             "backupBucketPattern": BACKUP_PATTERN},

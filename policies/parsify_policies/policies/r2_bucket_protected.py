@@ -12,7 +12,7 @@ META = PolicyMeta(
     name="r2-bucket-protected",
     description="R2 buckets carry `protect` so no deploy can delete backups or logs.",
     severity=Severity.HIGH, level=EnforcementLevel.MANDATORY, section=handbook.RECOVERY, kind="resource",
-    resource_types=(types.R2_BUCKET,),
+    resource_types=types.R2_BUCKET,
     remediation="Declare the bucket with pulumi.ResourceOptions(protect=True, retain_on_delete=True).",
 )
 

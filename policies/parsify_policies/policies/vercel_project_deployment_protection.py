@@ -14,7 +14,7 @@ META = PolicyMeta(
     name="vercel-project-deployment-protection",
     description="Vercel projects keep deployment protection (Vercel Authentication) on.",
     severity=Severity.HIGH, level=EnforcementLevel.MANDATORY, section=handbook.ACCESS_CONTROL, kind="resource",
-    resource_types=(types.VERCEL_PROJECT,),
+    resource_types=types.VERCEL_PROJECT,
     remediation="Set vercel_authentication.deployment_type to standard_protection or all_deployments.",
 )
 

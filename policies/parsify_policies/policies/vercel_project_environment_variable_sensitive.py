@@ -15,18 +15,29 @@ META = PolicyMeta(
     name="vercel-project-environment-variable-sensitive",
     description="Vercel environment variables that look like secrets are marked sensitive.",
     severity=Severity.HIGH, level=EnforcementLevel.MANDATORY, section=handbook.SECURITY_COMPLIANCE,
-    kind="resource", resource_types=(types.VERCEL_ENV,),
+    kind="resource", resource_types=types.VERCEL_ENV,
     remediation="Set sensitive=True and take the value from a Pulumi secret.",
 )
 
 
+def variables(args: ResourceValidationArgs) -> list[tuple[str, Any]]:
+    """(where, variable) for every environment value the resource sets, in each of Vercel's forms: a
+    ProjectEnvironmentVariable or SharedEnvironmentVariable, the `variables` of ProjectEnvironmentVariables,
+    and the deprecated inline `environments` of a Project."""
+    for key in ("variables", "environments"):
+        if key in args.props:
+            return [(f" {key}[{i}]", v) for i, v in enumerate(args.props.get(key) or [])]
+    return [] if args.resource_type in types.VERCEL_PROJECT else [("", args.props)]
+
+
 def check(args: ResourceValidationArgs, report: Report, config: dict[str, Any]) -> None:
-    if args.props.get("sensitive") is True:
-        return
-    key = str(args.props.get("key") or "")
-    why = looks_secret(key, plain(args.props.get("value")))
-    if why:
-        report(f"{resource_label(args)} ({key}) is not sensitive but {why}. Set sensitive=True.", None)
+    for where, variable in variables(args):
+        if variable.get("sensitive") is True:
+            continue
+        key = str(variable.get("key") or "")
+        why = looks_secret(key, plain(variable.get("value")))
+        if why:
+            report(f"{resource_label(args)}{where} ({key}) is not sensitive but {why}. Set sensitive=True.", None)
 
 
 POLICY = resource_policy(META, check)

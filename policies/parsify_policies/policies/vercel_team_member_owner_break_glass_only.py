@@ -15,7 +15,7 @@ META = PolicyMeta(
     name="vercel-team-member-owner-break-glass-only",
     description="Only the listed break-glass people (at most two) are Vercel team owners.",
     severity=Severity.HIGH, level=EnforcementLevel.MANDATORY, section=handbook.LEAST_PRIVILEGE,
-    kind="resource", resource_types=(types.VERCEL_MEMBER,),
+    kind="resource", resource_types=types.VERCEL_MEMBER,
     remediation="Give the member the DEVELOPER or VIEWER role, or list them in breakGlass in the pack config.",
     config={"breakGlass": BREAK_GLASS_SCHEMA},
 )

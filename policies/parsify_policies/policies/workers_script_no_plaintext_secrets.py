@@ -16,7 +16,7 @@ META = PolicyMeta(
     name="workers-script-no-plaintext-secrets",
     description="Workers keep secrets in secret_text bindings, never in plain_text or json bindings.",
     severity=Severity.CRITICAL, level=EnforcementLevel.MANDATORY, section=handbook.SECURITY_COMPLIANCE,
-    kind="resource", resource_types=(types.WORKERS_SCRIPT,),
+    kind="resource", resource_types=types.WORKERS_SCRIPT,
     remediation="Store the value as a Pulumi secret (pulumi config set --secret) and bind it with type "
                 "secret_text.",
 )

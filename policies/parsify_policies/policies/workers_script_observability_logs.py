@@ -14,7 +14,7 @@ META = PolicyMeta(
     name="workers-script-observability-logs",
     description="Workers scripts have observability logs enabled.",
     severity=Severity.LOW, level=EnforcementLevel.ADVISORY, section=handbook.LOG_MANAGEMENT, kind="resource",
-    resource_types=(types.WORKERS_SCRIPT,),
+    resource_types=types.WORKERS_SCRIPT,
     remediation="Set observability={enabled: True, logs: {enabled: True, invocation_logs: True}}.",
 )
 

@@ -1,25 +1,41 @@
-"""Zone transport settings: minimum TLS 1.2 or higher, always HTTPS on, SSL strict."""
+"""Zones require TLS 1.2+, redirect to HTTPS and validate origin certificates, and nothing weakens that.
+
+Every zone the program touches (a Zone it declares, or a zone id its settings, hostnames and rules name)
+must declare min_tls_version, always_use_https and ssl: a setting left out is judged at Cloudflare's
+default (min_tls_version 1.0, always_use_https off, ssl off; reference §3). Per-hostname TLS settings,
+Cloudflare for SaaS custom hostnames and configuration rules (Ruleset set_config) must not lower them.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from pulumi_policy import EnforcementLevel, ResourceValidationArgs, Severity
+from pulumi_policy import EnforcementLevel, PolicyResource, Severity, StackValidationArgs
 
 from parsify_policies import handbook, types
-from parsify_policies.framework import PolicyMeta, Report, resource_policy
-from parsify_policies.props import plain, resource_label
+from parsify_policies.framework import PolicyMeta, Report, stack_policy
+from parsify_policies.props import plain
 
 META = PolicyMeta(
     name="zone-setting-transport-security",
-    description="Zones require TLS 1.2 or higher, redirect to HTTPS and validate origin certificates (SSL strict).",
+    description="Zones require TLS 1.2 or higher, redirect to HTTPS and validate origin certificates (SSL "
+                "strict); settings left out count at Cloudflare's defaults and nothing per hostname or per "
+                "rule weakens them.",
     severity=Severity.HIGH, level=EnforcementLevel.MANDATORY, section=handbook.SECURITY_COMPLIANCE,
-    kind="resource", resource_types=(types.ZONE_SETTING,),
-    remediation="Set min_tls_version to 1.2 or 1.3, always_use_https to on and ssl to strict "
-                "(stacks/edge.py ZONE_BASELINE).",
+    kind="stack", resource_types=(types.ZONE + types.ZONE_SETTING + types.HOSTNAME_TLS_SETTING
+                                  + types.CUSTOM_HOSTNAME + types.RULESET),
+    remediation="Declare min_tls_version 1.2 or 1.3, always_use_https on and ssl strict for every zone "
+                "(stacks/edge.py ZONE_BASELINE), and remove hostname settings or configuration rules that "
+                "lower them.",
 )
 
 TLS_VERSIONS = ["1.0", "1.1", "1.2", "1.3"]
+# Cloudflare's values when a zone does not set them (reference §3: OpenAPI schema defaults).
+DEFAULTS = {"min_tls_version": "1.0", "always_use_https": "off", "ssl": "off"}
+STRICT_SSL = ("strict", "origin_pull")
+# Resources that name a zone by `zoneId`: the zones the program touches.
+ZONED = types.ZONE_SETTING + types.HOSTNAME_TLS_SETTING + types.CUSTOM_HOSTNAME + types.RULESET \
+    + types.WORKERS_DOMAIN + types.WORKERS_ROUTE
 
 
 def problem(setting: str, value: Any) -> str | None:
@@ -27,15 +43,63 @@ def problem(setting: str, value: Any) -> str | None:
         return f"min_tls_version is {value}; use 1.2 or 1.3"
     if setting == "always_use_https" and value != "on":
         return f"always_use_https is {value}; turn it on"
-    if setting == "ssl" and value not in ("strict", "origin_pull"):
+    if setting == "ssl" and value not in STRICT_SSL:
         return f"ssl is {value}; use strict"
     return None
 
 
-def check(args: ResourceValidationArgs, report: Report, config: dict[str, Any]) -> None:
-    found = problem(str(args.props.get("settingId")), plain(args.props.get("value")))
-    if found:
-        report(f"{resource_label(args)}: {found}.", None)
+def zone_key(resource: PolicyResource) -> str:
+    """The zone a resource belongs to: the declared Zone it depends on, else the zone id it names."""
+    zones = [d for d in resource.property_dependencies.get("zoneId", []) if d.resource_type in types.ZONE]
+    if resource.resource_type in types.ZONE:
+        return resource.urn
+    return zones[0].urn if zones else str(plain(resource.props.get("zoneId")))
 
 
-POLICY = resource_policy(META, check)
+def _zone_label(key: str, resources: list[PolicyResource]) -> str:
+    zone = next((r for r in resources if r.urn == key), None)
+    return f"Zone '{zone.name}'" if zone else f"zone {key}"
+
+
+def weakening(r: PolicyResource) -> list[str]:
+    """What a hostname setting, custom hostname or configuration rule lowers."""
+    if r.resource_type in types.HOSTNAME_TLS_SETTING and str(r.props.get("settingId")) == "min_tls_version":
+        found = problem("min_tls_version", plain(r.props.get("value")))
+        return [f"HostnameTlsSetting '{r.name}' ({r.props.get('hostname')}): {found}"] if found else []
+    if r.resource_type in types.CUSTOM_HOSTNAME:
+        version = ((r.props.get("ssl") or {}).get("settings") or {}).get("minTlsVersion")
+        found = problem("min_tls_version", version or DEFAULTS["min_tls_version"])
+        return [f"CustomHostname '{r.name}' ({r.props.get('hostname')}): {found}"] if found else []
+    if r.resource_type in types.RULESET:
+        return [f"Ruleset '{r.name}' rule #{i + 1} sets ssl to {ssl}; configuration rules must not lower SSL "
+                "below strict"
+                for i, rule in enumerate(r.props.get("rules") or [])
+                if rule.get("action") == "set_config"
+                and (ssl := (rule.get("actionParameters") or {}).get("ssl")) is not None and ssl not in STRICT_SSL]
+    return []
+
+
+def check(args: StackValidationArgs, report: Report, config: dict[str, Any]) -> None:
+    resources = list(args.resources)
+    declared: dict[str, dict[str, Any]] = {}
+    subject: dict[str, str] = {}  # the resource a zone's violations are reported on: the Zone, or its first user
+    for r in resources:
+        if r.resource_type in types.ZONE or r.resource_type in ZONED:
+            declared.setdefault(zone_key(r), {})
+            subject.setdefault(zone_key(r), zone_key(r) if zone_key(r).startswith("urn:") else r.urn)
+        if r.resource_type in types.ZONE_SETTING:
+            setting = str(r.props.get("settingId"))
+            declared[zone_key(r)][setting] = plain(r.props.get("value"))
+            found = problem(setting, declared[zone_key(r)][setting])
+            if found:
+                report(f"ZoneSetting '{r.name}': {found}.", r.urn)
+        for found in weakening(r):
+            report(f"{found}.", r.urn)
+    for key, settings in sorted(declared.items()):
+        for setting, default in DEFAULTS.items():
+            if setting not in settings:
+                report(f"{_zone_label(key, resources)} does not declare {setting}, so Cloudflare's default "
+                       f"applies: {problem(setting, default)}. Declare it in the zone baseline.", subject[key])
+
+
+POLICY = stack_policy(META, check)
