@@ -58,9 +58,9 @@ def test_expired_waiver_stops_applying_and_is_reported(tmp_path: Path) -> None:
 @pytest.mark.parametrize("config, expected", [
     ({"no-such-policy": {"waivers": [waiver()]}}, "key no-such-policy: no policy of that name"),
     ({"access-policy-no-public-include": {"waivers": [waiver(resources=["ghost"])]}},
-     "waivers[0].resources: no resource named ghost"),
+     "names ghost, which is not a resource of this stack"),
     ({"access-policy-no-public-include": {"waivers": [waiver(expires="2027-06-01")]}},
-     "is more than 90 days out"),
+     "more than 90 days after the plan date 2026-11-27"),
     ({"access-policy-no-public-include": {"waivers": [waiver(reason="ok")]}}, "waivers.0.reason"),
     ({"access-policy-no-public-include": {"waivers": [waiver(ticket="none")]}}, "does not match"),
     ({"api-token-expires": {"maxLifetimeDays": "ninety"}}, "key api-token-expires.maxLifetimeDays"),
@@ -151,3 +151,18 @@ def test_synthetic_monitor_targets_count_as_monitoring_coverage(tmp_path: Path) 
     status, plan = plan_json("--stack", "prod", "--program", str(program))
     assert status == 1
     assert any("Public hostname www.parsify.io" in v["message"] for v in plan["violations"])
+
+
+@pytest.mark.parametrize("stack", ["prod", "staging"])
+def test_enforcement_levels_have_one_source_the_policy_metadata(stack: str) -> None:
+    # A level in a stack's pack config would silently override the pack's own (e.g. "all": "mandatory"
+    # flipping an advisory policy); the metadata in each policy file is the one source.
+    config = json.loads((REPO / "policies" / "config" / f"{stack}.json").read_text())
+    assert "all" not in config
+    assert not [k for k, v in config.items() if isinstance(v, str) or (isinstance(v, dict) and "enforcementLevel" in v)]
+
+
+def test_handbook_sections_are_the_sdk_compliance_framework() -> None:
+    for policy, meta in zip(POLICIES, METAS, strict=True):
+        assert policy.framework is not None and policy.framework.name == handbook.FRAMEWORK
+        assert policy.framework.reference == meta.section and meta.section in handbook.SECTIONS

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import date
+from typing import Any
+
 import pytest
+from parsify_policies.pack import POLICIES
 from parsify_policies.policies.api_token_no_wildcard_resources import wildcard_keys
 from parsify_policies.policies.zone_setting_transport_security import problem
 from parsify_policies.props import duration_hours
 from parsify_policies.secretlike import looks_secret
-from parsify_policies.waivers import parse_waivers
+from parsify_policies.waivers import parse_waivers, problems
+from pulumi_policy import PolicyResource, PolicyResourceOptions, StackValidationArgs
 
 
 @pytest.mark.parametrize("text, hours", [("24h", 24), ("30m", 0.5), ("1h30m", 1.5), ("90s", 0.025)])
@@ -51,8 +56,48 @@ def test_zone_transport_values() -> None:
     assert problem("brotli", "off") is None
 
 
+def _waiver(**overrides: Any) -> dict[str, Any]:
+    return {"resources": ["web"], "ticket": "SEC-1", "reason": "r" * 20, "approver": "a@b.c",
+            "expires": "2026-12-01", **overrides}
+
+
 def test_waivers_cover_by_name_or_urn() -> None:
-    (waiver,) = parse_waivers("p", {"waivers": [{"resources": ["web"], "ticket": "SEC-1", "reason": "r" * 20,
-                                                 "approver": "a@b.c", "expires": "2026-12-01"}]})
+    (waiver,) = parse_waivers("p", {"waivers": [_waiver()]}, date(2026, 11, 27), {"web"})
     assert waiver.covers("urn:pulumi:prod::parsify::vercel:index/project:Project::web")
     assert not waiver.covers("urn:pulumi:prod::parsify::vercel:index/project:Project::webapp")
+
+
+TODAY = date(2026, 11, 27)
+
+
+@pytest.mark.parametrize("expires, valid", [
+    ("2027-02-25", True),   # exactly 90 days after the plan date: the last valid day
+    ("2027-02-26", False),  # 91 days
+    ("2026-11-26", True),   # already expired: valid, reported as expired, no longer applied
+])
+def test_waiver_expiry_window_both_sides_of_the_boundary(expires: str, valid: bool) -> None:
+    found = problems("p", {"waivers": [_waiver(expires=expires)]}, TODAY, {"web"})
+    assert (found == []) is valid, found
+    assert len(parse_waivers("p", {"waivers": [_waiver(expires=expires)]}, TODAY, {"web"})) == int(valid)
+
+
+def test_waiver_active_until_the_end_of_its_expiry_day() -> None:
+    (waiver,) = parse_waivers("p", {"waivers": [_waiver(expires="2026-12-01")]}, TODAY, {"web"})
+    assert waiver.active(date(2026, 12, 1)) and not waiver.active(date(2026, 12, 2))
+
+
+def test_the_pack_itself_refuses_bad_waivers_as_the_real_cli_runs_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    # `pulumi preview --policy-pack` runs the pack alone: its own code reports a waiver that is too long or
+    # names no resource, as a violation that no waiver can cover, and does not apply it.
+    monkeypatch.setenv("PARSIFY_PLAN_DATE", "2026-11-27")
+    policy = next(p for p in POLICIES if p.name == "vercel-project-deployment-protection")
+    opts = PolicyResourceOptions(False, [], None, [], None, [])  # type: ignore[arg-type]
+    web = PolicyResource("vercel:index/project:Project", {"name": "web", "vercelAuthentication": {
+        "deploymentType": "none"}}, "urn:pulumi:prod::parsify::vercel:index/project:Project::web", "web", opts,
+        None, None, [], {})
+    found: list[str] = []
+    config = {"waivers": [_waiver(expires="2027-06-01"), _waiver(resources=["ghost"], ticket="SEC-2")]}
+    policy.validate(StackValidationArgs([web], config), lambda message, urn=None: found.append(message))
+    assert any("SEC-1" in m and "more than 90 days after the plan date 2026-11-27" in m for m in found), found
+    assert any("SEC-2" in m and "names ghost, which is not a resource of this stack" in m for m in found), found
+    assert any("deployment protection none" in m for m in found), "the invalid waivers did not apply"

@@ -6,7 +6,9 @@ they install around `validate`:
 - drops violations covered by an active waiver (recording them in `waivers.LEDGER`) and says so
   when a covering waiver has expired;
 - turns an exception inside the policy into a violation that names the policy and the error
-  (fail closed), instead of a silent pass or a crash of the whole analyzer.
+  (fail closed), instead of a silent pass or a crash of the whole analyzer;
+- turns a value that is unknown during preview into a violation that says so (the SDK alone would make
+  it an advisory note, so a mandatory policy would pass silently).
 """
 
 from __future__ import annotations
@@ -18,10 +20,10 @@ from typing import Any
 
 from pulumi_policy import (
     EnforcementLevel,
+    PolicyComplianceFramework,
     PolicyConfigSchema,
+    PolicyResource,
     ReportViolation,
-    ResourceValidationArgs,
-    ResourceValidationPolicy,
     Severity,
     StackValidationArgs,
     StackValidationPolicy,
@@ -29,13 +31,13 @@ from pulumi_policy import (
 from pulumi_policy.policy import _NotApplicableError
 from pulumi_policy.proxy import UnknownValueError
 
-from parsify_policies import waivers
+from parsify_policies import handbook, waivers
 
 FAILED_PREFIX = "POLICY ERROR:"
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
 
 Report = Callable[[str, str | None], None]
-ResourceCheck = Callable[[ResourceValidationArgs, Report, dict[str, Any]], None]
+ResourceCheck = Callable[[PolicyResource, Report, dict[str, Any]], None]
 StackCheck = Callable[[StackValidationArgs, Report, dict[str, Any]], None]
 
 
@@ -58,6 +60,12 @@ class PolicyMeta:
     def tags(self) -> list[str]:
         return [f"handbook:{self.section}", f"severity:{self.severity.value}"]
 
+    @property
+    def framework(self) -> PolicyComplianceFramework:
+        """The handbook section as the SDK's compliance-framework field (shown by the engine and Pulumi Cloud)."""
+        return PolicyComplianceFramework(name=handbook.FRAMEWORK, version=handbook.VERSION, reference=self.section,
+                                         specification=handbook.SOURCE)
+
 
 def _schema(meta: PolicyMeta) -> PolicyConfigSchema:
     properties = {key: dict(spec) for key, spec in meta.config.items()}
@@ -69,16 +77,33 @@ def _defaults(meta: PolicyMeta) -> dict[str, Any]:
     return {key: spec["default"] for key, spec in meta.config.items() if "default" in spec}
 
 
-def _guarded(meta: PolicyMeta, check: Callable[[Any, Report, dict[str, Any]], None]
-             ) -> Callable[[Any, ReportViolation], None]:
-    def validate(args: Any, report_violation: ReportViolation) -> None:
+def _failure(meta: PolicyMeta, exc: Exception, subject: PolicyResource | None) -> str:
+    """The violation for a policy that could not judge: fail closed, saying why."""
+    where = f" {subject.resource_type.rsplit(':', 1)[-1]} '{subject.name}'" if subject else " the stack"
+    if isinstance(exc, UnknownValueError):
+        # The SDK alone would turn this into an advisory note and pass: a verdict that depends on a value
+        # known only after apply fails closed instead, saying what is unknown.
+        return (f"Policy '{meta.name}' cannot judge{where} during preview because a value it reads is unknown "
+                f"until apply ({exc.message.rstrip('.')}). It fails closed: make the value known (for example "
+                "a literal or a config value), or waive this with a ticket.")
+    return (f"{FAILED_PREFIX} policy '{meta.name}' raised {type(exc).__name__}: {exc} on{where}. "
+            "The policy fails closed: fix the policy or the resource before deploying.")
+
+
+def _guarded(meta: PolicyMeta, check: Callable[[StackValidationArgs, Report, dict[str, Any]], None]
+             ) -> Callable[[StackValidationArgs, ReportViolation], None]:
+    def validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
         config = {**_defaults(meta), **dict(args.get_config() or {})}
-        active_waivers = waivers.parse_waivers(meta.name, config)
         today = waivers.plan_date()
-        subject = getattr(args, "urn", "") or ""
+        # The pack owns its waiver rules: one that is malformed, too long or names no resource of the stack is
+        # reported (never waivable) and not applied, on `pulumi preview --policy-pack` as offline.
+        names = {r.name for r in args.resources} | {r.urn for r in args.resources}
+        for problem in waivers.problems(meta.name, config, today, names):
+            report_violation(f"{problem}.", None)
+        active_waivers = waivers.parse_waivers(meta.name, config, today, names)
 
         def report(message: str, urn: str | None = None) -> None:
-            target = urn or subject
+            target = urn or ""
             for waiver in active_waivers:
                 if not waiver.covers(target):
                     continue
@@ -93,29 +118,40 @@ def _guarded(meta: PolicyMeta, check: Callable[[Any, Report, dict[str, Any]], No
 
         try:
             check(args, report, config)
-        except (UnknownValueError, _NotApplicableError):
-            raise  # the SDK reports these the way the engine expects
+        except _NotApplicableError:
+            raise  # the SDK reports it the way the engine expects
         except Exception as exc:
-            where = f" on {subject}" if subject else ""
-            report_violation(f"{FAILED_PREFIX} policy '{meta.name}' raised {type(exc).__name__}: {exc}{where}. "
-                             "The policy fails closed: fix the policy or the resource before deploying.", None)
+            report(_failure(meta, exc, None), None)
 
     return validate
 
 
-def resource_policy(meta: PolicyMeta, check: ResourceCheck) -> ResourceValidationPolicy:
-    def scoped(args: ResourceValidationArgs, report: Report, config: dict[str, Any]) -> None:
-        if not meta.resource_types or args.resource_type in meta.resource_types:
-            check(args, report, config)
+def resource_policy(meta: PolicyMeta, check: ResourceCheck) -> StackValidationPolicy:
+    """A policy that judges each resource of its families on its own. It is served as a stack policy so it
+    sees the stack (to check its waivers' resources), and each resource is judged in isolation: one that
+    cannot be judged (an unknown value, an error) is a violation on that resource, and the others are still
+    judged."""
+    def each(args: StackValidationArgs, report: Report, config: dict[str, Any]) -> None:
+        for resource in args.resources:
+            if resource.resource_type not in meta.resource_types:
+                continue
+            def on_resource(message: str, urn: str | None = None, _urn: str = resource.urn) -> None:
+                report(message, urn or _urn)
+            try:
+                check(resource, on_resource, config)
+            except _NotApplicableError:
+                raise
+            except Exception as exc:
+                on_resource(_failure(meta, exc, resource))
 
-    return ResourceValidationPolicy(
-        name=meta.name, description=meta.description, validate=_guarded(meta, scoped),
+    return StackValidationPolicy(
+        name=meta.name, description=meta.description, validate=_guarded(meta, each),
         enforcement_level=meta.level, config_schema=_schema(meta), severity=meta.severity,
-        tags=meta.tags, remediation_steps=meta.remediation)
+        tags=meta.tags, remediation_steps=meta.remediation, framework=meta.framework)
 
 
 def stack_policy(meta: PolicyMeta, check: StackCheck) -> StackValidationPolicy:
     return StackValidationPolicy(
         name=meta.name, description=meta.description, validate=_guarded(meta, check),
         enforcement_level=meta.level, config_schema=_schema(meta), severity=meta.severity,
-        tags=meta.tags, remediation_steps=meta.remediation)
+        tags=meta.tags, remediation_steps=meta.remediation, framework=meta.framework)

@@ -1,4 +1,9 @@
-"""Sections of the operations handbook the policies serve (used as policy tags and in summaries)."""
+"""Sections of the operations handbook the policies serve: each policy's compliance framework reference
+(the SDK's `framework` field), also used in the compliance summary."""
+
+FRAMEWORK = "Parsify operations handbook"
+VERSION = "2026"
+SOURCE = "shared/seed/operations-handbook.md"
 
 ACCESS_CONTROL = "Security Best Practices / Access Control"
 LEAST_PRIVILEGE = "Security Best Practices / Access Control / Principle of Least Privilege"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 WAIVER_SCHEMA: dict[str, Any] = {
@@ -55,11 +55,46 @@ class Waiver:
                 "expires": self.expires.isoformat(), "resources": list(self.resources)}
 
 
-def parse_waivers(policy: str, config: dict[str, Any]) -> list[Waiver]:
+MAX_WAIVER_DAYS = 90  # a waiver expires at most this many days after the plan date
+
+
+def _problem(entry: Any, today: date, names: set[str]) -> str | None:
+    """Why one waiver entry cannot apply, or None."""
+    if not isinstance(entry, dict):
+        return "is not an object"
+    missing = [key for key in WAIVER_SCHEMA["items"]["required"] if not entry.get(key)]
+    if missing:
+        return f"is missing {', '.join(missing)}"
+    try:
+        expires = date.fromisoformat(str(entry["expires"]))
+    except ValueError:
+        return f"expires '{entry['expires']}', which is not a date"
+    if expires > today + timedelta(days=MAX_WAIVER_DAYS):
+        return (f"expires {expires}, more than {MAX_WAIVER_DAYS} days after the plan date {today}; waivers are "
+                "time-limited")
+    unknown = [r for r in entry["resources"] if r not in names]
+    if unknown:
+        return f"names {unknown[0]}, which is not a resource of this stack"
+    return None
+
+
+def problems(policy: str, config: dict[str, Any], today: date, names: set[str]) -> list[str]:
+    """Every waiver of `policy` that cannot apply, and why (the offline gate reports the same)."""
+    found = []
+    for index, entry in enumerate(config.get("waivers", []) or []):
+        why = _problem(entry, today, names)
+        if why:
+            ticket = entry.get("ticket", f"#{index + 1}") if isinstance(entry, dict) else f"#{index + 1}"
+            found.append(f"Waiver {ticket} of policy '{policy}' (waivers[{index}]) {why}; it does not apply")
+    return found
+
+
+def parse_waivers(policy: str, config: dict[str, Any], today: date, names: set[str]) -> list[Waiver]:
+    """The waivers of `policy` that can apply (see problems() for the others)."""
     return [
         Waiver(policy, tuple(w["resources"]), w["ticket"], w["reason"], w["approver"],
                date.fromisoformat(w["expires"]))
-        for w in config.get("waivers", []) or []
+        for w in config.get("waivers", []) or [] if _problem(w, today, names) is None
     ]
 
 

@@ -122,7 +122,7 @@ def run_program(files: StackFiles) -> Capture:
     settings.ROOT.set(None)
     pulumi.runtime.set_all_config(dict(files.config), list(files.secret_keys))
     fixture_mocks = FixtureMocks()
-    pulumi.runtime.set_mocks(fixture_mocks, project=files.project, stack=files.stack, preview=False,
+    pulumi.runtime.set_mocks(fixture_mocks, project=files.project, stack=files.stack, preview=True,
                              monitor=CapturingMonitor(fixture_mocks))
 
     def program() -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import runpy
 import sys
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -27,9 +27,7 @@ from parsify_infra.errors import InputError
 from parsify_infra.jsonfile import read_json
 
 FAILED_PREFIX = "POLICY ERROR:"  # how the pack's framework marks a policy that raised (fail closed)
-MAX_WAIVER_DAYS = 90
 LEVELS = ("advisory", "mandatory", "remediate", "disabled")
-HANDBOOK_TAG = "handbook:"
 
 
 @dataclass
@@ -39,7 +37,12 @@ class LoadedPack:
     version: str
     arguments: dict[str, Any]
     policies: list[Any]
-    ledger: list[dict[str, Any]]
+    waivers: Any  # the pack's own waivers module: its rules, and the ledger of what it waived
+
+    @property
+    def ledger(self) -> list[dict[str, Any]]:
+        ledger: list[dict[str, Any]] = self.waivers.LEDGER
+        return ledger
 
 
 @dataclass
@@ -72,13 +75,16 @@ def load_pack(pack_dir: Path) -> LoadedPack:
     with mock.patch.object(pulumi_policy, "PolicyPack", side_effect=record):
         runpy.run_path(str(main), run_name="__main__")
     waivers_module = sys.modules.get("parsify_policies.waivers")
-    ledger = getattr(waivers_module, "LEDGER", [])
+    if waivers_module is None or not hasattr(waivers_module, "problems"):
+        raise InputError(f"{main}: the pack has no parsify_policies.waivers module with its waiver rules")
     return LoadedPack(pack_dir, captured["name"], str(meta.get("version", "0.0.1")), captured,
-                      list(captured["policies"]), ledger)
+                      list(captured["policies"]), waivers_module)
 
 
 def policy_section(policy: Any) -> str:
-    return next((t[len(HANDBOOK_TAG):] for t in policy.tags or [] if t.startswith(HANDBOOK_TAG)), "unmapped")
+    """The handbook section: the policy's compliance-framework reference."""
+    framework = getattr(policy, "framework", None)
+    return str(framework.reference) if framework is not None and framework.reference else "unmapped"
 
 
 def _level_of(policy: Any, pack: LoadedPack) -> str:
@@ -127,19 +133,11 @@ def read_pack_config(path: Path | None, pack: LoadedPack, resources: list[Captur
         if error is not None:
             where = ".".join(str(p) for p in error.absolute_path)
             raise InputError(f"{path}: key {policy.name}{'.' + where if where else ''}: {error.message}")
-        for index, waiver in enumerate(props.get("waivers", [])):
-            key = f"{path}: key {policy.name}.waivers[{index}]"
-            try:
-                expires = date.fromisoformat(waiver["expires"])
-            except ValueError:
-                raise InputError(f"{key}.expires: '{waiver['expires']}' is not a date") from None
-            if expires > today + timedelta(days=MAX_WAIVER_DAYS):
-                raise InputError(f"{key}.expires: {expires} is more than {MAX_WAIVER_DAYS} days out; "
-                                 "waivers are time-limited")
-            unknown = [r for r in waiver["resources"] if r not in names]
-            if unknown:
-                raise InputError(f"{key}.resources: no resource named {unknown[0]} in this stack")
-            waivers.append({"policy": policy.name, **waiver, "expired": expires < today})
+        # The pack's own waiver rules (what `pulumi preview --policy-pack` enforces), as a bad-input error here.
+        for problem in pack.waivers.problems(policy.name, props, today, names):
+            raise InputError(f"{path}: key {policy.name}.waivers: {problem}")
+        waivers += [{"policy": policy.name, **w, "expired": date.fromisoformat(w["expires"]) < today}
+                    for w in props.get("waivers", [])]
         resolved[policy.name] = (level, props)
     return resolved, waivers
 

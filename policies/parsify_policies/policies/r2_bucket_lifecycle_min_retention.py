@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pulumi_policy import EnforcementLevel, ResourceValidationArgs, Severity
+from pulumi_policy import EnforcementLevel, PolicyResource, Severity
 
 from parsify_policies import handbook, types
 from parsify_policies.framework import PolicyMeta, Report, resource_policy
@@ -24,7 +24,7 @@ META = PolicyMeta(
 )
 
 
-def check(args: ResourceValidationArgs, report: Report, config: dict[str, Any]) -> None:
+def check(args: PolicyResource, report: Report, config: dict[str, Any]) -> None:
     if config["backupBucketPattern"] not in str(args.props.get("bucketName") or ""):
         return
     minimum = int(config["minRetentionDays"])

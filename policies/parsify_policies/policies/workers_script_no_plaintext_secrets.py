@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from pulumi_policy import EnforcementLevel, ResourceValidationArgs, Severity
+from pulumi_policy import EnforcementLevel, PolicyResource, Severity
 
 from parsify_policies import handbook, types
 from parsify_policies.framework import PolicyMeta, Report, resource_policy
@@ -44,7 +44,7 @@ def _secret_reason(binding: dict[str, Any]) -> str | None:
     return next((r for r in reasons if r), None)
 
 
-def check(args: ResourceValidationArgs, report: Report, config: dict[str, Any]) -> None:
+def check(args: PolicyResource, report: Report, config: dict[str, Any]) -> None:
     for binding in args.props.get("bindings") or []:
         kind = binding.get("type")
         if kind not in ("plain_text", "json"):
