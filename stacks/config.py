@@ -252,7 +252,8 @@ class FrontendSpec(Model):
     team_id: str
     framework: str = "nextjs"
     git_repository: str = Field(pattern=r"^[\w.-]+/[\w.-]+$")
-    deployment_protection: Literal["standard_protection", "all_deployments", "only_preview_deployments"] = (
+    deployment_protection: Literal["standard_protection_new", "standard_protection", "all_deployments",
+                                   "only_preview_deployments"] = (
         "standard_protection"
     )
     domains: list[Hostname] = []

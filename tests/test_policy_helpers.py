@@ -10,7 +10,7 @@ from parsify_policies.pack import POLICIES
 from parsify_policies.policies.api_token_no_wildcard_resources import wildcard_keys
 from parsify_policies.policies.zone_setting_transport_security import problem
 from parsify_policies.props import duration_hours
-from parsify_policies.secretlike import looks_secret
+from parsify_policies.secretlike import looks_secret, secret_reason
 from parsify_policies.waivers import parse_waivers, problems
 from pulumi_policy import PolicyResource, PolicyResourceOptions, StackValidationArgs
 
@@ -41,12 +41,35 @@ def test_wildcards_are_found_at_any_depth() -> None:
         "com.cloudflare.api.account.zone.*"]
 
 
-def test_secret_detection_by_name_and_entropy_but_not_urls_or_words() -> None:
-    assert looks_secret("DATABASE_PASSWORD", "x")
-    assert looks_secret("UPSTREAM", "Zq8vW3nR7tY2mK9pL4xC6bH1jF5dG0sA")
-    assert looks_secret("API_URL", "https://api.parsify.io/v1/health/checks") is None
-    assert looks_secret("ENVIRONMENT", "production") is None
-    assert looks_secret("MESSAGE", "the quick brown fox jumps over the lazy dog") is None
+@pytest.mark.parametrize("name, value", [
+    ("DATABASE_PASSWORD", "x"),  # the name says so, whatever the value
+    ("UPSTREAM", "Zq8vW3nR7tY2mK9pL4xC6bH1jF5dG0sA"),  # high entropy (detect-secrets' Base64 limit 4.5)
+    ("ALERTS", "https://hooks.slack.com/services/T024BE7LD/B01ABCDEF12/q3X9fLmN2pR7sT4vW8yZ1aB6"),  # Slack webhook
+    ("DATABASE_URL", "postgres://parsify:hunter2hunter2@db.internal:5432/core"),  # credentials in a URL
+    ("PAGER", "https://events.example.com/v2/enqueue?token=5f0c2a9e1b7d4c3a"),  # a token in the query
+    ("NEXT_PUBLIC_PAYMENTS", "sk_live_4eC39HqLyjWDarjtT1zdp7dc"),  # a Stripe secret key under a public name
+    ("CI", "ghp_1234567890abcdefghijklmnopqrstuvwxyzAB"),  # a GitHub token
+])
+def test_secrets_are_found_by_name_format_or_entropy(name: str, value: str) -> None:
+    assert looks_secret(name, value)
+
+
+@pytest.mark.parametrize("name, value", [
+    ("API_URL", "https://api.parsify.io/v1/health/checks"),  # a URL without credentials
+    ("ENVIRONMENT", "production"),
+    ("MESSAGE", "the quick brown fox jumps over the lazy dog"),
+    ("NEXT_PUBLIC_STRIPE_PUBLISHABLE_KEY", "pk_live_51HqLyjWDarjtT1zdp7dcZq8vW3nR7tY2mK9pL4xC6"),  # public by design
+    ("TURNSTILE_SITE_KEY", "0x4AAAAAAABkMYinukE8nzYS"),  # Cloudflare Turnstile site keys are public
+    ("NEXT_PUBLIC_API_TOKEN_HEADER", "x-parsify-client"),  # a public prefix outweighs TOKEN in the name
+])
+def test_public_values_and_names_by_convention_are_not_secrets(name: str, value: str) -> None:
+    assert looks_secret(name, value) is None
+
+
+def test_nested_json_is_walked() -> None:
+    assert secret_reason("CONFIG", '{"db": {"host": "db.internal", "password": "x"}}') == \
+        "its name 'password' suggests a secret"
+    assert secret_reason("TARGETS", [{"name": "API", "url": "https://api.parsify.io/healthz"}]) is None
 
 
 def test_zone_transport_values() -> None:
@@ -100,4 +123,4 @@ def test_the_pack_itself_refuses_bad_waivers_as_the_real_cli_runs_it(monkeypatch
     policy.validate(StackValidationArgs([web], config), lambda message, urn=None: found.append(message))
     assert any("SEC-1" in m and "more than 90 days after the plan date 2026-11-27" in m for m in found), found
     assert any("SEC-2" in m and "names ghost, which is not a resource of this stack" in m for m in found), found
-    assert any("deployment protection none" in m for m in found), "the invalid waivers did not apply"
+    assert any("deployment protection is none" in m for m in found), "the invalid waivers did not apply"

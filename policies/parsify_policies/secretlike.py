@@ -1,26 +1,99 @@
-"""Does a name or value look like a secret? Shared by the Workers and Vercel secret policies."""
+"""Does a name or value look like a secret? Shared by the Workers and Vercel secret policies.
+
+The value is judged by a maintained detector, Yelp's detect-secrets (its token formats: AWS, Slack, Stripe,
+GitHub, JWT, private keys, credentials in URLs, ...; and its high-entropy checks at its default limits),
+plus what it does not cover: tokens in a URL's query (webhook URLs). The name is judged by public
+conventions: `NEXT_PUBLIC_*` and other client-side prefixes, site and publishable keys are meant to be
+public, while names such as *_TOKEN or *_PASSWORD are secrets whatever their value. A value that a
+detector recognises is a secret even under a public-looking name.
+"""
 
 from __future__ import annotations
 
-import math
+import json
 import re
-from collections import Counter
+from collections.abc import Mapping
+from functools import cache
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
-SECRET_NAME = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|PRIVATE|AUTH|DSN)", re.IGNORECASE)
-MIN_SECRET_LENGTH = 20
-ENTROPY_BITS_PER_CHAR = 3.5
+from detect_secrets.core.plugins.util import get_mapping_from_secret_type_to_class
+from detect_secrets.plugins.base import BasePlugin
+from detect_secrets.plugins.high_entropy_strings import Base64HighEntropyString, HexHighEntropyString
+
+SECRET_NAME = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD|PASSWD|PASSPHRASE|CREDENTIAL|PRIVATE|AUTH|DSN|WEBHOOK)",
+                         re.IGNORECASE)
+# Names that are public by convention: bundled into client code (Next.js, Vite, Create React App, Nuxt,
+# Expo, Gatsby) or keys designed to be public (reCAPTCHA / Turnstile site keys, Stripe publishable keys).
+PUBLIC_NAME = re.compile(r"^(NEXT_PUBLIC_|VITE_|REACT_APP_|NUXT_PUBLIC_|EXPO_PUBLIC_|GATSBY_|PUBLIC_)"
+                         r"|SITE_?KEY|PUBLISHABLE_?KEY", re.IGNORECASE)
+URL_SECRET_PARAMS = re.compile(r"^(token|key|api[_-]?key|secret|sig|signature|access[_-]?token|auth|password|"
+                               r"code|x-amz-signature)$", re.IGNORECASE)
+# detect-secrets plugins that judge a line's shape rather than a bare value.
+NOT_FOR_VALUES = {"Secret Keyword", "Public IP (ipv4)", "Base64 High Entropy String", "Hex High Entropy String"}
+MIN_ENTROPY_LENGTH = 20
 
 
-def entropy(text: str) -> float:
-    counts = Counter(text)
-    return -sum(n / len(text) * math.log2(n / len(text)) for n in counts.values())
+@cache
+def _detectors() -> list[BasePlugin]:
+    mapping: Mapping[str, type[BasePlugin]] = get_mapping_from_secret_type_to_class()
+    formats: list[BasePlugin] = [cls() for kind, cls in sorted(mapping.items()) if kind not in NOT_FOR_VALUES]
+    return [*formats, Base64HighEntropyString(limit=4.5), HexHighEntropyString(limit=3.0)]
+
+
+def detected(value: str, entropy: bool = True) -> str | None:
+    """The kind of secret detect-secrets (or a token in a URL's query) finds in `value`, or None. Without
+    `entropy`, only recognised token formats count."""
+    parts = urlsplit(value) if "://" in value else None
+    if parts and parts.query:
+        for key, item in parse_qsl(parts.query):
+            if URL_SECRET_PARAMS.match(key) and item:
+                return f"a URL carrying a '{key}' parameter"
+    # The entropy plugins only look inside quoted strings; a URL without credentials is judged by the format
+    # plugins alone (its path is long and varied, not secret).
+    line = f'"{value}"'
+    for plugin in _detectors():
+        by_entropy = isinstance(plugin, Base64HighEntropyString | HexHighEntropyString)
+        if by_entropy and (parts or not entropy or len(value) < MIN_ENTROPY_LENGTH):
+            continue
+        if any(True for _ in plugin.analyze_line(filename="value", line=line, line_number=1)):
+            return f"a {plugin.secret_type}"
+    return None
 
 
 def looks_secret(name: str, value: object) -> str | None:
-    """Why `name`/`value` looks like a secret, or None."""
+    """Why `name`/`value` looks like a secret, or None. Under a public-by-convention name, only a recognised
+    token format counts (a publishable key is long and random by design)."""
+    public = bool(PUBLIC_NAME.search(name))
+    if isinstance(value, str) and value:
+        kind = detected(value, entropy=not public)
+        if kind:
+            return f"its value for '{name}' looks like {kind}"
+    if public:
+        return None
     if SECRET_NAME.search(name):
         return f"its name '{name}' suggests a secret"
-    if isinstance(value, str) and len(value) >= MIN_SECRET_LENGTH and " " not in value \
-            and not value.startswith(("http://", "https://")) and entropy(value) >= ENTROPY_BITS_PER_CHAR:
-        return f"its value for '{name}' is a long high-entropy string"
     return None
+
+
+def json_pairs(name: str, value: Any) -> list[tuple[str, Any]]:
+    """(key, leaf value) pairs of a JSON value, so {"db": {"password": "..."}} inside it is found too. A
+    string that holds JSON is walked as well."""
+    if isinstance(value, str) and value[:1] in "{[":
+        try:
+            return json_pairs(name, json.loads(value))
+        except json.JSONDecodeError:
+            return [(name, value)]
+    if isinstance(value, dict):
+        return [pair for k, v in value.items() for pair in json_pairs(str(k), v)]
+    if isinstance(value, list):
+        return [pair for v in value for pair in json_pairs(name, v)]
+    return [(name, value)]
+
+
+def secret_reason(name: str, value: Any) -> str | None:
+    """The first reason anything in `name`/`value` (walked when it is JSON) looks like a secret."""
+    reasons = [looks_secret(name, None if isinstance(value, dict | list) else value)]
+    if isinstance(value, dict | list) or (isinstance(value, str) and value[:1] in "{["):
+        reasons += [looks_secret(k, v) for k, v in json_pairs(name, value)]
+    return next((r for r in reasons if r), None)

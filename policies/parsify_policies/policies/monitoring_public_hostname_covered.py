@@ -39,7 +39,9 @@ def public_hostnames(resources: list[PolicyResource]) -> dict[str, PolicyResourc
 
 
 def monitored_hostnames(resources: list[PolicyResource]) -> set[str]:
-    hosts = {str(r.props.get("address")) for r in resources if r.resource_type in types.HEALTHCHECK}
+    # A suspended health check probes nothing (Healthcheck.suspended), so it is no coverage.
+    hosts = {str(r.props.get("address")) for r in resources
+             if r.resource_type in types.HEALTHCHECK and r.props.get("suspended") is not True}
     for r in resources:
         if r.resource_type not in types.WORKERS_SCRIPT:
             continue

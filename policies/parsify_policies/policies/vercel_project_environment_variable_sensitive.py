@@ -9,7 +9,7 @@ from pulumi_policy import EnforcementLevel, PolicyResource, Severity
 from parsify_policies import handbook, types
 from parsify_policies.framework import PolicyMeta, Report, resource_policy
 from parsify_policies.props import plain, resource_label
-from parsify_policies.secretlike import looks_secret
+from parsify_policies.secretlike import secret_reason
 
 META = PolicyMeta(
     name="vercel-project-environment-variable-sensitive",
@@ -35,7 +35,7 @@ def check(args: PolicyResource, report: Report, config: dict[str, Any]) -> None:
         if variable.get("sensitive") is True:
             continue
         key = str(variable.get("key") or "")
-        why = looks_secret(key, plain(variable.get("value")))
+        why = secret_reason(key, plain(variable.get("value")))  # the provider marks every value secret
         if why:
             report(f"{resource_label(args)}{where} ({key}) is not sensitive but {why}. Set sensitive=True.", None)
 

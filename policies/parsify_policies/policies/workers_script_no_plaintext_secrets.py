@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from pulumi_policy import EnforcementLevel, PolicyResource, Severity
 
 from parsify_policies import handbook, types
 from parsify_policies.framework import PolicyMeta, Report, resource_policy
-from parsify_policies.props import plain, resource_label
-from parsify_policies.secretlike import looks_secret
+from parsify_policies.props import resource_label
+from parsify_policies.secretlike import secret_reason
 
 META = PolicyMeta(
     name="workers-script-no-plaintext-secrets",
@@ -22,26 +21,9 @@ META = PolicyMeta(
 )
 
 
-def _json_pairs(name: str, value: Any) -> list[tuple[str, Any]]:
-    """(key, leaf value) pairs of a json binding, so {"password": "..."} inside it is found too."""
-    if isinstance(value, dict):
-        return [pair for k, v in value.items() for pair in _json_pairs(str(k), v)]
-    if isinstance(value, list):
-        return [pair for v in value for pair in _json_pairs(name, v)]
-    return [(name, value)]
-
-
-def _secret_reason(binding: dict[str, Any]) -> str | None:
-    name = str(binding.get("name") or "")
-    if binding.get("type") == "plain_text":
-        return looks_secret(name, plain(binding.get("text")))
-    value = plain(binding.get("json"))
-    try:
-        parsed = json.loads(value) if isinstance(value, str) else value
-    except json.JSONDecodeError:
-        parsed = value
-    reasons = [looks_secret(name, None)] + [looks_secret(k, v) for k, v in _json_pairs(name, parsed)]
-    return next((r for r in reasons if r), None)
+def _secret_reason(binding: Any) -> str | None:
+    value = binding.get("text") if binding.get("type") == "plain_text" else binding.get("json")
+    return secret_reason(str(binding.get("name") or ""), value)
 
 
 def check(args: PolicyResource, report: Report, config: dict[str, Any]) -> None:
