@@ -6,7 +6,7 @@ from typing import Any
 
 from pulumi_policy import EnforcementLevel, PolicyResource, Severity, StackValidationArgs
 
-from parsify_policies import handbook, types
+from parsify_policies import backups, handbook, types
 from parsify_policies.framework import PolicyMeta, Report, stack_policy
 
 META = PolicyMeta(
@@ -17,19 +17,6 @@ META = PolicyMeta(
     remediation="Add the database to the BackupJob component (stacks/backups.py): a d1 binding on a Workers "
                 "script that also binds the backup bucket (r2_bucket) and has a WorkersCronTrigger.",
 )
-
-
-def _bound_databases(script: PolicyResource) -> set[str]:
-    """URNs of the D1 databases a script binds as `d1` bindings, through the property dependencies of
-    `bindings` (ids are unknown during a first preview, dependencies never are)."""
-    if not any(b.get("type") == "d1" for b in script.props.get("bindings") or []):
-        return set()
-    deps = script.property_dependencies.get("bindings", [])
-    return {dep.urn for dep in deps if dep.resource_type in types.D1_DATABASE}
-
-
-def _binds_r2(script: PolicyResource) -> bool:
-    return any(b.get("type") == "r2_bucket" for b in script.props.get("bindings") or [])
 
 
 def _names_and_urns(script: PolicyResource) -> tuple[set[str], set[str]]:
@@ -45,12 +32,10 @@ def check(args: StackValidationArgs, report: Report, config: dict[str, Any]) -> 
     scheduled_names = {str(c.props.get("scriptName")) for c in crons}
     scheduled_urns = {dep.urn for c in crons for dep in c.property_dependencies.get("scriptName", [])}
     covered: set[str] = set()
-    for script in args.resources:
-        if script.resource_type not in types.WORKERS_SCRIPT or not _binds_r2(script):
-            continue
+    for script in backups.backup_workers(args.resources):
         names, urns = _names_and_urns(script)
         if urns & scheduled_urns or names & scheduled_names:
-            covered |= _bound_databases(script)
+            covered |= backups.bound(script, types.D1_DATABASE)
     for database in args.resources:
         if database.resource_type in types.D1_DATABASE and database.urn not in covered:
             report(f"D1Database '{database.name}' has no scheduled backup. Bind it to the backup Worker "

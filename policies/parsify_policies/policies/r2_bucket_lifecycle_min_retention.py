@@ -1,41 +1,52 @@
-"""A backup bucket's lifecycle keeps objects at least the minimum retention before deleting them."""
+"""The backup bucket's lifecycle keeps objects at least the minimum retention before deleting them.
+
+The backup bucket is the one a backup Worker binds (parsify_policies/backups.py), whatever its name. An Age
+rule shorter than the minimum, or a Date rule (it deletes every matching object on that day), is a violation
+(R2BucketLifecycle conditions: reference §6, SDK `...DeleteObjectsTransitionConditionArgs: type, date, maxAge`).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from pulumi_policy import EnforcementLevel, PolicyResource, Severity
+from pulumi_policy import EnforcementLevel, Severity, StackValidationArgs
 
-from parsify_policies import handbook, types
-from parsify_policies.framework import PolicyMeta, Report, resource_policy
-from parsify_policies.props import resource_label, rules
+from parsify_policies import backups, handbook, types
+from parsify_policies.framework import PolicyMeta, Report, stack_policy
+from parsify_policies.props import rules
 
 DAY = 86_400
-BACKUP_PATTERN = {"type": "string", "default": "backup"}
 
 META = PolicyMeta(
     name="r2-bucket-lifecycle-min-retention",
-    description="Lifecycle rules on backup buckets keep objects for at least the minimum retention.",
-    severity=Severity.HIGH, level=EnforcementLevel.MANDATORY, section=handbook.BACKUPS, kind="resource",
-    resource_types=types.R2_LIFECYCLE,
-    remediation="Raise the rule's delete_objects_transition max_age (seconds) to at least minRetentionDays.",
-    config={"minRetentionDays": {"type": "integer", "minimum": 1, "default": 30},
-            "backupBucketPattern": BACKUP_PATTERN},
+    description="Lifecycle rules on the bucket backups are written to keep objects for at least the minimum "
+                "retention, and never delete them on a fixed date.",
+    severity=Severity.HIGH, level=EnforcementLevel.MANDATORY, section=handbook.BACKUPS, kind="stack",
+    resource_types=types.R2_LIFECYCLE + types.R2_BUCKET + types.WORKERS_SCRIPT,
+    remediation="Raise the rule's delete_objects_transition max_age (seconds) to at least minRetentionDays, "
+                "and use Age conditions, not Date, on the backup bucket.",
+    config={"minRetentionDays": {"type": "integer", "minimum": 1, "default": 30}},
 )
 
 
-def check(args: PolicyResource, report: Report, config: dict[str, Any]) -> None:
-    if config["backupBucketPattern"] not in str(args.props.get("bucketName") or ""):
-        return
+def check(args: StackValidationArgs, report: Report, config: dict[str, Any]) -> None:
+    targets = backups.backup_bucket_keys(args.resources)
     minimum = int(config["minRetentionDays"])
-    for rule in rules(args.props, "rules"):
-        if rule.get("enabled") is False:
+    for lifecycle in args.resources:
+        if lifecycle.resource_type not in types.R2_LIFECYCLE or not backups.bucket_keys(lifecycle) & targets:
             continue
-        condition = (rule.get("deleteObjectsTransition") or {}).get("condition") or {}
-        max_age = condition.get("maxAge")
-        if condition.get("type") == "Age" and max_age is not None and int(max_age) < minimum * DAY:
-            report(f"{resource_label(args)} rule '{rule.get('id')}' deletes backups after {int(max_age) / DAY:g} "
-                   f"days, sooner than the {minimum}-day minimum. Raise max_age to {minimum * DAY} or more.", None)
+        for rule in rules(lifecycle.props, "rules"):
+            if rule.get("enabled") is False:
+                continue
+            condition = (rule.get("deleteObjectsTransition") or {}).get("condition") or {}
+            label = f"R2BucketLifecycle '{lifecycle.name}' rule '{rule.get('id')}'"
+            if condition.get("type") == "Date":
+                report(f"{label} deletes every backup on {condition.get('date')}. Use an Age condition of at "
+                       f"least {minimum} days.", lifecycle.urn)
+            elif condition.get("type") == "Age" and condition.get("maxAge") is not None \
+                    and int(condition["maxAge"]) < minimum * DAY:
+                report(f"{label} deletes backups after {int(condition['maxAge']) / DAY:g} days, sooner than the "
+                       f"{minimum}-day minimum. Raise max_age to {minimum * DAY} or more.", lifecycle.urn)
 
 
-POLICY = resource_policy(META, check)
+POLICY = stack_policy(META, check)
