@@ -12,7 +12,7 @@ from parsify_policies.policies.zone_setting_transport_security import problem
 from parsify_policies.props import duration_hours
 from parsify_policies.secretlike import looks_secret, secret_reason
 from parsify_policies.waivers import parse_waivers, problems
-from pulumi_policy import PolicyResource, PolicyResourceOptions, StackValidationArgs
+from pulumi_policy import PolicyResource, PolicyResourceOptions, ResourceValidationArgs, StackValidationArgs
 
 
 @pytest.mark.parametrize("text, hours", [("24h", 24), ("30m", 0.5), ("1h30m", 1.5), ("90s", 0.025)])
@@ -110,17 +110,28 @@ def test_waiver_active_until_the_end_of_its_expiry_day() -> None:
 
 
 def test_the_pack_itself_refuses_bad_waivers_as_the_real_cli_runs_it(monkeypatch: pytest.MonkeyPatch) -> None:
-    # `pulumi preview --policy-pack` runs the pack alone: its own code reports a waiver that is too long or
-    # names no resource, as a violation that no waiver can cover, and does not apply it.
+    # `pulumi preview --policy-pack` runs the pack alone: its own code reports a waiver that is too long (on
+    # the resource it names) or, where the policy sees the stack, names no resource, as a violation that no
+    # waiver covers, and does not apply it.
     monkeypatch.setenv("PARSIFY_PLAN_DATE", "2026-11-27")
-    policy = next(p for p in POLICIES if p.name == "vercel-project-deployment-protection")
+    by_name = {p.name: p for p in POLICIES}
     opts = PolicyResourceOptions(False, [], None, [], None, [])  # type: ignore[arg-type]
-    web = PolicyResource("vercel:index/project:Project", {"name": "web", "vercelAuthentication": {
-        "deploymentType": "none"}}, "urn:pulumi:prod::parsify::vercel:index/project:Project::web", "web", opts,
-        None, None, [], {})
+    urn = "urn:pulumi:prod::parsify::vercel:index/project:Project::web"
+    props = {"name": "web", "vercelAuthentication": {"deploymentType": "none"}}
     found: list[str] = []
-    config = {"waivers": [_waiver(expires="2027-06-01"), _waiver(resources=["ghost"], ticket="SEC-2")]}
-    policy.validate(StackValidationArgs([web], config), lambda message, urn=None: found.append(message))
+    by_name["vercel-project-deployment-protection"].validate(
+        ResourceValidationArgs("vercel:index/project:Project", props, urn, "web", opts, None,
+                               {"waivers": [_waiver(expires="2027-06-01")]}),
+        lambda message, urn=None: found.append(message))
     assert any("SEC-1" in m and "more than 90 days after the plan date 2026-11-27" in m for m in found), found
+    assert any("deployment protection is none" in m for m in found), "the invalid waiver did not apply"
+
+    found.clear()
+    db = PolicyResource("cloudflare:index/d1Database:D1Database", {"name": "core"},
+                        "urn:pulumi:prod::parsify::cloudflare:index/d1Database:D1Database::db", "db", opts, None, None,
+                        [], {})
+    by_name["d1-database-has-scheduled-backup"].validate(
+        StackValidationArgs([db], {"waivers": [_waiver(resources=["ghost"], ticket="SEC-2")]}),
+        lambda message, urn=None: found.append(message))
     assert any("SEC-2" in m and "names ghost, which is not a resource of this stack" in m for m in found), found
-    assert any("deployment protection is none" in m for m in found), "the invalid waivers did not apply"
+    assert any("has no scheduled backup" in m for m in found)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from pulumi_policy import PolicyResource
@@ -55,9 +56,10 @@ class Context:
     def of(self, family: types.Family) -> list[PolicyResource]:
         return [r for r in self.resources if r.resource_type in family]
 
-    def organization(self) -> Mapping[str, Any] | None:
+    @cached_property
+    def organization(self) -> Mapping[str, Any]:
         found = self.of(types.ACCESS_ORGANIZATION)
-        return found[0].props if found else None
+        return found[0].props if found else {}
 
 
 def _deps(owner: PolicyResource | None, key: str, family: types.Family) -> list[PolicyResource]:
@@ -156,7 +158,7 @@ def requires_mfa(policy: Mapping[str, Any], owner: PolicyResource | None, app: M
         for group in _deps(owner, "policies" if inline else "requires", types.ACCESS_GROUP):
             if requires_mfa(group.props, group, None, ctx):
                 return True
-    organization = ctx.organization() or {}
+    organization = ctx.organization
     layers = [_mfa_setting(policy.get("mfaConfig")), _mfa_setting((app or {}).get("mfaConfig")),
               _mfa_setting(organization.get("mfaConfig")) if organization.get("mfaRequiredForAllApps") else None]
     return next((layer for layer in layers if layer is not None), False)

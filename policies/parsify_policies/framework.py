@@ -22,8 +22,9 @@ from pulumi_policy import (
     EnforcementLevel,
     PolicyComplianceFramework,
     PolicyConfigSchema,
-    PolicyResource,
     ReportViolation,
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
     Severity,
     StackValidationArgs,
     StackValidationPolicy,
@@ -37,7 +38,7 @@ FAILED_PREFIX = "POLICY ERROR:"
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
 
 Report = Callable[[str, str | None], None]
-ResourceCheck = Callable[[PolicyResource, Report, dict[str, Any]], None]
+ResourceCheck = Callable[[ResourceValidationArgs, Report, dict[str, Any]], None]
 StackCheck = Callable[[StackValidationArgs, Report, dict[str, Any]], None]
 
 
@@ -77,9 +78,10 @@ def _defaults(meta: PolicyMeta) -> dict[str, Any]:
     return {key: spec["default"] for key, spec in meta.config.items() if "default" in spec}
 
 
-def _failure(meta: PolicyMeta, exc: Exception, subject: PolicyResource | None) -> str:
+def _failure(meta: PolicyMeta, exc: Exception, subject: Any) -> str:
     """The violation for a policy that could not judge: fail closed, saying why."""
-    where = f" {subject.resource_type.rsplit(':', 1)[-1]} '{subject.name}'" if subject else " the stack"
+    name = getattr(subject, "name", None)
+    where = f" {subject.resource_type.rsplit(':', 1)[-1]} '{name}'" if name else " the stack"
     if isinstance(exc, UnknownValueError):
         # The SDK alone would turn this into an advisory note and pass: a verdict that depends on a value
         # known only after apply fails closed instead, saying what is unknown.
@@ -90,20 +92,25 @@ def _failure(meta: PolicyMeta, exc: Exception, subject: PolicyResource | None) -
             "The policy fails closed: fix the policy or the resource before deploying.")
 
 
-def _guarded(meta: PolicyMeta, check: Callable[[StackValidationArgs, Report, dict[str, Any]], None]
-             ) -> Callable[[StackValidationArgs, ReportViolation], None]:
-    def validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
+def _guarded(meta: PolicyMeta, check: Callable[[Any, Report, dict[str, Any]], None]
+             ) -> Callable[[Any, ReportViolation], None]:
+    def validate(args: Any, report_violation: ReportViolation) -> None:
+        if not isinstance(args, StackValidationArgs) and args.resource_type not in meta.resource_types:
+            return  # not of the policy's families: nothing to judge (and no work: the engine asks for every resource)
         config = {**_defaults(meta), **dict(args.get_config() or {})}
         today = waivers.plan_date()
-        # The pack owns its waiver rules: one that is malformed, too long or names no resource of the stack is
-        # reported (never waivable) and not applied, on `pulumi preview --policy-pack` as offline.
-        names = {r.name for r in args.resources} | {r.urn for r in args.resources}
-        for problem in waivers.problems(meta.name, config, today, names):
-            report_violation(f"{problem}.", None)
+        # The pack owns its waiver rules: a waiver that is malformed or too long (and, where the policy sees
+        # the stack, one that names no resource of it) is reported, never waivable, and not applied. A
+        # resource policy sees one resource: it reports the waivers that name that resource.
+        stack = isinstance(args, StackValidationArgs)
+        names = {r.name for r in args.resources} | {r.urn for r in args.resources} if stack else None
+        subject = None if stack else args.urn
+        for problem in waivers.problems(meta.name, config, today, names, subject):
+            report_violation(f"{problem}.", subject)
         active_waivers = waivers.parse_waivers(meta.name, config, today, names)
 
         def report(message: str, urn: str | None = None) -> None:
-            target = urn or ""
+            target = urn or subject or ""
             for waiver in active_waivers:
                 if not waiver.covers(target):
                     continue
@@ -121,31 +128,16 @@ def _guarded(meta: PolicyMeta, check: Callable[[StackValidationArgs, Report, dic
         except _NotApplicableError:
             raise  # the SDK reports it the way the engine expects
         except Exception as exc:
-            report(_failure(meta, exc, None), None)
+            report(_failure(meta, exc, None if stack else args), None)
 
     return validate
 
 
-def resource_policy(meta: PolicyMeta, check: ResourceCheck) -> StackValidationPolicy:
-    """A policy that judges each resource of its families on its own. It is served as a stack policy so it
-    sees the stack (to check its waivers' resources), and each resource is judged in isolation: one that
-    cannot be judged (an unknown value, an error) is a violation on that resource, and the others are still
-    judged."""
-    def each(args: StackValidationArgs, report: Report, config: dict[str, Any]) -> None:
-        for resource in args.resources:
-            if resource.resource_type not in meta.resource_types:
-                continue
-            def on_resource(message: str, urn: str | None = None, _urn: str = resource.urn) -> None:
-                report(message, urn or _urn)
-            try:
-                check(resource, on_resource, config)
-            except _NotApplicableError:
-                raise
-            except Exception as exc:
-                on_resource(_failure(meta, exc, resource))
-
-    return StackValidationPolicy(
-        name=meta.name, description=meta.description, validate=_guarded(meta, each),
+def resource_policy(meta: PolicyMeta, check: ResourceCheck) -> ResourceValidationPolicy:
+    """A policy that judges each resource of its families on its own: the engine hands it one resource at a
+    time (so one that cannot be judged, an unknown value or an error, is a violation on that resource only)."""
+    return ResourceValidationPolicy(
+        name=meta.name, description=meta.description, validate=_guarded(meta, check),
         enforcement_level=meta.level, config_schema=_schema(meta), severity=meta.severity,
         tags=meta.tags, remediation_steps=meta.remediation, framework=meta.framework)
 

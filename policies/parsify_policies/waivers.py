@@ -58,8 +58,8 @@ class Waiver:
 MAX_WAIVER_DAYS = 90  # a waiver expires at most this many days after the plan date
 
 
-def _problem(entry: Any, today: date, names: set[str]) -> str | None:
-    """Why one waiver entry cannot apply, or None."""
+def _problem(entry: Any, today: date, names: set[str] | None) -> str | None:
+    """Why one waiver entry cannot apply, or None (`names`: the stack's resources, when they are known)."""
     if not isinstance(entry, dict):
         return "is not an object"
     missing = [key for key in WAIVER_SCHEMA["items"]["required"] if not entry.get(key)]
@@ -72,16 +72,21 @@ def _problem(entry: Any, today: date, names: set[str]) -> str | None:
     if expires > today + timedelta(days=MAX_WAIVER_DAYS):
         return (f"expires {expires}, more than {MAX_WAIVER_DAYS} days after the plan date {today}; waivers are "
                 "time-limited")
-    unknown = [r for r in entry["resources"] if r not in names]
+    unknown = [r for r in entry["resources"] if names is not None and r not in names]
     if unknown:
         return f"names {unknown[0]}, which is not a resource of this stack"
     return None
 
 
-def problems(policy: str, config: dict[str, Any], today: date, names: set[str]) -> list[str]:
-    """Every waiver of `policy` that cannot apply, and why (the offline gate reports the same)."""
+def problems(policy: str, config: dict[str, Any], today: date, names: set[str] | None,
+             subject: str | None = None) -> list[str]:
+    """Every waiver of `policy` that cannot apply, and why (the offline gate reports the same). With
+    `subject`, only the waivers that name that resource."""
     found = []
     for index, entry in enumerate(config.get("waivers", []) or []):
+        if subject is not None and isinstance(entry, dict) and not any(
+                ref in (subject, subject.rsplit("::", 1)[-1]) for ref in entry.get("resources") or []):
+            continue
         why = _problem(entry, today, names)
         if why:
             ticket = entry.get("ticket", f"#{index + 1}") if isinstance(entry, dict) else f"#{index + 1}"
@@ -89,7 +94,7 @@ def problems(policy: str, config: dict[str, Any], today: date, names: set[str]) 
     return found
 
 
-def parse_waivers(policy: str, config: dict[str, Any], today: date, names: set[str]) -> list[Waiver]:
+def parse_waivers(policy: str, config: dict[str, Any], today: date, names: set[str] | None) -> list[Waiver]:
     """The waivers of `policy` that can apply (see problems() for the others)."""
     return [
         Waiver(policy, tuple(w["resources"]), w["ticket"], w["reason"], w["approver"],

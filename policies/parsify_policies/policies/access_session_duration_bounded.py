@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pulumi_policy import EnforcementLevel, PolicyResource, Severity
+from pulumi_policy import EnforcementLevel, ResourceValidationArgs, Severity
 
 from parsify_policies import handbook, types
 from parsify_policies.framework import PolicyMeta, Report, resource_policy
@@ -26,7 +26,7 @@ META = PolicyMeta(
 )
 
 
-def durations(args: PolicyResource) -> list[tuple[str, str]]:
+def durations(args: ResourceValidationArgs) -> list[tuple[str, str]]:
     """(where, duration) of every session the resource sets, with Cloudflare's default where it is left out."""
     own = args.props.get("sessionDuration")
     if args.resource_type in types.ACCESS_POLICY:
@@ -39,7 +39,7 @@ def durations(args: PolicyResource) -> list[tuple[str, str]]:
     return found
 
 
-def check(args: PolicyResource, report: Report, config: dict[str, Any]) -> None:
+def check(args: ResourceValidationArgs, report: Report, config: dict[str, Any]) -> None:
     limit = float(config["maxSessionHours"])
     for where, value in durations(args):
         try:

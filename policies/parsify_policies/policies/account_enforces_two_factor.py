@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pulumi_policy import EnforcementLevel, PolicyResource, Severity
+from pulumi_policy import EnforcementLevel, ResourceValidationArgs, Severity
 
 from parsify_policies import handbook, types
 from parsify_policies.framework import PolicyMeta, Report, resource_policy
@@ -19,7 +19,7 @@ META = PolicyMeta(
 )
 
 
-def check(args: PolicyResource, report: Report, config: dict[str, Any]) -> None:
+def check(args: ResourceValidationArgs, report: Report, config: dict[str, Any]) -> None:
     if (args.props.get("settings") or {}).get("enforceTwofactor") is not True:
         report(f"{resource_label(args)} does not enforce two-factor authentication. "
                "Set settings.enforce_twofactor to true.", None)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pulumi_policy import EnforcementLevel, PolicyResource, Severity
+from pulumi_policy import EnforcementLevel, ResourceValidationArgs, Severity
 
 from parsify_policies import handbook, ids, types
 from parsify_policies.framework import PolicyMeta, Report, resource_policy
@@ -41,7 +41,7 @@ def granted_ids(props: Any) -> list[tuple[str, str]]:
     return found
 
 
-def check(args: PolicyResource, report: Report, config: dict[str, Any]) -> None:
+def check(args: ResourceValidationArgs, report: Report, config: dict[str, Any]) -> None:
     break_glass = [e.lower() for e in config["breakGlass"]]
     if len(break_glass) > 2:
         report(f"The breakGlass list names {len(break_glass)} people; keep it to at most two.", None)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from pulumi_policy import EnforcementLevel, PolicyResource, Severity
+from pulumi_policy import EnforcementLevel, ResourceValidationArgs, Severity
 
 from parsify_policies import handbook, types, waivers
 from parsify_policies.framework import PolicyMeta, Report, resource_policy
@@ -22,7 +22,7 @@ META = PolicyMeta(
 )
 
 
-def check(args: PolicyResource, report: Report, config: dict[str, Any]) -> None:
+def check(args: ResourceValidationArgs, report: Report, config: dict[str, Any]) -> None:
     expires_on = args.props.get("expiresOn")
     today = waivers.plan_date()
     days = int(config["maxLifetimeDays"])  # JSON numbers arrive as floats through the engine

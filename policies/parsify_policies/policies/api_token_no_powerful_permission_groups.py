@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pulumi_policy import EnforcementLevel, PolicyResource, Severity
+from pulumi_policy import EnforcementLevel, ResourceValidationArgs, Severity
 
 from parsify_policies import handbook, ids, types
 from parsify_policies.framework import PolicyMeta, Report, resource_policy
@@ -25,7 +25,7 @@ META = PolicyMeta(
 )
 
 
-def check(args: PolicyResource, report: Report, config: dict[str, Any]) -> None:
+def check(args: ResourceValidationArgs, report: Report, config: dict[str, Any]) -> None:
     denied = set(config["deniedPermissionGroups"])
     for policy in rules(args.props, "policies"):
         if is_deny(policy):

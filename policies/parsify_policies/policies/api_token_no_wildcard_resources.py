@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pulumi_policy import EnforcementLevel, PolicyResource, Severity
+from pulumi_policy import EnforcementLevel, ResourceValidationArgs, Severity
 
 from parsify_policies import handbook, types
 from parsify_policies.framework import PolicyMeta, Report, resource_policy
@@ -39,7 +39,7 @@ def wildcard_keys(resources: dict[str, Any], in_account: bool = False) -> list[s
     return found
 
 
-def check(args: PolicyResource, report: Report, config: dict[str, Any]) -> None:
+def check(args: ResourceValidationArgs, report: Report, config: dict[str, Any]) -> None:
     for index, policy in enumerate(rules(args.props, "policies")):
         if is_deny(policy):
             continue  # a deny policy takes rights away: a wildcard there is a guardrail

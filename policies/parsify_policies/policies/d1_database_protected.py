@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pulumi_policy import EnforcementLevel, PolicyResource, Severity
+from pulumi_policy import EnforcementLevel, ResourceValidationArgs, Severity
 
 from parsify_policies import handbook, types
 from parsify_policies.framework import PolicyMeta, Report, resource_policy
@@ -19,7 +19,7 @@ META = PolicyMeta(
 )
 
 
-def require_protect(args: PolicyResource, report: Report, config: dict[str, Any]) -> None:
+def require_protect(args: ResourceValidationArgs, report: Report, config: dict[str, Any]) -> None:
     if not args.opts.protect:
         report(f"{resource_label(args)} is not protected, so a deploy could delete its data. "
                "Set protect=True (and retain_on_delete=True).", None)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pulumi_policy import EnforcementLevel, PolicyResource, Severity
+from pulumi_policy import EnforcementLevel, ResourceValidationArgs, Severity
 
 from parsify_policies import handbook, types
 from parsify_policies.framework import PolicyMeta, Report, resource_policy
@@ -20,7 +20,7 @@ META = PolicyMeta(
 )
 
 
-def variables(args: PolicyResource) -> list[tuple[str, Any]]:
+def variables(args: ResourceValidationArgs) -> list[tuple[str, Any]]:
     """(where, variable) for every environment value the resource sets, in each of Vercel's forms: a
     ProjectEnvironmentVariable or SharedEnvironmentVariable, the `variables` of ProjectEnvironmentVariables,
     and the deprecated inline `environments` of a Project."""
@@ -30,7 +30,7 @@ def variables(args: PolicyResource) -> list[tuple[str, Any]]:
     return [] if args.resource_type in types.VERCEL_PROJECT else [("", args.props)]
 
 
-def check(args: PolicyResource, report: Report, config: dict[str, Any]) -> None:
+def check(args: ResourceValidationArgs, report: Report, config: dict[str, Any]) -> None:
     for where, variable in variables(args):
         if variable.get("sensitive") is True:
             continue

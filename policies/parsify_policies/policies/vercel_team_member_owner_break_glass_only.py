@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pulumi_policy import EnforcementLevel, PolicyResource, Severity
+from pulumi_policy import EnforcementLevel, ResourceValidationArgs, Severity
 
 from parsify_policies import handbook, types
 from parsify_policies.framework import PolicyMeta, Report, resource_policy
@@ -21,7 +21,7 @@ META = PolicyMeta(
 )
 
 
-def check(args: PolicyResource, report: Report, config: dict[str, Any]) -> None:
+def check(args: ResourceValidationArgs, report: Report, config: dict[str, Any]) -> None:
     email = str(args.props.get("email") or "").lower()
     if args.props.get("role") == "OWNER" and email not in [e.lower() for e in config["breakGlass"]]:
         report(f"{resource_label(args)} ({email}) is a team OWNER but not a break-glass administrator. "

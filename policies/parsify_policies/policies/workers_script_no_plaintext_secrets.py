@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pulumi_policy import EnforcementLevel, PolicyResource, Severity
+from pulumi_policy import EnforcementLevel, ResourceValidationArgs, Severity
 
 from parsify_policies import handbook, types
 from parsify_policies.framework import PolicyMeta, Report, resource_policy
@@ -26,7 +26,7 @@ def _secret_reason(binding: Any) -> str | None:
     return secret_reason(str(binding.get("name") or ""), value)
 
 
-def check(args: PolicyResource, report: Report, config: dict[str, Any]) -> None:
+def check(args: ResourceValidationArgs, report: Report, config: dict[str, Any]) -> None:
     for binding in args.props.get("bindings") or []:
         kind = binding.get("type")
         if kind not in ("plain_text", "json"):
