@@ -44,14 +44,16 @@ def test_every_policy_has_cases() -> None:
     assert all(CASES[name]["violating"] for name in CASES)
 
 
-COMPLIANT = [pytest.param(name, case["compliant"], id=name) for name, case in CASES.items()]
+COMPLIANT = [pytest.param(name, case["compliant"], case.get("compliant_config"), id=name)
+             for name, case in CASES.items()]
 VIOLATING = [pytest.param(name, v["resources"], v["expect"], v.get("config"), id=f"{name}:{v['expect'][:40]}")
              for name, case in CASES.items() for v in case["violating"]]
 
 
-@pytest.mark.parametrize("policy, resources", COMPLIANT)
-def test_compliant_case_passes(tmp_path: Path, policy: str, resources: list[dict[str, Any]]) -> None:
-    _, plan = gate(tmp_path, resources)
+@pytest.mark.parametrize("policy, resources, config", COMPLIANT)
+def test_compliant_case_passes(tmp_path: Path, policy: str, resources: list[dict[str, Any]],
+                               config: dict[str, Any] | None) -> None:
+    _, plan = gate(tmp_path, resources, {**DEFAULT_PACK_CONFIG, policy: config} if config else None)
     assert findings(plan, policy) == []
     assert next(p for p in plan["compliance"]["policies"] if p["policy"] == policy)["status"] == "pass"
 

@@ -69,9 +69,10 @@ def judged_properties(provider: str, cls: type) -> set[str]:
         found.add("Access rules")
     if "text" in nested.get("bindings", set()):
         found.add("Worker bindings")
-    if "roles" in top or "permission_groups" in everything:
+    if "roles" in everything or "permission_groups" in everything:
         found.add("roles or permission groups")
-    if "setting_id" in top or "min_tls_version" in everything or {"ssl", "action_parameters"} <= everything:
+    if "setting_id" in top or "min_tls_version" in everything or ("ssl" in everything and (
+            "action_parameters" in everything or "actions" in top)):
         found.add("TLS settings")
     if provider == "pulumiverse_vercel" and {"key", "value", "sensitive"} <= everything:
         found.add("environment values")
@@ -118,7 +119,8 @@ def test_the_walk_finds_what_the_reference_names() -> None:
                   "cloudflare:index/hostnameTlsSetting:HostnameTlsSetting", "cloudflare:index/ruleset:Ruleset",
                   "vercel:index/projectEnvironmentVariables:ProjectEnvironmentVariables",
                   "vercel:index/sharedEnvironmentVariable:SharedEnvironmentVariable",
-                  "cloudflare:index/healthcheck:Healthcheck", "cloudflare:index/accountMember:AccountMember"]:
+                  "cloudflare:index/healthcheck:Healthcheck", "cloudflare:index/accountMember:AccountMember",
+                  "cloudflare:index/pageRule:PageRule", "vercel:index/teamConfig:TeamConfig"]:
         assert token in found, token
 
 

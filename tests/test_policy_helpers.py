@@ -15,7 +15,8 @@ from parsify_policies.waivers import parse_waivers, problems
 from pulumi_policy import PolicyResource, PolicyResourceOptions, ResourceValidationArgs, StackValidationArgs
 
 
-@pytest.mark.parametrize("text, hours", [("24h", 24), ("30m", 0.5), ("1h30m", 1.5), ("90s", 0.025)])
+@pytest.mark.parametrize("text, hours", [("24h", 24), ("30m", 0.5), ("1h30m", 1.5), ("90s", 0.025),
+                                         ("500ms", 0.5 / 3600), ("1h500ms", 1 + 0.5 / 3600), ("86400000ms", 24)])
 def test_duration_hours_reads_go_durations(text: str, hours: float) -> None:
     assert duration_hours(text) == pytest.approx(hours)
 

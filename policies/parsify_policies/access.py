@@ -52,6 +52,8 @@ class Context:
     resources: list[PolicyResource]
     public_domains: list[str]
     allowed_methods: list[str]
+    # When set, every other email domain counts as public: a consumer mailbox list is never complete.
+    organization_domains: list[str] = field(default_factory=list)
 
     def of(self, family: types.Family) -> list[PolicyResource]:
         return [r for r in self.resources if r.resource_type in family]
@@ -95,6 +97,8 @@ def classify(rule: Mapping[str, Any], owner: PolicyResource | None, key: str, ct
         domain = str(value.get("domain") or "").lower()
         if domain in ctx.public_domains:
             return "public", f"the public email domain {domain}"
+        if ctx.organization_domains and domain not in ctx.organization_domains:
+            return "public", f"the email domain {domain}, which is not one of the organization's domains"
         return "identity", f"the email domain {domain}"
     if name == "loginMethod":
         providers = _deps(owner, key, types.ACCESS_IDENTITY_PROVIDER)
@@ -158,6 +162,14 @@ def requires_mfa(policy: Mapping[str, Any], owner: PolicyResource | None, app: M
         for group in _deps(owner, "policies" if inline else "requires", types.ACCESS_GROUP):
             if requires_mfa(group.props, group, None, ctx):
                 return True
+    # Includes are an OR: MFA holds through them only when every include is a declared group that requires
+    # it (an inline policy shares its application's dependencies, so it gets no credit this way).
+    includes = policy.get("includes") or []
+    ids = {str((rule.get("group") or {}).get("id")) for rule in includes}
+    included = [] if inline else _deps(owner, "includes", types.ACCESS_GROUP)
+    if includes and all(rule.get("group") for rule in includes) and len(included) >= len(ids) \
+            and all(requires_mfa(g.props, g, None, ctx) for g in included):
+        return True
     organization = ctx.organization
     layers = [_mfa_setting(policy.get("mfaConfig")), _mfa_setting((app or {}).get("mfaConfig")),
               _mfa_setting(organization.get("mfaConfig")) if organization.get("mfaRequiredForAllApps") else None]

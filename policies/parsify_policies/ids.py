@@ -15,7 +15,8 @@ from typing import Any, NamedTuple
 class PermissionGroup(NamedTuple):
     name: str
     scope: str  # e.g. com.cloudflare.api.account, com.cloudflare.api.account.zone
-    powerful: bool
+    powerful: bool  # write access that changes security, data or what runs (the reference says why)
+    why_powerful: str = ""
 
 
 class Role(NamedTuple):
@@ -31,7 +32,8 @@ def _table() -> dict[str, Any]:
 
 def permission_group(group_id: str) -> PermissionGroup | None:
     entry = _table()["permissionGroups"].get(group_id)
-    return PermissionGroup(entry["name"], entry["scope"], entry["powerful"]) if entry else None
+    return PermissionGroup(entry["name"], entry["scope"], entry["powerful"], entry.get("whyPowerful", "")) \
+        if entry else None
 
 
 def permission_group_name(group_id: str) -> str | None:

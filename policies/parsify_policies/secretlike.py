@@ -21,8 +21,14 @@ from detect_secrets.core.plugins.util import get_mapping_from_secret_type_to_cla
 from detect_secrets.plugins.base import BasePlugin
 from detect_secrets.plugins.high_entropy_strings import Base64HighEntropyString, HexHighEntropyString
 
-SECRET_NAME = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD|PASSWD|PASSPHRASE|CREDENTIAL|PRIVATE|AUTH|DSN|WEBHOOK)",
-                         re.IGNORECASE)
+# Words of a name (split at _, -, . and camelCase) that mark a secret; whole words, so MAX_TOKENS or BYPASS_CACHE
+# are not secrets while DB_PASS and apiKey are.
+SECRET_WORDS = {"KEY", "APIKEY", "TOKEN", "SECRET", "SECRETS", "PASSWORD", "PASSWD", "PASS", "PWD", "PASSPHRASE",
+                "CREDENTIAL", "CREDENTIALS", "CREDS", "PRIVATE", "AUTH", "AUTHORIZATION", "DSN", "WEBHOOK", "SALT",
+                "SIGNING"}
+WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")
+# Values that cannot hold a secret whatever the name says: numbers and booleans (MAX_TOKENS=4096).
+NOT_A_SECRET_VALUE = re.compile(r"^(\d+(\.\d+)?|true|false)$", re.IGNORECASE)
 # Names that are public by convention: bundled into client code (Next.js, Vite, Create React App, Nuxt,
 # Expo, Gatsby) or keys designed to be public (reCAPTCHA / Turnstile site keys, Stripe publishable keys).
 PUBLIC_NAME = re.compile(r"^(NEXT_PUBLIC_|VITE_|REACT_APP_|NUXT_PUBLIC_|EXPO_PUBLIC_|GATSBY_|PUBLIC_)"
@@ -69,9 +75,9 @@ def looks_secret(name: str, value: object) -> str | None:
         kind = detected(value, entropy=not public)
         if kind:
             return f"its value for '{name}' looks like {kind}"
-    if public:
+    if public or (isinstance(value, str | int | float | bool) and NOT_A_SECRET_VALUE.match(str(value))):
         return None
-    if SECRET_NAME.search(name):
+    if {w.upper() for w in WORD.findall(name)} & SECRET_WORDS:
         return f"its name '{name}' suggests a secret"
     return None
 

@@ -40,6 +40,7 @@ ZONE_SETTING = _cf("ZoneSetting")
 HOSTNAME_TLS_SETTING = _cf("HostnameTlsSetting")
 CUSTOM_HOSTNAME = _cf("CustomHostname")  # Cloudflare for SaaS: its own minimum TLS version
 RULESET = _cf("Ruleset")  # configuration rules (set_config) can lower SSL per request
+PAGE_RULE = _cf("PageRule")  # the older per-URL settings, ssl among them
 HEALTHCHECK = _cf("Healthcheck")
 NOTIFICATION_POLICY = _cf("NotificationPolicy")
 VERCEL_PROJECT = ("vercel:index/project:Project",)
@@ -50,6 +51,7 @@ VERCEL_ENV = ("vercel:index/projectEnvironmentVariable:ProjectEnvironmentVariabl
               "vercel:index/projectEnvironmentVariables:ProjectEnvironmentVariables",
               "vercel:index/sharedEnvironmentVariable:SharedEnvironmentVariable", *VERCEL_PROJECT)
 VERCEL_MEMBER = ("vercel:index/teamMember:TeamMember",)
+VERCEL_TEAM_CONFIG = ("vercel:index/teamConfig:TeamConfig",)  # SAML directory groups mapped to roles
 
 
 def is_a(resource_type: str, family: Family) -> bool:

@@ -11,8 +11,14 @@ from pulumi_policy import EnforcementLevel, Severity, StackValidationArgs
 from parsify_policies import access, handbook, types
 from parsify_policies.framework import PolicyMeta, Report, stack_policy
 
-PUBLIC_EMAIL_DOMAINS = ["gmail.com", "googlemail.com", "outlook.com", "hotmail.com", "yahoo.com", "icloud.com",
-                        "proton.me", "protonmail.com", "aol.com", "gmx.com", "live.com"]
+# Consumer mailbox providers anyone can sign up with. The list can never be complete: set organizationDomains
+# in the stack's pack config, and every other domain counts as public.
+PUBLIC_EMAIL_DOMAINS = [
+    "gmail.com", "googlemail.com", "outlook.com", "hotmail.com", "live.com", "msn.com", "yahoo.com", "yahoo.co.uk",
+    "yahoo.co.jp", "yahoo.fr", "ymail.com", "rocketmail.com", "icloud.com", "me.com", "mac.com", "aol.com",
+    "proton.me", "protonmail.com", "pm.me", "tutanota.com", "tuta.io", "gmx.com", "gmx.net", "gmx.de", "web.de",
+    "t-online.de", "mail.com", "zoho.com", "fastmail.com", "hey.com", "yandex.ru", "yandex.com", "mail.ru",
+    "qq.com", "163.com", "126.com", "naver.com", "libero.it", "orange.fr", "free.fr", "comcast.net"]
 
 META = PolicyMeta(
     name="access-policy-no-public-include",
@@ -23,12 +29,14 @@ META = PolicyMeta(
                                   + types.ACCESS_IDENTITY_PROVIDER),
     remediation="Include named Access groups or individual emails (declared in the program), or require one "
                 "next to a network or country rule; use service auth only with service tokens or mTLS.",
-    config={"publicEmailDomains": {"type": "array", "items": {"type": "string"}, "default": PUBLIC_EMAIL_DOMAINS}},
+    config={"publicEmailDomains": {"type": "array", "items": {"type": "string"}, "default": PUBLIC_EMAIL_DOMAINS},
+            "organizationDomains": {"type": "array", "items": {"type": "string"}, "default": []}},
 )
 
 
 def check(args: StackValidationArgs, report: Report, config: dict[str, Any]) -> None:
-    ctx = access.Context(list(args.resources), [d.lower() for d in config["publicEmailDomains"]], [])
+    ctx = access.Context(list(args.resources), [d.lower() for d in config["publicEmailDomains"]], [],
+                         [d.lower() for d in config["organizationDomains"]])
     for a in access.admissions(ctx):
         if a.decision not in access.ADMITTING:
             continue

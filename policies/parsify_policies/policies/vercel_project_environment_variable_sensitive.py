@@ -36,7 +36,11 @@ def check(args: ResourceValidationArgs, report: Report, config: dict[str, Any]) 
             continue
         key = str(variable.get("key") or "")
         why = secret_reason(key, plain(variable.get("value")))  # the provider marks every value secret
-        if why:
+        if why and list(variable.get("targets") or []) == ["development"]:
+            # Vercel: "Development environment variables cannot be made sensitive".
+            report(f"{resource_label(args)}{where} ({key}) targets development, which Vercel cannot keep "
+                   f"sensitive, but {why}. Use a non-secret development value.", None)
+        elif why:
             report(f"{resource_label(args)}{where} ({key}) is not sensitive but {why}. Set sensitive=True.", None)
 
 

@@ -15,13 +15,21 @@ META = PolicyMeta(
     name="vercel-team-member-owner-break-glass-only",
     description="Only the listed break-glass people (at most two) are Vercel team owners.",
     severity=Severity.HIGH, level=EnforcementLevel.MANDATORY, section=handbook.LEAST_PRIVILEGE,
-    kind="resource", resource_types=types.VERCEL_MEMBER,
+    kind="resource", resource_types=types.VERCEL_MEMBER + types.VERCEL_TEAM_CONFIG,
     remediation="Give the member the DEVELOPER or VIEWER role, or list them in breakGlass in the pack config.",
     config={"breakGlass": BREAK_GLASS_SCHEMA},
 )
 
 
 def check(args: ResourceValidationArgs, report: Report, config: dict[str, Any]) -> None:
+    if args.resource_type in types.VERCEL_TEAM_CONFIG:
+        # TeamConfig.saml.roles maps a directory group to a role: every member of the group gets it.
+        roles = ((args.props.get("saml") or {}).get("roles") or {})
+        for group, mapping in sorted(roles.items()):
+            if (mapping or {}).get("role") == "OWNER":
+                report(f"{resource_label(args)} makes every member of the directory group '{group}' a team OWNER. "
+                       "Map the group to DEVELOPER or VIEWER; make only the break-glass people owners.", None)
+        return
     email = str(args.props.get("email") or "").lower()
     if args.props.get("role") == "OWNER" and email not in [e.lower() for e in config["breakGlass"]]:
         report(f"{resource_label(args)} ({email}) is a team OWNER but not a break-glass administrator. "

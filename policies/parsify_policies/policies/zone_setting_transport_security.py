@@ -23,7 +23,7 @@ META = PolicyMeta(
                 "rule weakens them.",
     severity=Severity.HIGH, level=EnforcementLevel.MANDATORY, section=handbook.SECURITY_COMPLIANCE,
     kind="stack", resource_types=(types.ZONE + types.ZONE_SETTING + types.HOSTNAME_TLS_SETTING
-                                  + types.CUSTOM_HOSTNAME + types.RULESET),
+                                  + types.CUSTOM_HOSTNAME + types.RULESET + types.PAGE_RULE),
     remediation="Declare min_tls_version 1.2 or 1.3, always_use_https on and ssl strict for every zone "
                 "(stacks/edge.py ZONE_BASELINE), and remove hostname settings or configuration rules that "
                 "lower them.",
@@ -35,7 +35,7 @@ DEFAULTS = {"min_tls_version": "1.0", "always_use_https": "off", "ssl": "off"}
 STRICT_SSL = ("strict", "origin_pull")
 # Resources that name a zone by `zoneId`: the zones the program touches.
 ZONED = types.ZONE_SETTING + types.HOSTNAME_TLS_SETTING + types.CUSTOM_HOSTNAME + types.RULESET \
-    + types.WORKERS_DOMAIN + types.WORKERS_ROUTE
+    + types.PAGE_RULE + types.WORKERS_DOMAIN + types.WORKERS_ROUTE
 
 
 def problem(setting: str, value: Any) -> str | None:
@@ -62,7 +62,7 @@ def _zone_label(key: str, resources: list[PolicyResource]) -> str:
 
 
 def weakening(r: PolicyResource) -> list[str]:
-    """What a hostname setting, custom hostname or configuration rule lowers."""
+    """What a hostname setting, custom hostname, configuration rule or page rule lowers (disabled ones do nothing)."""
     if r.resource_type in types.HOSTNAME_TLS_SETTING and str(r.props.get("settingId")) == "min_tls_version":
         found = problem("min_tls_version", plain(r.props.get("value")))
         return [f"HostnameTlsSetting '{r.name}' ({r.props.get('hostname')}): {found}"] if found else []
@@ -74,8 +74,12 @@ def weakening(r: PolicyResource) -> list[str]:
         return [f"Ruleset '{r.name}' rule #{i + 1} sets ssl to {ssl}; configuration rules must not lower SSL "
                 "below strict"
                 for i, rule in enumerate(r.props.get("rules") or [])
-                if rule.get("action") == "set_config"
+                if rule.get("action") == "set_config" and rule.get("enabled") is not False
                 and (ssl := (rule.get("actionParameters") or {}).get("ssl")) is not None and ssl not in STRICT_SSL]
+    if r.resource_type in types.PAGE_RULE and r.props.get("status") != "disabled":
+        ssl = (r.props.get("actions") or {}).get("ssl")
+        found = problem("ssl", ssl) if ssl is not None else None
+        return [f"PageRule '{r.name}' ({r.props.get('target')}): {found}"] if found else []
     return []
 
 
