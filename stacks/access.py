@@ -6,6 +6,8 @@ Time-limited grants are declared only until their expiry date: the first deploy 
 
 from __future__ import annotations
 
+import difflib
+
 import pulumi
 import pulumi_cloudflare as cloudflare
 
@@ -38,8 +40,9 @@ class AccessControl(pulumi.ComponentResource):
         for index, member in enumerate(cfg.members):
             unknown = [role for role in member.roles if role not in roles]
             if unknown:
-                raise StackConfigError(f"members[{index}].roles", f"has unknown roles {unknown}; the account's "
-                                       f"roles are {sorted(roles)}")
+                near = sorted({m for role in unknown for m in difflib.get_close_matches(role, roles, n=3)})
+                hint = f"did you mean {near}?" if near else "see the account's roles in fixtures/invokes.json"
+                raise StackConfigError(f"members[{index}].roles", f"has unknown roles {unknown}; {hint}")
             cloudflare.AccountMember(
                 f"{name}-member-{slug(member.email)}", account_id=cfg.account_id, email=member.email,
                 roles=[roles[role] for role in member.roles], opts=child)

@@ -37,7 +37,7 @@ def test_a_stale_snapshot_is_caught(tmp_path: Path) -> None:
     program = copy_program(tmp_path)
     (program / "Pulumi.prod.yaml").write_text(PROD.replace("LOG_LEVEL: info", "LOG_LEVEL: debug"))
     status, message = run_cli("snapshot", "--stack", "prod", "--program", str(program), "--check")
-    assert status == 1 and "is stale" in message and "parsify-infra snapshot --stack prod" in message
+    assert status == 1 and "is stale" in message and "make snapshot STACK=prod" in message
 
 
 @pytest.fixture(scope="module")

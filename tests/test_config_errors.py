@@ -37,6 +37,10 @@ CASES = [
      "invalid YAML"),
     ("unknown role", PROD.replace("roles: [Analytics]}", "roles: [Wizard]}"),
      "key parsify:members[5].roles: has unknown roles ['Wizard']"),
+    ("unknown role, near miss", PROD.replace("roles: [Analytics]}", "roles: [Analytic]}"),
+     "has unknown roles ['Analytic']; did you mean ['Analytics']?"),
+    ("duplicate key", PROD + "  parsify:members: []\n",
+     "invalid YAML: duplicate key 'parsify:members' (first on line"),
     ("unknown permission group", PROD.replace("D1 Read]", "D1 Godmode]"),
      "key parsify:tokens[2].permissionGroups: unknown account permission groups ['D1 Godmode']"),
 ]

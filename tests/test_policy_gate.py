@@ -64,8 +64,13 @@ def test_expired_waiver_stops_applying_and_is_reported(tmp_path: Path) -> None:
     ({"access-policy-no-public-include": {"waivers": [waiver(reason="ok")]}}, "waivers.0.reason"),
     ({"access-policy-no-public-include": {"waivers": [waiver(ticket="none")]}}, "does not match"),
     ({"api-token-expires": {"maxLifetimeDays": "ninety"}}, "key api-token-expires.maxLifetimeDays"),
-    ({"all": "strict"}, "is not one of"),
-], ids=["unknown policy", "unknown resource", "too long", "no reason", "no ticket", "bad type", "bad level"])
+    ({"all": "strict"}, "key all: enforcement levels come only from each policy's metadata"),
+    ({"all": "disabled"}, "may not disable or downgrade a policy"),
+    ({"account-member-admin-break-glass-only": "advisory"}, "key account-member-admin-break-glass-only: enforce"),
+    ({"account-member-admin-break-glass-only": {"enforcementLevel": "disabled", "breakGlass": []}},
+     "key account-member-admin-break-glass-only.enforcementLevel: enforcement levels"),
+], ids=["unknown policy", "unknown resource", "too long", "no reason", "no ticket", "bad type", "bad level",
+        "all disabled", "one downgraded", "one disabled"])
 def test_bad_pack_config_is_an_error_naming_file_and_key(tmp_path: Path, config: dict[str, Any],
                                                          expected: str) -> None:
     program = tmp_path / "program"

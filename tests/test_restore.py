@@ -81,7 +81,11 @@ def test_latest_complete_backup_is_chosen_and_an_incomplete_one_is_refused(mirro
     (lambda d: (d / "manifest.json").write_text((d / "manifest.json").read_text().replace('"customers": 300',
                                                                                         '"customers": 301')),
      "table customers: 300 rows in the backup, the manifest says 301"),
-], ids=["tampered", "truncated", "missing object", "row count"])
+    (lambda d: (d / "manifest.json").write_text('{"complete": true}'),
+     "key tables: Field required; the manifest is malformed and the backup is refused"),
+    (lambda d: (d / "manifest.json").write_text((d / "manifest.json").read_text().replace('"chunks"', '"chunkz"')),
+     ": Field required; the manifest is malformed"),
+], ids=["tampered", "truncated", "missing object", "row count", "manifest without objects", "manifest without chunks"])
 def test_restore_refuses_a_backup_that_does_not_match_its_manifest(mirror: Path, tmp_path: Path, damage,
                                                                    expected: str) -> None:
     damage(mirror / "backups/core" / BACKUP_ID)

@@ -152,8 +152,8 @@ def _snapshot(args: argparse.Namespace) -> tuple[int, str]:
     if args.check:
         if approved is not None and snapshot_text(approved) == text:
             return EXIT_OK, f"{_display_path(path)} is current.\n"
-        return EXIT_VIOLATIONS, (f"{_display_path(path)} is stale: run `uv run parsify-infra snapshot --stack "
-                                 f"{args.stack}` and commit it with the change.\n")
+        return EXIT_VIOLATIONS, (f"{_display_path(path)} is stale: run `make snapshot STACK={args.stack}` and "
+                                 "commit it with the change.\n")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
     return EXIT_OK, f"wrote {_display_path(path)} ({len(result.doc['resources'])} resources, as of {today}).\n"

@@ -27,7 +27,6 @@ from parsify_infra.errors import InputError
 from parsify_infra.jsonfile import read_json
 
 FAILED_PREFIX = "POLICY ERROR:"  # how the pack's framework marks a policy that raised (fail closed)
-LEVELS = ("advisory", "mandatory", "remediate", "disabled")
 
 
 @dataclass
@@ -102,26 +101,21 @@ def read_pack_config(path: Path | None, pack: LoadedPack, resources: list[Captur
         if not isinstance(raw, dict):
             raise InputError(f"{path}: the pack config must be a JSON object")
     by_name = {p.name: p for p in pack.policies}
-    for key in raw:
-        if key != "all" and key not in by_name:
+    for key, entry in raw.items():
+        if key == "all" or isinstance(entry, str) or (isinstance(entry, dict) and "enforcementLevel" in entry):
+            where = key if key == "all" or isinstance(entry, str) else f"{key}.enforcementLevel"
+            raise InputError(f"{path}: key {where}: enforcement levels come only from each policy's metadata "
+                             "(policies/parsify_policies/policies/); a pack config may not disable or downgrade a "
+                             "policy. To accept a violation, add a waiver.")
+        if key not in by_name:
             raise InputError(f"{path}: key {key}: no policy of that name in pack {pack.name}")
-    all_level = raw.get("all")
-    if isinstance(all_level, dict):
-        all_level = all_level.get("enforcementLevel")
     resolved: dict[str, tuple[str, dict[str, Any]]] = {}
     waivers: list[dict[str, Any]] = []
     names = {r.name for r in resources} | {r.urn for r in resources}
     for policy in pack.policies:
         entry = raw.get(policy.name, {})
-        level = all_level or _level_of(policy, pack)
-        props: dict[str, Any] = {}
-        if isinstance(entry, str):
-            level = entry
-        elif isinstance(entry, dict):
-            props = {k: v for k, v in entry.items() if k != "enforcementLevel"}
-            level = entry.get("enforcementLevel", level)
-        if level not in LEVELS:
-            raise InputError(f"{path}: key {policy.name}.enforcementLevel: '{level}' is not one of {list(LEVELS)}")
+        level = _level_of(policy, pack)
+        props: dict[str, Any] = dict(entry) if isinstance(entry, dict) else {}
         schema = policy.config_schema
         properties = dict(schema.properties) if schema else {}
         for key, spec in properties.items():

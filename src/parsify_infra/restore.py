@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
 from parsify_infra.errors import InputError
 from parsify_infra.jsonfile import read_json
 
@@ -32,15 +34,36 @@ class Backup:
     manifest: dict[str, Any]
 
 
+class _ObjectEntry(BaseModel):
+    bytes: int = Field(ge=0)
+    chunkBytes: int = Field(ge=1)
+    chunks: list[str]
+
+
+class _Manifest(BaseModel):
+    """The keys restore relies on (the Worker writes more)."""
+
+    model_config = ConfigDict(extra="allow")
+    complete: bool
+    tables: dict[str, int]
+    objects: dict[str, _ObjectEntry]
+
+
 def _manifest(directory: Path) -> dict[str, Any] | None:
     path = directory / "manifest.json"
     if not path.is_file():
         return None
     try:
         data = read_json(path)
+        _Manifest.model_validate(data)
     except InputError as exc:
         raise RestoreRefused(f"{exc}; refusing this backup") from None
-    return data if isinstance(data, dict) else None
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = ".".join(str(part) for part in first["loc"]) or "(top level)"
+        raise RestoreRefused(f"{path}: key {key}: {first['msg']}; the manifest is malformed and the backup is "
+                             "refused") from None
+    return dict(data)
 
 
 def find_backup(source: Path, database: str, on_date: str | None = None, backup_id: str | None = None) -> Backup:

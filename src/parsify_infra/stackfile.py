@@ -37,6 +37,21 @@ class _StringDates(_BaseLoader):  # type: ignore[misc, valid-type]
     raise on an impossible date such as 2026-13-45 before the schema could name the key)."""
 
 
+def _unique_mapping(loader: Any, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+    """A mapping whose keys are unique: the Pulumi CLI refuses a duplicate key, where PyYAML would keep the
+    last one silently (a second `parsify:members: []` would drop every member)."""
+    seen: dict[Any, Any] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key '{key}' (first on line {seen[key].line + 1})", key_node.start_mark)
+        seen[key] = key_node.start_mark
+    return dict(loader.construct_mapping(node, deep=deep))
+
+
+_StringDates.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _unique_mapping)
+
 _StringDates.yaml_implicit_resolvers = {
     first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
     for first, resolvers in _BaseLoader.yaml_implicit_resolvers.items()
