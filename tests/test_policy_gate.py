@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import json
 import re
+from datetime import date
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,9 @@ import pytest
 from parsify_policies import handbook
 from parsify_policies.pack import METAS, MODULES, POLICIES
 
+from parsify_infra.capture import CapturedResource
+from parsify_infra.gate import evaluate, load_pack
+from parsify_infra.plan import capture_stack
 from tests.conftest import REPO, plan_json, run_cli
 from tests.test_policy_cases import gate
 
@@ -171,3 +175,29 @@ def test_handbook_sections_are_the_sdk_compliance_framework() -> None:
     for policy, meta in zip(POLICIES, METAS, strict=True):
         assert policy.framework is not None and policy.framework.name == handbook.FRAMEWORK
         assert policy.framework.reference == meta.section and meta.section in handbook.SECTIONS
+
+
+def test_skipping_policies_outside_their_families_changes_no_verdict(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The gate hands each resource only to the policies whose families include its type; with every policy
+    # asked about every resource (as the engine does) the verdicts must be the same, violations included.
+    _, capture = capture_stack(REPO, "prod")
+    resources = [*capture.resources, *[
+        CapturedResource(urn=f"urn:pulumi:prod::parsify::{t}::odd{i}", type=t, name=f"odd{i}", custom=True,
+                         parent=None, dependencies=[], property_dependencies={}, protect=False,
+                         retain_on_delete=False, inputs=inputs)
+        for i, (t, inputs) in enumerate([
+            ("cloudflare:index/accessPolicy:AccessPolicy", {"decision": "allow", "includes": [{"everyone": {}}]}),
+            ("cloudflare:index/apiToken:ApiToken", {"name": "t", "policies": [{"effect": "allow", "resources": "{}",
+                                                    "permissionGroups": [{"id": "0000"}]}]}),
+            ("vercel:index/project:Project", {"name": "p"}),
+            ("cloudflare:index/workerScript:WorkerScript", {"bindings": [{"type": "plain_text", "name": "DB_PASS",
+                                                                          "text": "x"}]})])]]
+    pack = load_pack(REPO / "policies")
+    today = date(2026, 11, 27)
+    skipping = evaluate(pack, resources, REPO / "policies/config/prod.json", today).violations
+    for policy in pack.policies:
+        monkeypatch.setattr(policy, "judges", None, raising=False)
+    everything = evaluate(pack, resources, REPO / "policies/config/prod.json", today).violations
+    key = lambda v: (v["policy"], v["urn"], v["message"])  # noqa: E731
+    assert sorted(skipping, key=key) == sorted(everything, key=key)
+    assert len(everything) >= 4, "the odd resources were judged"

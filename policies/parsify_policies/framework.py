@@ -136,10 +136,14 @@ def _guarded(meta: PolicyMeta, check: Callable[[Any, Report, dict[str, Any]], No
 def resource_policy(meta: PolicyMeta, check: ResourceCheck) -> ResourceValidationPolicy:
     """A policy that judges each resource of its families on its own: the engine hands it one resource at a
     time (so one that cannot be judged, an unknown value or an error, is a violation on that resource only)."""
-    return ResourceValidationPolicy(
+    policy = ResourceValidationPolicy(
         name=meta.name, description=meta.description, validate=_guarded(meta, check),
         enforcement_level=meta.level, config_schema=_schema(meta), severity=meta.severity,
         tags=meta.tags, remediation_steps=meta.remediation, framework=meta.framework)
+    # The families it judges: for any other type its validate returns at once, so an offline evaluator may
+    # skip the call (the engine's own serialisation per policy and resource is most of the gate's cost).
+    policy.judges = meta.resource_types  # type: ignore[attr-defined]
+    return policy
 
 
 def stack_policy(meta: PolicyMeta, check: StackCheck) -> StackValidationPolicy:

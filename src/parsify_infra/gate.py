@@ -149,17 +149,33 @@ def evaluate(pack: LoadedPack, resources: list[CapturedResource], config_path: P
 
     config, waivers = read_pack_config(config_path, pack, resources, today)
     args = pack.arguments
-    servicer = _PolicyAnalyzerServicer(
-        args["name"], pack.version, args["policies"],
-        args.get("enforcement_level") or EnforcementLevel.ADVISORY,  # PolicyPack's own default
-        args.get("initial_config"), args.get("description"),
-        args.get("display_name"), args.get("readme"), args.get("provider"), args.get("tags"),
-        args.get("repository"))
     levels = {"advisory": analyzer_pb2.ADVISORY, "mandatory": analyzer_pb2.MANDATORY,
               "remediate": analyzer_pb2.REMEDIATE, "disabled": analyzer_pb2.DISABLED}
-    servicer.Configure(analyzer_pb2.ConfigureAnalyzerRequest(policyConfig={
-        name: analyzer_pb2.PolicyConfig(enforcementLevel=levels[level], properties=_struct(props))
-        for name, (level, props) in config.items()}), None)
+
+    def servicer_for(policies: list[Any]) -> Any:
+        servicer = _PolicyAnalyzerServicer(
+            args["name"], pack.version, policies,
+            args.get("enforcement_level") or EnforcementLevel.ADVISORY,  # PolicyPack's own default
+            args.get("initial_config"), args.get("description"),
+            args.get("display_name"), args.get("readme"), args.get("provider"), args.get("tags"),
+            args.get("repository"))
+        names = {p.name for p in policies}
+        servicer.Configure(analyzer_pb2.ConfigureAnalyzerRequest(policyConfig={
+            name: analyzer_pb2.PolicyConfig(enforcementLevel=levels[level], properties=_struct(props))
+            for name, (level, props) in config.items() if name in names}), None)
+        return servicer
+
+    servicer = servicer_for(args["policies"])
+    # Per resource type, the policies that judge it: a policy that names its families (`judges`) does nothing
+    # for other types, so skipping it changes no verdict and saves the SDK's serialisation per policy.
+    by_type: dict[str, Any] = {}
+
+    def analyzer(resource_type: str) -> Any:
+        if resource_type not in by_type:
+            chosen = [p for p in args["policies"]
+                      if getattr(p, "judges", None) is None or resource_type in p.judges]
+            by_type[resource_type] = servicer_for(chosen) if len(chosen) < len(args["policies"]) else servicer
+        return by_type[resource_type]
 
     pack.ledger.clear()
     diagnostics: list[tuple[Any, str]] = []
@@ -167,7 +183,7 @@ def evaluate(pack: LoadedPack, resources: list[CapturedResource], config_path: P
     for r in resources:
         properties = _struct(r.inputs)
         options = analyzer_pb2.AnalyzerResourceOptions(protect=r.protect, parent=r.parent)
-        response = servicer.Analyze(analyzer_pb2.AnalyzeRequest(
+        response = analyzer(r.type).Analyze(analyzer_pb2.AnalyzeRequest(
             type=r.type, properties=properties, urn=r.urn, name=r.name, options=options), None)
         diagnostics += [(d, r.urn) for d in response.diagnostics]
         stack_resources.append(analyzer_pb2.AnalyzerResource(
