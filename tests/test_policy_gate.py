@@ -192,6 +192,16 @@ def test_skipping_policies_outside_their_families_changes_no_verdict(monkeypatch
             ("vercel:index/project:Project", {"name": "p"}),
             ("cloudflare:index/workerScript:WorkerScript", {"bindings": [{"type": "plain_text", "name": "DB_PASS",
                                                                           "text": "x"}]})])]]
+    group_urn = "urn:pulumi:prod::parsify::cloudflare:index/zeroTrustAccessGroup:ZeroTrustAccessGroup::all"
+    resources += [
+        CapturedResource(urn=group_urn, type="cloudflare:index/zeroTrustAccessGroup:ZeroTrustAccessGroup",
+                         name="all", custom=True, parent=None, dependencies=[], property_dependencies={},
+                         protect=False, retain_on_delete=False, inputs={"includes": [{"everyone": {}}]}),
+        CapturedResource(urn="urn:pulumi:prod::parsify::cloudflare:index/zeroTrustAccessPolicy:ZeroTrustAccessPolicy::"
+                         "via-group", type="cloudflare:index/zeroTrustAccessPolicy:ZeroTrustAccessPolicy",
+                         name="via-group", custom=True, parent=None, dependencies=[group_urn],
+                         property_dependencies={"includes": [group_urn]}, protect=False, retain_on_delete=False,
+                         inputs={"decision": "allow", "includes": [{"group": {"id": "all-id"}}]})]
     pack = load_pack(REPO / "policies")
     today = date(2026, 11, 27)
     skipping = evaluate(pack, resources, REPO / "policies/config/prod.json", today).violations
@@ -200,4 +210,5 @@ def test_skipping_policies_outside_their_families_changes_no_verdict(monkeypatch
     everything = evaluate(pack, resources, REPO / "policies/config/prod.json", today).violations
     key = lambda v: (v["policy"], v["urn"], v["message"])  # noqa: E731
     assert sorted(skipping, key=key) == sorted(everything, key=key)
-    assert len(everything) >= 4, "the odd resources were judged"
+    assert len(everything) >= 5, "the odd resources were judged"
+    assert any("through an Access group" in v["message"] for v in skipping), "a stack policy saw the group"

@@ -147,7 +147,11 @@ def resource_policy(meta: PolicyMeta, check: ResourceCheck) -> ResourceValidatio
 
 
 def stack_policy(meta: PolicyMeta, check: StackCheck) -> StackValidationPolicy:
-    return StackValidationPolicy(
+    policy = StackValidationPolicy(
         name=meta.name, description=meta.description, validate=_guarded(meta, check),
         enforcement_level=meta.level, config_schema=_schema(meta), severity=meta.severity,
         tags=meta.tags, remediation_steps=meta.remediation, framework=meta.framework)
+    # The families it reads (and, through property dependencies, what they depend on): an offline evaluator
+    # may hand it only those resources.
+    policy.judges = meta.resource_types  # type: ignore[attr-defined]
+    return policy

@@ -136,6 +136,20 @@ def read_pack_config(path: Path | None, pack: LoadedPack, resources: list[Captur
     return resolved, waivers
 
 
+def _with_dependencies(resources: list[Any], families: set[str]) -> list[Any]:
+    """The resources of `families`, and everything they depend on (transitively), in their original order."""
+    by_urn = {r.urn: r for r in resources}
+    wanted = {r.urn for r in resources if r.type in families}
+    pending = list(wanted)
+    while pending:
+        resource = by_urn[pending.pop()]
+        for urn in [*resource.dependencies, *(u for deps in resource.propertyDependencies.values() for u in deps.urns)]:
+            if urn in by_urn and urn not in wanted:
+                wanted.add(urn)
+                pending.append(urn)
+    return [r for r in resources if r.urn in wanted]
+
+
 def _struct(value: dict[str, Any]) -> struct_pb2.Struct:
     return json_format.ParseDict(value, struct_pb2.Struct())
 
@@ -144,7 +158,7 @@ def evaluate(pack: LoadedPack, resources: list[CapturedResource], config_path: P
              today: date) -> Verdicts:
     """Run every policy of the pack over the captured resources; return violations and summaries."""
     from pulumi.runtime.proto import analyzer_pb2
-    from pulumi_policy import EnforcementLevel
+    from pulumi_policy import EnforcementLevel, StackValidationPolicy
     from pulumi_policy.policy import _PolicyAnalyzerServicer
 
     config, waivers = read_pack_config(config_path, pack, resources, today)
@@ -174,7 +188,8 @@ def evaluate(pack: LoadedPack, resources: list[CapturedResource], config_path: P
         if resource_type not in by_type:
             chosen = [p for p in args["policies"]
                       if getattr(p, "judges", None) is None or resource_type in p.judges]
-            by_type[resource_type] = servicer_for(chosen) if len(chosen) < len(args["policies"]) else servicer
+            by_type[resource_type] = (None if not chosen else servicer if len(chosen) == len(args["policies"])
+                                      else servicer_for(chosen))
         return by_type[resource_type]
 
     pack.ledger.clear()
@@ -183,16 +198,27 @@ def evaluate(pack: LoadedPack, resources: list[CapturedResource], config_path: P
     for r in resources:
         properties = _struct(r.inputs)
         options = analyzer_pb2.AnalyzerResourceOptions(protect=r.protect, parent=r.parent)
-        response = analyzer(r.type).Analyze(analyzer_pb2.AnalyzeRequest(
-            type=r.type, properties=properties, urn=r.urn, name=r.name, options=options), None)
-        diagnostics += [(d, r.urn) for d in response.diagnostics]
+        judge = analyzer(r.type)
+        if judge is not None:  # no policy judges this type
+            response = judge.Analyze(analyzer_pb2.AnalyzeRequest(
+                type=r.type, properties=properties, urn=r.urn, name=r.name, options=options), None)
+            diagnostics += [(d, r.urn) for d in response.diagnostics]
         stack_resources.append(analyzer_pb2.AnalyzerResource(
             type=r.type, properties=properties, urn=r.urn, name=r.name, options=options, parent=r.parent,
             dependencies=r.dependencies,
             propertyDependencies={k: analyzer_pb2.AnalyzerPropertyDependencies(urns=v)
                                   for k, v in r.property_dependencies.items()}))
-    response = servicer.AnalyzeStack(analyzer_pb2.AnalyzeStackRequest(resources=stack_resources), None)
-    diagnostics += [(d, "") for d in response.diagnostics]
+    # Each stack policy that names its families gets those resources and what they depend on (the SDK converts
+    # every resource it is given once per stack policy); the others get the whole stack, as from the engine.
+    stack_policies = [p for p in args["policies"] if isinstance(p, StackValidationPolicy)]
+    groups: dict[tuple[str, ...] | None, list[Any]] = {}
+    for policy in stack_policies:
+        judges = getattr(policy, "judges", None)
+        groups.setdefault(tuple(judges) if judges else None, []).append(policy)
+    for judges, policies in groups.items():
+        chosen = stack_resources if judges is None else _with_dependencies(stack_resources, set(judges))
+        response = servicer_for(policies).AnalyzeStack(analyzer_pb2.AnalyzeStackRequest(resources=chosen), None)
+        diagnostics += [(d, "") for d in response.diagnostics]
 
     verdicts = Verdicts(waivers=waivers)
     for diagnostic, subject in diagnostics:
