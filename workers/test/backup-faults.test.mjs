@@ -10,9 +10,10 @@ import assert from "node:assert/strict";
 import {
   assertChecksums, backupSql, backupWorker, manifestOf, restoreInto, rows, runBackup, runId, runState,
 } from "./helpers.mjs";
+import { backupManifest } from "../local/harness.mjs";
 
 const { mf, alerts } = backupWorker({
-  extraD1: Object.fromEntries(["1", "2", "4", "6", "STALLED", ...Array.from({ length: 14 }, (_, i) => `CRASH_${i + 1}`)]
+  extraD1: Object.fromEntries(["1", "2", "4", "6", "STALLED", "DROPPED", ...Array.from({ length: 14 }, (_, i) => `CRASH_${i + 1}`)]
     .map((name) => [`RESTORE_${name}`, `restore-${name.toLowerCase()}`])),
   bindings: { BACKUP_PAGE_ROWS: "40", BACKUP_QUERY_BUDGET: "10", BACKUP_PART_BYTES: String(5 * 1024 * 1024) },
 });
@@ -198,3 +199,29 @@ for (const [trigger, when, day] of [["crashAfterCreate", "just after starting", 
     assert.equal(alerts.length, before, JSON.stringify(alerts.slice(before)));
   });
 }
+
+// Cloudflare deletes a message after max_retries failed deliveries (docs: queues/configuration/
+// batching-retries.mdx; ours allow 10, workers/backup/worker.json). A continuation that dies every time is
+// dropped; the run is left "running", and the next scheduled run removes what it left and alerts.
+test("a continuation that dies on every delivery is dropped after its retries; the next run cleans up and alerts", async () => {
+  const core = await seedNotes("notes_dropped", 400);
+  const bucket = await mf.getR2Bucket("BACKUPS");
+  await bucket.put("__chaos.json", JSON.stringify({ crashFrom: 2 }));
+  await bucket.delete("__chaos_invocations");
+  const before = alerts.length;
+  const time = Date.UTC(2026, 11, 8, 2, 15, 0);
+  const { state, queue } = await runBackup(mf, time);
+  await bucket.delete("__chaos.json");
+  assert.equal(state.status, "running", "nothing finished the run");
+  assert.equal(queue.dropped.length, 1, "the continuation was dropped");
+  assert.equal(queue.deliveries, backupManifest.queue.consumer.maxRetries + 1, "first delivery and every retry");
+  assert.equal(alerts.length, before, "a death raises nothing by itself");
+
+  const next = time + 24 * 3600e3;
+  const { state: clean } = await runBackup(mf, next);
+  assert.equal(clean.status, "complete", clean.error);
+  assert.equal(alerts.length, before + 1);
+  assert.match(alerts.at(-1).text, new RegExp(`backup run ${runId(time)} never finished; its partial objects were removed`));
+  assert.deepEqual((await bucket.list({ prefix: `backups/core/${runId(time)}/` })).objects.map((o) => o.key), []);
+  await assertWhole(core, "notes_dropped", next, "RESTORE_DROPPED", { dropped: [] });
+});

@@ -7,7 +7,8 @@
 // It also wraps the Worker's D1 and R2 bindings so a test can make the Nth operation of the Nth invocation
 // fail, kill or stall an invocation, or write to the database between page reads. The plan lives in the
 // bucket as __chaos.json: {failInvocation, failAt, target: "d1"|"r2"|"any", mutate, crashInvocation,
-// crashAt, crashAfterCreate, crashAfterComplete, stallAt}.
+// crashAt, crashFrom (every invocation from that number dies at once), crashAfterCreate, crashAfterComplete,
+// stallAt}.
 import backup from "../backup/index.js";
 
 class InjectedFault extends Error {}
@@ -42,6 +43,7 @@ function makeChaos(plan, invocation, log) {
         return true;
       };
       if ((plan.crashInvocation === invocation && ops.any === plan.crashAt) ||
+          (plan.crashFrom !== undefined && invocation >= plan.crashFrom && ops.any === 1) ||
           fires("crashAfterCreate", this.sinceCreate) || fires("crashAfterComplete", this.sinceComplete)) {
         // The invocation dies here (as at the CPU limit): no catch block runs, nothing is acknowledged.
         crash(new Crash(`invocation ${invocation} died at operation ${plan.crashAt}`));
