@@ -7,7 +7,9 @@ import hashlib
 import json
 import os
 import runpy
+import signal
 import sys
+import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -74,8 +76,36 @@ def _program_context(program_dir: Path) -> Iterator[None]:
                 del sys.modules[name]
 
 
-def run_program(files: StackFiles) -> Capture:
-    """Run `files.program_dir/__main__.py` for one stack under mocks; return what it registered."""
+DEFAULT_TIMEOUT_SECONDS = 300.0
+
+
+class _ProgramTimeout(BaseException):
+    """The program ran past its deadline (a BaseException, so the program's own `except Exception` cannot
+    swallow it)."""
+
+
+@contextlib.contextmanager
+def _deadline(seconds: float) -> Iterator[None]:
+    """Interrupt the program after `seconds` of wall time (main thread only: elsewhere there is no alarm)."""
+    if seconds <= 0 or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expire(signum: int, frame: Any) -> None:
+        raise _ProgramTimeout()
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def run_program(files: StackFiles, timeout: float = DEFAULT_TIMEOUT_SECONDS) -> Capture:
+    """Run `files.program_dir/__main__.py` for one stack under mocks; return what it registered. A program
+    that exits, crashes or runs past `timeout` seconds is bad input (exit 2), never an empty plan."""
     import pulumi
     from google.protobuf import json_format, struct_pb2
     from pulumi.runtime import mocks, rpc, settings
@@ -129,7 +159,8 @@ def run_program(files: StackFiles) -> Capture:
         runpy.run_path(str(program_main), run_name="__main__")
 
     try:
-        with _program_context(files.program_dir):
+        # The program's own output goes to stderr, so `--format json` stays one JSON document.
+        with _program_context(files.program_dir), contextlib.redirect_stdout(sys.stderr), _deadline(timeout):
             mocks.test(program)()
             root = settings.get_root_resource()
             outputs = getattr(root, "outputs", {}) or {}
@@ -140,6 +171,13 @@ def run_program(files: StackFiles) -> Capture:
             capture.outputs = json_format.MessageToDict(struct)
     except InputError:
         raise
+    except _ProgramTimeout:
+        raise InputError(f"{program_main}: the program did not finish within {timeout:g} s (--program-timeout); "
+                         "no plan was made") from None
+    except SystemExit as exc:
+        # A program that exits has not declared what it would have: no plan, never a pass.
+        raise InputError(f"{program_main}: the program exited (status {exc.code}) before it finished; "
+                         "no plan was made") from None
     except Exception as exc:
         if os.environ.get("PARSIFY_INFRA_DEBUG"):
             raise

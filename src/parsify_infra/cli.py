@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from parsify_infra.access_review import build_review, expiring, render_review
+from parsify_infra.capture import DEFAULT_TIMEOUT_SECONDS
 from parsify_infra.catalogue import catalogue_table
 from parsify_infra.changerecord import change_summary, render_change_record
 from parsify_infra.changes import diff, read_codeowners, required_reviewers
@@ -50,6 +51,8 @@ def _stack_options(command: argparse.ArgumentParser, formats: list[str]) -> None
     command.add_argument("--policy-pack", type=Path, default=DEFAULT_PACK, help="CrossGuard pack folder")
     command.add_argument("--policy-config", type=Path,
                          help="pack config JSON (default: <pack>/config/<stack>.json when it exists)")
+    command.add_argument("--program-timeout", type=float, default=DEFAULT_TIMEOUT_SECONDS, metavar="SECONDS",
+                         help=f"stop a program that runs longer (default {DEFAULT_TIMEOUT_SECONDS:g}; 0: no limit)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -66,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     snapshot.add_argument("--program", type=Path, default=REPO_ROOT)
     snapshot.add_argument("--as-of", type=_iso_date)
     snapshot.add_argument("--check", action="store_true", help="exit 1 if the committed snapshot is stale")
+    snapshot.add_argument("--program-timeout", type=float, default=DEFAULT_TIMEOUT_SECONDS, metavar="SECONDS")
     review = commands.add_parser("access-review", help="who and what can reach what, with findings")
     _stack_options(review, ["markdown", "json"])
     expiry = commands.add_parser("expiry", help="tokens, grants and waivers expiring within 14 days")
@@ -107,7 +111,7 @@ class Evaluated:
 
 
 def _evaluate(args: argparse.Namespace, today: date, policies: bool = True) -> Evaluated:
-    files, capture = capture_stack(args.program.resolve(), args.stack)
+    files, capture = capture_stack(args.program.resolve(), args.stack, args.program_timeout)
     doc: dict[str, Any] = plan_document(capture)
     if not policies:
         return Evaluated(files, doc, None)

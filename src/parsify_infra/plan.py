@@ -6,7 +6,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from parsify_infra.capture import Capture, CapturedResource, run_program
+from parsify_infra.capture import DEFAULT_TIMEOUT_SECONDS, Capture, CapturedResource, run_program
 from parsify_infra.secrets import mask
 from parsify_infra.stackfile import StackFiles, load_stack_files
 
@@ -37,9 +37,10 @@ def plan_document(capture: Capture) -> dict[str, Any]:
     }
 
 
-def capture_stack(program_dir: Path, stack: str) -> tuple[StackFiles, Capture]:
+def capture_stack(program_dir: Path, stack: str, timeout: float = DEFAULT_TIMEOUT_SECONDS
+                  ) -> tuple[StackFiles, Capture]:
     files = load_stack_files(program_dir, stack)
-    return files, run_program(files)
+    return files, run_program(files, timeout)
 
 
 
