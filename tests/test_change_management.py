@@ -107,7 +107,7 @@ def test_json_plan_carries_the_change_summary(tmp_path: Path) -> None:
 def test_access_review_lists_who_reaches_what_with_findings() -> None:
     status, text = run_cli("access-review", "--stack", "staging", "--format", "json", "--as-of", PLAN_DATE)
     review = json.loads(text)
-    assert status == 0
+    assert status == 1, "findings: the weekly job reads the exit status, not the Markdown"
     kinds = {(f["kind"], f["subject"]) for f in review["findings"]}
     assert ("administrator", "maya.okafor@parsify.io") in kinds
     assert ("grant without ticket", "elena.costa@parsify.io") in kinds
@@ -147,8 +147,14 @@ def test_access_review_counts_member_policies_and_flags_unknown_role_ids() -> No
 def test_expiry_report_lists_tokens_grants_and_waivers_within_14_days() -> None:
     status, text = run_cli("expiry", "--stack", "prod", "--format", "json", "--as-of", "2027-01-25")
     subjects = {i["subject"] for i in json.loads(text)["expiring"]}
-    assert status == 0
+    assert status == 1, "something expires: the daily job reads the exit status"
     assert subjects == {"token parsify-prod-backup-verify",
                         "waiver SEC-218 (monitoring-public-hostname-covered)"}
     status, text = run_cli("expiry", "--stack", "prod", "--as-of", "2026-11-27")
     assert "- grant jon.bell@parsify.io -> Database console: expires 2026-12-11" in text
+
+
+def test_expiry_exits_0_when_nothing_expires() -> None:
+    # 2027-01-05: the December grant is gone from the stack; tokens and the waiver expire after 2027-01-19.
+    status, text = run_cli("expiry", "--stack", "prod", "--as-of", "2027-01-05")
+    assert (status, text.splitlines()[-1]) == (0, "- nothing"), text

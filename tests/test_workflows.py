@@ -90,6 +90,18 @@ def test_least_privilege(path: Path) -> None:
     assert "${{ secrets" not in "".join(line for line in text.splitlines() if line.strip().startswith("run:"))
 
 
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+def test_every_job_has_a_timeout(path: Path) -> None:
+    for name, job in load(path)["jobs"].items():
+        assert 0 < int(job.get("timeout-minutes", 0)) <= 120, f"{path.name}: job {name} has no timeout-minutes"
+
+
+def test_scheduled_reports_read_the_exit_status_not_the_markdown() -> None:
+    daily = (REPO / ".github/workflows/daily-review.yml").read_text()
+    weekly = (REPO / ".github/workflows/weekly-access-review.yml").read_text()
+    assert "grep" not in daily and '|| status=$?' in daily and '|| status=$?' in weekly
+
+
 def test_deploys_are_serialised_and_prod_needs_approval() -> None:
     jobs = load(REPO / ".github/workflows/deploy.yml")["jobs"]
     assert jobs["prod"]["needs"] == ["staging"] and jobs["prod"]["environment"] == "production"

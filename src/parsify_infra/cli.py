@@ -168,6 +168,7 @@ def _review(args: argparse.Namespace) -> tuple[int, str]:
     result = _evaluate(args, today)
     assert result.verdicts is not None
     review = build_review(result.doc, args.policy_pack.resolve(), today, result.verdicts.waivers)
+    # Exit status 1 when there is something to act on, so scheduled jobs need not read the Markdown.
     if args.command == "expiry":
         items = expiring(review)
         if args.format == "json":
@@ -175,9 +176,11 @@ def _review(args: argparse.Namespace) -> tuple[int, str]:
         else:
             text = "\n".join([f"# Expiring within 14 days: {args.stack} ({review['asOf']})", "",
                               *([f"- {i['subject']}: {i['detail']}" for i in items] or ["- nothing"])]) + "\n"
+        found = bool(items)
     else:
         text = json.dumps(review, indent=2) + "\n" if args.format == "json" else render_review(review)
-    return EXIT_OK, scrub(text, result.files.secret_placeholders)
+        found = bool(review["findings"])
+    return (EXIT_VIOLATIONS if found else EXIT_OK), scrub(text, result.files.secret_placeholders)
 
 
 def _restore(args: argparse.Namespace) -> tuple[int, str]:
