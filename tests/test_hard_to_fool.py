@@ -7,6 +7,9 @@ import shutil
 from pathlib import Path
 
 import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.conftest import REPO, run_cli
 
@@ -47,3 +50,61 @@ def test_program_output_goes_to_stderr_so_json_stays_json(tmp_path: Path, capsys
     assert status == 0 and json.loads(text)["stack"] == "case"
     captured = capsys.readouterr()
     assert "hello from the program" in captured.err and "hello from the program" not in captured.out
+
+
+def _bomb() -> str:
+    lines = ["config:", "  a: &a [x, x, x, x, x, x, x, x, x]"]
+    for name, previous in zip("bcdefgh", "abcdefg", strict=True):
+        lines.append(f"  {name}: &{name} [{', '.join([f'*{previous}'] * 9)}]")
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize("content, expected", [
+    (_bomb().encode(), "more than 200000 values once its aliases are expanded"),  # a ~500-byte alias bomb
+    (("config:\n  x: " + "[" * 100 + "]" * 100 + "\n").encode(), "nested deeper than 64 levels"),
+    ("config:\n  x: 1\n".encode("utf-16"), "not UTF-8 text"),
+    (b"\x00\x01\x02binary\xff", "not UTF-8 text"),
+    (b"config:\n  x: 1\n  x: 2\n", "duplicate key 'x'"),
+])
+def test_stack_files_are_read_with_limits(tmp_path: Path, content: bytes, expected: str) -> None:
+    folder = program(tmp_path, "")
+    (folder / "Pulumi.case.yaml").write_bytes(content)
+    status, message = run_cli("plan", "--stack", "case", "--program", str(folder))
+    assert status == 2 and expected in message and "\n" not in message.strip()
+
+
+@pytest.mark.parametrize("make, expected", [
+    (lambda d: d, "is a directory, not a file"),
+    (lambda d: (d / "c.json").write_text('{"a": {}, "a": {}}') and d / "c.json", "duplicate key 'a'"),
+    (lambda d: (d / "c.json").write_text("[" * 5000 + "]" * 5000) and d / "c.json", "nested deeper"),
+    (lambda d: (d / "c.json").write_bytes(b"\xff\xfe{") and d / "c.json", "not UTF-8 text"),
+], ids=["directory", "duplicate key", "deep", "binary"])
+def test_pack_config_is_read_with_limits(tmp_path: Path, make, expected: str) -> None:  # type: ignore[no-untyped-def]
+    folder = program(tmp_path, "import pulumi\n")
+    status, message = run_cli("plan", "--stack", "case", "--program", str(folder), "--policy-config",
+                              str(make(tmp_path)))
+    assert status == 2 and expected in message
+
+
+STACK_TEXT = st.one_of(
+    st.binary(max_size=300).map(lambda b: b.decode("latin-1")),
+    st.recursive(st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=20)),
+                 lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+                 max_leaves=20).map(lambda v: yaml.safe_dump({"config": {"policy-fixture:resources": v}})),
+)
+
+
+@settings(max_examples=40, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow,
+                                                                                   HealthCheck.function_scoped_fixture])
+@given(STACK_TEXT)
+def test_any_stack_file_gives_a_verdict_or_one_line(tmp_path: Path, text: str) -> None:
+    # Whatever the stack file holds: exit 0, 1 or 2; on 2 a single line naming the file; never a traceback.
+    folder = tmp_path / "fuzz"
+    if not folder.exists():
+        shutil.copytree(GENERIC, folder)
+    (folder / "Pulumi.case.yaml").write_text(text, encoding="utf-8", errors="surrogatepass")
+    status, message = run_cli("plan", "--stack", "case", "--program", str(folder), "--format", "json",
+                              "--no-policies")
+    assert status in (0, 1, 2)
+    if status == 2:
+        assert "\n" not in message.strip() and "Traceback" not in message and str(folder) in message

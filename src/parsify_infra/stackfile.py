@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from parsify_infra.errors import InputError
+from parsify_infra.jsonfile import MAX_DEPTH, read_text
 
 
 @dataclass(frozen=True)
@@ -58,16 +59,47 @@ _StringDates.yaml_implicit_resolvers = {
 }
 
 
+MAX_NODES = 200_000  # values after expanding aliases: a 440-byte alias bomb expands to billions
+
+
+def _check_shape(text: str) -> None:
+    """Size after alias expansion and nesting depth, from the parser's events, before anything is built."""
+    sizes: dict[str, int] = {}
+    open_nodes: list[list[Any]] = [[None, 0]]  # [anchor, values inside]
+
+    def add(count: int) -> None:
+        open_nodes[-1][1] += count
+        if sum(node[1] for node in open_nodes) > MAX_NODES:
+            raise yaml.YAMLError(f"more than {MAX_NODES} values once its aliases are expanded")
+
+    for event in yaml.parse(text, Loader=_BaseLoader):
+        if isinstance(event, yaml.ScalarEvent):
+            if event.anchor:
+                sizes[event.anchor] = 1
+            add(1)
+        elif isinstance(event, yaml.AliasEvent):
+            add(sizes.get(event.anchor or "", 1))
+        elif isinstance(event, yaml.MappingStartEvent | yaml.SequenceStartEvent):
+            open_nodes.append([event.anchor, 0])
+            if len(open_nodes) > MAX_DEPTH:
+                raise yaml.YAMLError(f"nested deeper than {MAX_DEPTH} levels")
+        elif isinstance(event, yaml.MappingEndEvent | yaml.SequenceEndEvent):
+            anchor, count = open_nodes.pop()
+            if anchor:
+                sizes[anchor] = count + 1
+            add(count + 1)
+
+
 def _read_yaml(path: Path) -> Any:
-    if not path.is_file():
-        raise InputError(f"{path}: file not found")
+    text = read_text(path)
     try:
-        return yaml.load(path.read_text(encoding="utf-8"), Loader=_StringDates)
+        _check_shape(text)
+        return yaml.load(text, Loader=_StringDates)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise InputError(f"{path}:{where}: invalid YAML: {problem}") from None
+        problem = getattr(exc, "problem", None) or str(exc) or "invalid YAML"
+        raise InputError(f"{path}{':' + where if where else ''}: invalid YAML: {problem}") from None
 
 
 def _is_secure(value: Any) -> bool:
