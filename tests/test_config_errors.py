@@ -79,3 +79,20 @@ def test_the_command_exits_2_without_a_traceback(program: Path) -> None:
     assert result.stdout == ""
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
     assert "Pulumi.prod.yaml: key parsify:backups.retentionDays" in result.stderr
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["plna", "--stack", "prod"], "did you mean 'plan'?"),
+    (["plan", "--stack", "prdo"], "Pulumi.prdo.yaml: file not found; did you mean 'prod'? stacks here: prod, staging"),
+    (["plan", "--stack", "prod", "--formt", "json"], "unrecognized arguments: --formt json; did you mean '--format'?"),
+    (["plan", "--stack", "prod", "--format", "jsn"], "did you mean 'json'?"),
+])
+def test_mistyped_commands_stacks_and_flags_get_a_suggestion(argv: list[str], expected: str) -> None:
+    status, message = run_cli(*argv)
+    assert status == 2 and expected in message
+
+
+def test_version_names_the_package(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        run_cli("--version")
+    assert stopped.value.code == 0 and capsys.readouterr().out.startswith("parsify-infra ")

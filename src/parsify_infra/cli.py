@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import os
+import re
 import sys
 from dataclasses import dataclass
 from datetime import date
+from importlib import metadata
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -39,7 +42,23 @@ def _iso_date(text: str) -> str:
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:  # one line and exit status 2, as for any bad input
-        raise InputError(f"{self.prog}: {message}")
+        raise InputError(f"{self.prog}: {message}{self._suggestion(message)}")
+
+    def _suggestion(self, message: str) -> str:
+        """"; did you mean ...?" for a mistyped subcommand, choice or flag."""
+        choice = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
+        if choice:
+            options = re.findall(r"'([^']*)'", choice.group(2)) or [o.strip() for o in choice.group(2).split(",")]
+            near = difflib.get_close_matches(choice.group(1), options, n=1)
+            return f"; did you mean '{near[0]}'?" if near else ""
+        unknown = re.search(r"unrecognized arguments: (\S+)", message)
+        if unknown:
+            parsers = [self, *(sub for action in self._actions if isinstance(action, argparse._SubParsersAction)
+                               for sub in action.choices.values())]
+            flags = sorted({f for parser in parsers for action in parser._actions for f in action.option_strings})
+            near = difflib.get_close_matches(unknown.group(1).split("=")[0], flags, n=1)
+            return f"; did you mean '{near[0]}'?" if near else ""
+        return ""
 
 
 def _stack_options(command: argparse.ArgumentParser, formats: list[str]) -> None:
@@ -57,6 +76,7 @@ def _stack_options(command: argparse.ArgumentParser, formats: list[str]) -> None
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="parsify-infra", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"parsify-infra {metadata.version('parsify-infra')}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     plan = commands.add_parser("plan", help="run the program offline, evaluate the policy gate, print the plan")
     _stack_options(plan, ["text", "json", "markdown"])

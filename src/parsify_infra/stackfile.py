@@ -6,6 +6,7 @@ is marked secret, so the program sees a secret exactly where the real engine wou
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -129,6 +130,11 @@ def load_stack_files(program_dir: Path, stack: str) -> StackFiles:
         raise InputError(f"{project_file}: key name: a project name is required")
     project = project_doc["name"]
     stack_file = program_dir / f"Pulumi.{stack}.yaml"
+    if not stack_file.is_file() and program_dir.is_dir():
+        stacks = sorted(p.name[len("Pulumi."):-len(".yaml")] for p in program_dir.glob("Pulumi.*.yaml"))
+        near = difflib.get_close_matches(stack, stacks, n=1)
+        hint = f"did you mean '{near[0]}'? " if near else ""
+        raise InputError(f"{stack_file}: file not found; {hint}stacks here: {', '.join(stacks) or 'none'}")
     doc = _read_yaml(stack_file) or {}
     if not isinstance(doc, dict):
         raise InputError(f"{stack_file}: the file must be a mapping with a 'config' key")
