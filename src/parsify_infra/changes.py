@@ -40,6 +40,7 @@ class Change:
     component: str  # type token of the top-level component, e.g. parsify:access:AccessControl
     risk: str
     properties: list[PropertyChange] = field(default_factory=list)
+    protected: bool = False  # the approved state protects it: a delete or replace fails until protect is removed
 
 
 def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
@@ -111,7 +112,7 @@ def diff(approved: dict[str, Any] | None, current: dict[str, Any]) -> list[Chang
             replace_keys = STATEFUL.get(resource["type"], frozenset())
             action = "replace" if any(p.path.split(".")[0].split("[")[0] in replace_keys for p in props) else "update"
         changes.append(Change(action, urn, resource["type"], resource["name"], _component(resource, context),
-                              _risk(action, resource["type"]), props))
+                              _risk(action, resource["type"]), props, bool(before and before["protect"])))
     return changes
 
 

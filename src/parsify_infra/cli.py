@@ -20,10 +20,11 @@ from parsify_infra.catalogue import catalogue_table
 from parsify_infra.changerecord import change_summary, render_change_record
 from parsify_infra.changes import diff, read_codeowners, required_reviewers
 from parsify_infra.drill import run_drill
-from parsify_infra.errors import EXIT_BAD_INPUT, EXIT_OK, EXIT_VIOLATIONS, InputError
+from parsify_infra.errors import EXIT_BAD_INPUT, EXIT_CHANGES, EXIT_OK, EXIT_VIOLATIONS, InputError
 from parsify_infra.gate import Verdicts, evaluate, load_pack
 from parsify_infra.plan import capture_stack, plan_document
-from parsify_infra.render import render_text
+from parsify_infra.preview import render_preview
+from parsify_infra.render import render_listing
 from parsify_infra.restore import RestoreRefused, restore
 from parsify_infra.secrets import scrub
 from parsify_infra.snapshot import read_snapshot, snapshot_document, snapshot_path, snapshot_text
@@ -80,7 +81,12 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     plan = commands.add_parser("plan", help="run the program offline, evaluate the policy gate, print the plan")
     _stack_options(plan, ["text", "json", "markdown"])
-    plan.add_argument("--verbose", action="store_true", help="text format: show every input")
+    plan.add_argument("--verbose", action="store_true", help="text format: also list every resource and input")
+    plan.add_argument("--diff", action="store_true", help="text format: show each changed property")
+    plan.add_argument("--color", choices=["auto", "always", "never"], default="auto",
+                      help="colour the text plan (auto: on a terminal, unless NO_COLOR is set)")
+    plan.add_argument("--expect-no-changes", action="store_true",
+                      help=f"exit {EXIT_CHANGES} if anything would change (drift jobs)")
     plan.add_argument("--no-policies", action="store_true", help="skip the policy gate")
     plan.add_argument("--baseline", type=Path,
                       help="approved snapshot to diff against (default: <program>/stacks/snapshots/<stack>.json)")
@@ -161,7 +167,13 @@ def _plan(args: argparse.Namespace) -> tuple[int, str]:
         reviewers = required_reviewers(changes, args.stack, read_codeowners(REPO_ROOT / ".github" / "CODEOWNERS"))
         text = render_change_record(doc, changes, reviewers, _display_path(baseline))
     else:
-        text = render_text(doc, args.verbose)
+        colour = args.color == "always" or (args.color == "auto" and sys.stdout.isatty()
+                                            and not os.environ.get("NO_COLOR"))
+        text = render_preview(doc, changes, _display_path(baseline), diff=args.diff, colour=colour)
+        if args.verbose:
+            text = render_listing(doc, verbose=True) + "\n" + text
+    if args.expect_no_changes and changes and status == EXIT_OK:
+        status = EXIT_CHANGES  # drift jobs: any change is a failure
     return status, scrub(text, result.files.secret_placeholders)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 EXIT_OK = 0
 EXIT_VIOLATIONS = 1
 EXIT_BAD_INPUT = 2
+EXIT_CHANGES = 3  # plan --expect-no-changes found changes
 
 
 class InputError(Exception):

@@ -1,4 +1,5 @@
-"""Human-readable plan: resources grouped by component, counts and outputs, secrets as [secret]."""
+"""Human-readable parts of the plan: every resource grouped by component, the outputs, the gate's verdicts
+(secrets as [secret]). The preview of what changes is preview.py."""
 
 from __future__ import annotations
 
@@ -22,7 +23,8 @@ def brief(value: Any) -> str:
     return text if len(text) <= LONG_VALUE else f"{text[:LONG_VALUE - 20]}… ({len(text)} chars)"
 
 
-def render_text(doc: dict[str, Any], verbose: bool = False) -> str:
+def render_listing(doc: dict[str, Any], verbose: bool = False) -> str:
+    """Every resource, grouped by component (with its inputs when `verbose`), counts by type, outputs."""
     resources = doc["resources"]
     children: dict[str, list[dict[str, Any]]] = {}
     for r in resources:
@@ -35,7 +37,7 @@ def render_text(doc: dict[str, Any], verbose: bool = False) -> str:
     def walk(urn: str, depth: int) -> None:
         for child in sorted(children.get(urn, []), key=lambda r: (r["custom"], r["type"], r["name"])):
             flags = " [protected]" if child["protect"] else ""
-            lines.append(f"{'  ' * depth}+ {short_type(child['type'])}  {child['name']}{flags}")
+            lines.append(f"{'  ' * depth}  {short_type(child['type'])}  {child['name']}{flags}")
             if verbose:
                 for key, value in sorted(child["inputs"].items()):
                     lines.append(f"{'  ' * (depth + 2)}{key}: {brief(value)}")
@@ -50,7 +52,7 @@ def render_text(doc: dict[str, Any], verbose: bool = False) -> str:
     lines += ["", "Outputs:"]
     for key, value in sorted(doc["outputs"].items()):
         lines.append(f"  {key}: {brief(value)}")
-    return "\n".join(lines) + "\n" + render_verdicts(doc)
+    return "\n".join(lines) + "\n"
 
 
 def render_verdicts(doc: dict[str, Any]) -> str:

@@ -1,0 +1,65 @@
+"""The text plan reads like `pulumi preview`: what changes against the approved snapshot, with its symbols."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from parsify_infra.changes import Change, PropertyChange
+from parsify_infra.errors import EXIT_CHANGES
+from parsify_infra.preview import display, render_preview
+from tests.conftest import PLAN_DATE, REPO, copy_program, run_cli
+
+PROD = (REPO / "Pulumi.prod.yaml").read_text()
+DOC = {"project": "parsify", "stack": "prod", "outputs": {}, "resources": [
+    {"type": "pulumi:pulumi:Stack"}, *[{"type": "cloudflare:index/d1Database:D1Database"}] * 6]}
+
+
+def test_symbols_counts_and_protected_deletes() -> None:
+    changes = [
+        Change("create", "u1", "cloudflare:index/accountToken:AccountToken", "token-new", "parsify:tokens:ApiTokens",
+               "security-sensitive"),
+        Change("update", "u2", "cloudflare:index/zoneSetting:ZoneSetting", "tls", "parsify:edge:ZoneBaseline",
+               "security-sensitive", [PropertyChange("value", "1.2", "1.3")]),
+        Change("replace", "u3", "cloudflare:index/r2Bucket:R2Bucket", "logs", "parsify:data:RetainedBucket",
+               "destructive", [PropertyChange("location", "enam", "weur")], protected=True),
+        Change("delete", "u4", "cloudflare:index/d1Database:D1Database", "db-analytics", "parsify:data:Database",
+               "destructive", protected=True),
+    ]
+    text = render_preview(DOC, changes, "stacks/snapshots/prod.json")
+    assert " +   cloudflare:AccountToken" in text and " ~   cloudflare:ZoneSetting" in text
+    assert " +-  cloudflare:R2Bucket" in text and " -   cloudflare:D1Database" in text
+    assert "delete  (protected: the delete fails until protect is removed)" in text
+    assert "Warning: 2 protected resource(s) would be deleted or replaced: logs, db-analytics." in text
+    assert "    + 1 to create\n    ~ 1 to update\n    +- 1 to replace\n    - 1 to delete\n    3 unchanged" in text
+    assert "Legend: + create, ~ update, +- replace, - delete." in text
+    assert "\033[" not in text
+    assert "\033[31m" in render_preview(DOC, changes, "b", colour=True)
+
+
+@pytest.mark.parametrize("value, shown", [
+    (1.0, "1"),  # protobuf numbers come back as floats: shown as declared
+    ("[secret]", '"[secret]"'),
+    ("[unknown]", '"[unknown]"'),
+    (None, "(absent)"),
+    ("05784afa30c1afe1440e79d9351c7430", '"Administrator" (05784afa30c1afe1440e79d9351c7430)'),  # reference id
+    ("e086da7e2179491d91ee5f35b3ca210a", '"Workers Scripts Write" (e086da7e2179491d91ee5f35b3ca210a)'),
+])
+def test_values_are_shown_as_a_person_reads_them(value: object, shown: str) -> None:
+    assert display(value) == shown
+
+
+def test_a_real_change_with_diff_and_expect_no_changes(tmp_path: Path) -> None:
+    program = copy_program(tmp_path)
+    (program / "Pulumi.prod.yaml").write_text(PROD.replace("roles: [Analytics]}", "roles: [Administrator Read Only]}"))
+    argv = ["plan", "--stack", "prod", "--program", str(program), "--baseline",
+            str(REPO / "stacks/snapshots/prod.json"), "--as-of", PLAN_DATE]
+    status, text = run_cli(*argv, "--diff")
+    assert status == 0
+    assert ('~ roles[0]: "Analytics" (6ddc5f80969d01105b5a0931e0079365) => "Administrator Read Only" '
+            "(f2b20eaa1a5d4af42b53ac16238c99c7)") in text
+    assert run_cli(*argv, "--expect-no-changes")[0] == EXIT_CHANGES
+    unchanged = ["plan", "--stack", "prod", "--as-of", PLAN_DATE, "--expect-no-changes"]
+    status, text = run_cli(*unchanged)
+    assert status == 0 and "No changes: the program declares the approved state." in text
