@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from parsify_infra.access_review import build_review
+from parsify_infra.changerecord import render_change_record
+from parsify_infra.changes import Change, PropertyChange
 from parsify_infra.stackfile import load_stack_files
 from tests.conftest import PLAN_DATE, REPO, copy_program, run_cli
 
@@ -72,7 +75,7 @@ def test_change_record_names_the_reviewers_codeowners_requires(change_record: st
 
 
 def test_change_record_shows_property_changes_per_component(change_record: str) -> None:
-    assert "### parsify:access:AccessControl" in change_record
+    assert "<summary><b>parsify:access:AccessControl</b>: " in change_record
     assert "| `sessionDuration` | `4h` | `6h` |" in change_record
     assert "| `bindings[LOG_LEVEL].text` | `info` | `warn` |" in change_record
     assert "| `bindings[DB_ANALYTICS].type` | `d1` | `(none)` |" in change_record
@@ -158,3 +161,44 @@ def test_expiry_exits_0_when_nothing_expires() -> None:
     # 2027-01-05: the December grant is gone from the stack; tokens and the waiver expire after 2027-01-19.
     status, text = run_cli("expiry", "--stack", "prod", "--as-of", "2027-01-05")
     assert (status, text.splitlines()[-1]) == (0, "- nothing"), text
+
+
+def _many_changes(count: int) -> tuple[dict[str, Any], list[Change]]:
+    resources, changes = [], []
+    for i in range(count):
+        component = f"parsify:edge:Component{i % 7}"
+        action = ["create", "update", "delete"][i % 3]
+        kind = "cloudflare:index/d1Database:D1Database" if i % 50 == 0 else "cloudflare:index/dnsRecord:DnsRecord"
+        urn = f"urn:pulumi:prod::parsify::{component}${kind}::record-{i}"
+        resources.append({"urn": urn, "type": kind, "parent": "", "dependencies": [], "custom": True})
+        props = [PropertyChange("content", f"192.0.2.{i % 250}", f"198.51.100.{i % 250}")] if action == "update" else []
+        risk = "destructive" if action == "delete" and "d1Database" in kind else "routine"
+        changes.append(Change(action, urn, kind, f"record-{i}", component, risk, props, protected=risk != "routine"))
+    doc = {"project": "parsify", "stack": "prod", "resources": resources, "outputs": {},
+           "policyPack": {"name": "parsify-security", "version": "1.0.0", "config": None},
+           "violations": [{"policy": "zone-setting-transport-security", "level": "mandatory", "urn": changes[3].urn,
+                           "message": "ZoneSetting 'tls': min_tls_version is 1.0; use 1.2 or 1.3."}],
+           "waived": [], "compliance": {"sections": {}, "policies": []}}
+    return doc, changes
+
+
+def test_a_change_of_1000_resources_fits_a_github_comment_and_keeps_what_matters() -> None:
+    doc, changes = _many_changes(1000)
+    record = render_change_record(doc, changes, ["@parsify/database"], "stacks/snapshots/prod.json")
+    assert len(record) <= 30_000 < 65_536 // 2 + 1, "both stacks' records fit one comment"
+    head = record.split("### Changes by component")[0]
+    assert head.index("**Policy gate: BLOCKED**") < head.index("**Risk: DESTRUCTIVE**") < head.index("reviewers")
+    assert "min_tls_version is 1.0" in head, "violations are never cut"
+    destroyed = [c for c in changes if c.risk == "destructive"]
+    assert destroyed and all(f"`{c.name}` | yes |" in head for c in destroyed), "destructive changes are never cut"
+    assert "did not fit in this record" in record and "change-record-full.md" in record
+    graph = record.split("```mermaid", 1)[1].split("```", 1)[0] if "```mermaid" in record else ""
+    assert not graph or graph.count("[\"") <= 7, "the graph collapses to components"
+    full = render_change_record(doc, changes, ["@parsify/database"], "b", max_chars=0)
+    assert "did not fit" not in full and "`record-999`" in full
+
+
+def test_a_small_change_keeps_its_resource_graph() -> None:
+    doc, changes = _many_changes(12)
+    graph = render_change_record(doc, changes, [], "b").split("```mermaid", 1)[1].split("```", 1)[0]
+    assert graph.count("[\"") == 12 and "record-11<br/>cloudflare:DnsRecord" in graph

@@ -17,7 +17,7 @@ from typing import Any, NoReturn
 from parsify_infra.access_review import build_review, expiring, render_review
 from parsify_infra.capture import DEFAULT_TIMEOUT_SECONDS
 from parsify_infra.catalogue import catalogue_table
-from parsify_infra.changerecord import change_summary, render_change_record
+from parsify_infra.changerecord import DEFAULT_MAX_CHARS, change_summary, render_change_record
 from parsify_infra.changes import diff, read_codeowners, required_reviewers
 from parsify_infra.drill import run_drill
 from parsify_infra.errors import EXIT_BAD_INPUT, EXIT_CHANGES, EXIT_OK, EXIT_VIOLATIONS, InputError
@@ -83,6 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
     _stack_options(plan, ["text", "json", "markdown"])
     plan.add_argument("--verbose", action="store_true", help="text format: also list every resource and input")
     plan.add_argument("--diff", action="store_true", help="text format: show each changed property")
+    plan.add_argument("--max-chars", type=int, default=DEFAULT_MAX_CHARS, metavar="N",
+                      help=f"markdown format: cut details past N characters (default {DEFAULT_MAX_CHARS}; 0: all)")
     plan.add_argument("--color", choices=["auto", "always", "never"], default="auto",
                       help="colour the text plan (auto: on a terminal, unless NO_COLOR is set)")
     plan.add_argument("--expect-no-changes", action="store_true",
@@ -165,7 +167,7 @@ def _plan(args: argparse.Namespace) -> tuple[int, str]:
         text = json.dumps(doc, indent=2) + "\n"
     elif args.format == "markdown":
         reviewers = required_reviewers(changes, args.stack, read_codeowners(REPO_ROOT / ".github" / "CODEOWNERS"))
-        text = render_change_record(doc, changes, reviewers, _display_path(baseline))
+        text = render_change_record(doc, changes, reviewers, _display_path(baseline), args.max_chars)
     else:
         colour = args.color == "always" or (args.color == "auto" and sys.stdout.isatty()
                                             and not os.environ.get("NO_COLOR"))
