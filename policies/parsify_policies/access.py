@@ -34,6 +34,16 @@ IDENTITY_RULES = {"email", "emailList", "githubOrganization", "gsuite", "okta", 
                   "cloudflareAccountMember"}
 CONDITION_RULES = {"authMethod", "authContext", "devicePosture", "userRiskScore", "externalEvaluation"}
 ADMITTING = ("allow", "bypass", "non_identity")
+# Identity providers anyone can get an account with (docs cloudflare-one identity-providers: one-time PIN
+# "any email address"; google "any user with a Google account"; github "You do not need to have a GitHub
+# organization"; likewise facebook, linkedin, yandex). Corporate ones (okta, azureAD, saml, oidc, google-apps,
+# ...) admit the organization's people.
+PUBLIC_IDP_TYPES = {"onetimepin": "one-time PIN (any email address)", "google": "Google (any Google account)",
+                    "github": "GitHub (any GitHub account)", "facebook": "Facebook (any account)",
+                    "linkedin": "LinkedIn (any account)", "yandex": "Yandex (any account)"}
+# Application types the organization-wide MFA requirement does not cover (docs independent-mfa: "The App
+# Launcher is exempt from the global MFA requirement").
+ORG_MFA_EXEMPT_TYPES = ("app_launcher",)
 
 
 @dataclass
@@ -94,18 +104,21 @@ def classify(rule: Mapping[str, Any], owner: PolicyResource | None, key: str, ct
     if name == "geo":
         return "public", f"everyone in country {value.get('countryCode')}"
     if name == "emailDomain":
-        domain = str(value.get("domain") or "").lower()
+        # As the dashboard writes it ("@company.com") or with a trailing dot, it is the same domain.
+        domain = str(value.get("domain") or "").lower().strip().lstrip("@").rstrip(".")
         if domain in ctx.public_domains:
             return "public", f"the public email domain {domain}"
-        if ctx.organization_domains and domain not in ctx.organization_domains:
+        if ctx.organization_domains and not any(domain == d or domain.endswith("." + d)
+                                                for d in ctx.organization_domains):
             return "public", f"the email domain {domain}, which is not one of the organization's domains"
         return "identity", f"the email domain {domain}"
     if name == "loginMethod":
         providers = _deps(owner, key, types.ACCESS_IDENTITY_PROVIDER)
         if not providers:
             return "unknown", f"the login method {value.get('id')}, an identity provider the program does not declare"
-        if any(str(p.props.get("type")) == "onetimepin" for p in providers):
-            return "public", "a one-time PIN login method (any email address)"
+        public = sorted({str(p.props.get("type")) for p in providers} & set(PUBLIC_IDP_TYPES))
+        if public:
+            return "public", f"a {PUBLIC_IDP_TYPES[public[0]]} login method"
         return "identity", "a login method"
     if name == "group":
         groups = [g for g in _deps(owner, key, types.ACCESS_GROUP) if g.urn not in seen]
@@ -170,10 +183,21 @@ def requires_mfa(policy: Mapping[str, Any], owner: PolicyResource | None, app: M
     if includes and all(rule.get("group") for rule in includes) and len(included) >= len(ids) \
             and all(requires_mfa(g.props, g, None, ctx) for g in included):
         return True
+    # Precedence policy > application > organization: a later layer is read only if the earlier say nothing
+    # (so an unknown organization setting does not matter when the application decides).
+    for layer in (lambda: _mfa_setting(policy.get("mfaConfig")), lambda: _mfa_setting((app or {}).get("mfaConfig")),
+                  lambda: _organization_mfa(ctx, app)):
+        decided = layer()
+        if decided is not None:
+            return decided
+    return False
+
+
+def _organization_mfa(ctx: Context, app: Mapping[str, Any] | None) -> bool | None:
+    if app is not None and str(app.get("type") or "self_hosted") in ORG_MFA_EXEMPT_TYPES:
+        return None
     organization = ctx.organization
-    layers = [_mfa_setting(policy.get("mfaConfig")), _mfa_setting((app or {}).get("mfaConfig")),
-              _mfa_setting(organization.get("mfaConfig")) if organization.get("mfaRequiredForAllApps") else None]
-    return next((layer for layer in layers if layer is not None), False)
+    return _mfa_setting(organization.get("mfaConfig")) if organization.get("mfaRequiredForAllApps") else None
 
 
 @dataclass
@@ -197,10 +221,17 @@ def admissions(ctx: Context) -> Iterable[Admission]:
             if "decision" in entry:  # an inline policy; entries with only an id reuse a policy (below)
                 yield _admission(f"{app_name} inline policy #{index + 1}", app.urn, entry, app, app.props, ctx,
                                  inline=True)
-        for dep in app.property_dependencies.get("policies", []):
-            if dep.urn in policies:
-                used.add(dep.urn)
-                yield _admission(f"Access policy '{dep.name}' of {app_name}", dep.urn, dep.props, dep, app.props, ctx)
+        reused = [dep for dep in app.property_dependencies.get("policies", []) if dep.urn in policies]
+        for dep in reused:
+            used.add(dep.urn)
+            yield _admission(f"Access policy '{dep.name}' of {app_name}", dep.urn, dep.props, dep, app.props, ctx)
+        references = [entry for entry in app.props.get("policies") or [] if "decision" not in entry]
+        if len(references) > len(reused):
+            # A reused policy whose id is unknown, or one the program does not declare: who it admits is unknown.
+            missing = len(references) - len(reused)
+            yield Admission(f"{app_name}", app.urn, "allow", Reach(unknown=[
+                f"{missing} reused policy(ies) the program does not declare (or whose id is unknown)"], people=True),
+                True)
     for urn, policy in policies.items():
         if urn not in used:
             yield _admission(f"Access policy '{policy.name}'", urn, policy.props, policy, None, ctx)
@@ -209,5 +240,7 @@ def admissions(ctx: Context) -> Iterable[Admission]:
 def _admission(label: str, urn: str, props: Mapping[str, Any], owner: PolicyResource,
                app: Mapping[str, Any] | None, ctx: Context, inline: bool = False) -> Admission:
     decision = str(props.get("decision") or "allow")
+    if decision not in ADMITTING:
+        return Admission(label, urn, decision, Reach(), True)  # admits no one: nothing else matters
     return Admission(label, urn, decision, reach(props, owner, ctx, inline=inline),
                      requires_mfa(props, owner, app, ctx, inline=inline))

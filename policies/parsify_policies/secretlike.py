@@ -24,8 +24,16 @@ from detect_secrets.plugins.high_entropy_strings import Base64HighEntropyString,
 # Words of a name (split at _, -, . and camelCase) that mark a secret; whole words, so MAX_TOKENS or BYPASS_CACHE
 # are not secrets while DB_PASS and apiKey are.
 SECRET_WORDS = {"KEY", "APIKEY", "TOKEN", "SECRET", "SECRETS", "PASSWORD", "PASSWD", "PASS", "PWD", "PASSPHRASE",
-                "CREDENTIAL", "CREDENTIALS", "CREDS", "PRIVATE", "AUTH", "AUTHORIZATION", "DSN", "WEBHOOK", "SALT",
-                "SIGNING"}
+                "CREDENTIAL", "CREDENTIALS", "CREDS", "PRIVATE", "AUTH", "AUTHORIZATION", "WEBHOOK", "SALT", "SIGNING"}
+# (No DSN: a Sentry DSN is public by design; a database DSN with a password is found by its credentials.)
+# Names of identifiers and hashes, which look random but are not secrets (an account id, a git SHA).
+IDENTIFIER_NAME = re.compile(r"(_|^)(ID|SHA|HASH|COMMIT|VERSION|REVISION|DIGEST)$", re.IGNORECASE)
+# Services whose webhook URLs carry their secret in the path (what detect-secrets does not know).
+WEBHOOK_URL = re.compile(r"^https://(discord(app)?\.com/api/webhooks/|[\w.-]+\.webhook\.office\.com/|"
+                         r"events\.pagerduty\.com/integration/[0-9a-f]{32}|hooks\.zapier\.com/hooks/|"
+                         r"[\w.-]+\.logic\.azure\.com/.*[?&]sig=)", re.IGNORECASE)
+# An HTTP Authorization value: the credential itself.
+AUTH_HEADER = re.compile(r"^(Basic|Bearer|Token|Digest)\s+\S{8,}", re.IGNORECASE)
 WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")
 # Values that cannot hold a secret whatever the name says: numbers and booleans (MAX_TOKENS=4096).
 NOT_A_SECRET_VALUE = re.compile(r"^(\d+(\.\d+)?|true|false)$", re.IGNORECASE)
@@ -51,6 +59,12 @@ def detected(value: str, entropy: bool = True) -> str | None:
     """The kind of secret detect-secrets (or a token in a URL's query) finds in `value`, or None. Without
     `entropy`, only recognised token formats count."""
     parts = urlsplit(value) if "://" in value else None
+    if WEBHOOK_URL.match(value):
+        return "a webhook URL that carries its token"
+    if AUTH_HEADER.match(value):
+        return "an HTTP Authorization credential"
+    if parts and parts.password:  # scheme://:password@host too (an empty user)
+        return "a URL with a password"
     if parts and parts.query:
         for key, item in parse_qsl(parts.query):
             if URL_SECRET_PARAMS.match(key) and item:
@@ -71,8 +85,9 @@ def looks_secret(name: str, value: object) -> str | None:
     """Why `name`/`value` looks like a secret, or None. Under a public-by-convention name, only a recognised
     token format counts (a publishable key is long and random by design)."""
     public = bool(PUBLIC_NAME.search(name))
+    identifier = bool(IDENTIFIER_NAME.search(name))
     if isinstance(value, str) and value:
-        kind = detected(value, entropy=not public)
+        kind = detected(value, entropy=not (public or identifier))
         if kind:
             return f"its value for '{name}' looks like {kind}"
     if public or (isinstance(value, str | int | float | bool) and NOT_A_SECRET_VALUE.match(str(value))):

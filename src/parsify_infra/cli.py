@@ -30,8 +30,13 @@ from parsify_infra.secrets import scrub
 from parsify_infra.snapshot import read_snapshot, snapshot_document, snapshot_path, snapshot_text
 from parsify_infra.stackfile import StackFiles
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_PACK = REPO_ROOT / "policies"
+
+def project_root(start: Path | None = None) -> Path:
+    """The Pulumi project the command runs in: the nearest folder up from the working directory with a
+    Pulumi.yaml (as the Pulumi CLI finds it), else the working directory. Installed as a package, the command
+    works from any directory of a project."""
+    here = (start or Path.cwd()).resolve()
+    return next((d for d in [here, *here.parents] if (d / "Pulumi.yaml").is_file()), here)
 
 
 def _iso_date(text: str) -> str:
@@ -64,11 +69,12 @@ class _Parser(argparse.ArgumentParser):
 
 def _stack_options(command: argparse.ArgumentParser, formats: list[str]) -> None:
     command.add_argument("--stack", required=True, help="stack name, e.g. prod or staging")
-    command.add_argument("--program", type=Path, default=REPO_ROOT,
+    command.add_argument("--program", type=Path, default=None,
                          help="Pulumi Python project directory (default: this repository)")
     command.add_argument("--format", choices=formats, default=formats[0])
     command.add_argument("--as-of", type=_iso_date, help="plan date for expiry rules (default: today)")
-    command.add_argument("--policy-pack", type=Path, default=DEFAULT_PACK, help="CrossGuard pack folder")
+    command.add_argument("--policy-pack", type=Path, default=None,
+                         help="CrossGuard pack folder (default: <program>/policies)")
     command.add_argument("--policy-config", type=Path,
                          help="pack config JSON (default: <pack>/config/<stack>.json when it exists)")
     command.add_argument("--program-timeout", type=float, default=DEFAULT_TIMEOUT_SECONDS, metavar="SECONDS",
@@ -94,7 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help="approved snapshot to diff against (default: <program>/stacks/snapshots/<stack>.json)")
     snapshot = commands.add_parser("snapshot", help="write the approved snapshot of a stack")
     snapshot.add_argument("--stack", required=True)
-    snapshot.add_argument("--program", type=Path, default=REPO_ROOT)
+    snapshot.add_argument("--program", type=Path, default=None)
     snapshot.add_argument("--as-of", type=_iso_date)
     snapshot.add_argument("--check", action="store_true", help="exit 1 if the committed snapshot is stale")
     snapshot.add_argument("--program-timeout", type=float, default=DEFAULT_TIMEOUT_SECONDS, metavar="SECONDS")
@@ -115,14 +121,15 @@ def build_parser() -> argparse.ArgumentParser:
     drill.add_argument("--rows", type=int, default=50_000)
     drill.add_argument("--format", choices=["text", "json"], default="text")
     policies = commands.add_parser("policies", help="print the policy catalogue as a Markdown table")
-    policies.add_argument("--policy-pack", type=Path, default=DEFAULT_PACK)
+    policies.add_argument("--policy-pack", type=Path, default=None)
     return parser
 
 
 def _display_path(path: Path) -> str:
     """Paths in records are relative to the repository when they are inside it (stable across clones)."""
     resolved = path.resolve()
-    return str(resolved.relative_to(REPO_ROOT)) if resolved.is_relative_to(REPO_ROOT) else str(path)
+    root = project_root()
+    return str(resolved.relative_to(root)) if resolved.is_relative_to(root) else str(path)
 
 
 def _today(args: argparse.Namespace) -> date:
@@ -166,7 +173,7 @@ def _plan(args: argparse.Namespace) -> tuple[int, str]:
     if args.format == "json":
         text = json.dumps(doc, indent=2) + "\n"
     elif args.format == "markdown":
-        reviewers = required_reviewers(changes, args.stack, read_codeowners(REPO_ROOT / ".github" / "CODEOWNERS"))
+        reviewers = required_reviewers(changes, args.stack, read_codeowners(_codeowners(args.program)))
         text = render_change_record(doc, changes, reviewers, _display_path(baseline), args.max_chars)
     else:
         colour = args.color == "always" or (args.color == "auto" and sys.stdout.isatty()
@@ -237,14 +244,26 @@ def _restore(args: argparse.Namespace) -> tuple[int, str]:
 
 
 def _drill(args: argparse.Namespace) -> tuple[int, str]:
-    report = run_drill(REPO_ROOT / "workers", args.rows)
+    report = run_drill(project_root() / "workers", args.rows)
     text = json.dumps(report.as_dict(), indent=2) + "\n" if args.format == "json" else report.text()
     return (EXIT_OK if report.passed else EXIT_VIOLATIONS), text
+
+
+def _codeowners(program: Path) -> Path:
+    """The program's CODEOWNERS, else the project's (a copied or fixture program is reviewed by this repo's)."""
+    own = program / ".github" / "CODEOWNERS"
+    return own if own.is_file() else project_root() / ".github" / "CODEOWNERS"
 
 
 def run(argv: list[str]) -> tuple[int, str]:
     """Run the command; return (exit status, text for stdout). Raises InputError on bad input."""
     args = build_parser().parse_args(argv)
+    if getattr(args, "program", "unset") is None:
+        args.program = project_root()
+    if getattr(args, "policy_pack", "unset") is None:
+        # The program's own pack folder, else the project's (a fixture program borrows the project's pack).
+        own = getattr(args, "program", project_root()) / "policies"
+        args.policy_pack = own if own.is_dir() else project_root() / "policies"
     if args.command == "policies":
         return EXIT_OK, catalogue_table(load_pack(args.policy_pack.resolve()))
     if args.command == "snapshot":

@@ -13,6 +13,8 @@ from parsify_policies.props import duration_hours, resource_label, rules
 # Cloudflare's defaults when a duration is left out (reference §1, docs D-SESS): an application session and
 # the organization's global session last 24 hours; a policy without one uses its application's.
 DEFAULT_SESSION = "24h"
+# Bookmarks only link to a site Access does not protect: no session (docs partials/access/bookmarks).
+SESSIONLESS_TYPES = ("bookmark",)
 
 META = PolicyMeta(
     name="access-session-duration-bounded",
@@ -31,8 +33,13 @@ def durations(args: ResourceValidationArgs) -> list[tuple[str, str]]:
     own = args.props.get("sessionDuration")
     if args.resource_type in types.ACCESS_POLICY:
         return [("session_duration", str(own))] if own is not None else []
+    if args.resource_type in types.ACCESS_APPLICATION and args.props.get("type") in SESSIONLESS_TYPES:
+        return []
     found = [("session_duration" if own is not None else "session_duration (left out: Cloudflare's default)",
               str(own if own is not None else DEFAULT_SESSION))]
+    warp = args.props.get("warpAuthSessionDuration") if args.resource_type in types.ACCESS_ORGANIZATION else None
+    if warp is not None:  # the WARP client session outranks every other (docs D-SESS)
+        found.append(("warp_auth_session_duration", str(warp)))
     found += [(f"inline policy #{i + 1} session_duration", str(p.get("sessionDuration")))
               for i, p in enumerate(rules(args.props, "policies"))
               if "decision" in p and p.get("sessionDuration") is not None]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from pulumi_policy import EnforcementLevel, ResourceValidationArgs, Severity
@@ -30,7 +30,10 @@ def check(args: ResourceValidationArgs, report: Report, config: dict[str, Any]) 
     if not expires_on:
         report(f"{resource_label(args)} never expires. Set expires_on no later than {limit.isoformat()}.", None)
         return
-    expiry: date = datetime.fromisoformat(str(expires_on).replace("Z", "+00:00")).date()
+    # The instant in UTC (RFC 3339 offsets count: 2027-02-25T22:00:00-05:00 is 2027-02-26 in UTC); a time
+    # without an offset is UTC, as Cloudflare reads it.
+    moment = datetime.fromisoformat(str(expires_on).replace("Z", "+00:00"))
+    expiry: date = (moment.astimezone(UTC) if moment.tzinfo else moment).date()
     if expiry < today:
         report(f"{resource_label(args)} expired on {expiry.isoformat()}. Rotate it or remove it.", None)
     elif expiry > limit:

@@ -36,8 +36,10 @@ META = PolicyMeta(
 
 def check(args: ResourceValidationArgs, report: Report, config: dict[str, Any]) -> None:
     denied = set(config["deniedPermissionGroups"])
-    token = str(args.props.get("name") or args.name)
-    allowed = set(config["allowedPowerfulPermissionGroups"].get(token, []))
+
+    def token() -> str:  # read only when it decides: an unknown name matters only for a powerful group
+        return str(args.props.get("name") or args.name)
+
     for policy in rules(args.props, "policies"):
         if is_deny(policy):
             continue  # denying a powerful group is what a guardrail does
@@ -51,10 +53,10 @@ def check(args: ResourceValidationArgs, report: Report, config: dict[str, Any]) 
             elif found.name in denied:
                 report(f"{resource_label(args)} holds the powerful permission group '{found.name}', which hands out "
                        "rights. Remove it or waive it with a reason.", None)
-            elif found.powerful and found.name not in allowed:
+            elif found.powerful and found.name not in config["allowedPowerfulPermissionGroups"].get(token(), []):
                 report(f"{resource_label(args)} holds the powerful permission group '{found.name}' "
                        f"({found.why_powerful.rstrip('.')}), which the pack config does not allow for token "
-                       f"'{token}'. Remove it, or allow it in allowedPowerfulPermissionGroups.", None)
+                       f"'{token()}'. Remove it, or allow it in allowedPowerfulPermissionGroups.", None)
 
 
 POLICY = resource_policy(META, check)

@@ -21,7 +21,9 @@ META = PolicyMeta(
 
 
 ACCOUNT = "com.cloudflare.api.account."
-ALL_ZONES = "com.cloudflare.api.account.zone.*"
+# Under a named account these mean "all of this account's zones / R2 buckets" (docs fundamentals/api/how-to/
+# create-via-api; r2/api/tokens: "All buckets in an account are represented as ...").
+ACCOUNT_SCOPES = ("com.cloudflare.api.account.zone.*", "com.cloudflare.edge.r2.bucket.*")
 
 
 def wildcard_keys(resources: dict[str, Any], in_account: bool = False) -> list[str]:
@@ -30,7 +32,7 @@ def wildcard_keys(resources: dict[str, Any], in_account: bool = False) -> list[s
     form of docs: fundamentals/api/how-to/create-via-api) is a scope, not a wildcard."""
     found = []
     for key, value in resources.items():
-        wildcard = key.endswith("*") and not (key == ALL_ZONES and in_account)
+        wildcard = key.endswith("*") and not (key in ACCOUNT_SCOPES and in_account)
         if wildcard:
             found.append(key)
         named_account = key.startswith(ACCOUNT) and not key.startswith(ACCOUNT + "zone.") and not wildcard

@@ -16,6 +16,7 @@ from parsify_policies.framework import PolicyMeta, Report, stack_policy
 from parsify_policies.props import rules
 
 DAY = 86_400
+BACKUPS = "backups/"  # where the backup Worker writes completed backups (workers/backup/index.js)
 
 META = PolicyMeta(
     name="r2-bucket-lifecycle-min-retention",
@@ -36,8 +37,9 @@ def check(args: StackValidationArgs, report: Report, config: dict[str, Any]) -> 
         if lifecycle.resource_type not in types.R2_LIFECYCLE or not backups.bucket_keys(lifecycle) & targets:
             continue
         for rule in rules(lifecycle.props, "rules"):
-            if rule.get("enabled") is False:
-                continue
+            prefix = str((rule.get("conditions") or {}).get("prefix") or "")
+            if rule.get("enabled") is False or not (BACKUPS.startswith(prefix) or prefix.startswith(BACKUPS)):
+                continue  # a disabled rule, or one for objects outside the backups (run state, temporary files)
             condition = (rule.get("deleteObjectsTransition") or {}).get("condition") or {}
             label = f"R2BucketLifecycle '{lifecycle.name}' rule '{rule.get('id')}'"
             if condition.get("type") == "Date":

@@ -91,8 +91,8 @@ def check(args: StackValidationArgs, report: Report, config: dict[str, Any]) -> 
         if r.resource_type in types.ZONE or r.resource_type in ZONED:
             declared.setdefault(zone_key(r), {})
             subject.setdefault(zone_key(r), zone_key(r) if zone_key(r).startswith("urn:") else r.urn)
-        if r.resource_type in types.ZONE_SETTING:
-            setting = str(r.props.get("settingId"))
+        if r.resource_type in types.ZONE_SETTING and str(r.props.get("settingId")) in DEFAULTS:
+            setting = str(r.props.get("settingId"))  # only transport settings' values are read
             declared[zone_key(r)][setting] = plain(r.props.get("value"))
             found = problem(setting, declared[zone_key(r)][setting])
             if found:
