@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from parsify_infra.stackfile import load_stack_files
@@ -19,3 +24,17 @@ def test_no_secret_value_reaches_the_plan_output(stack: str, fmt: list[str]) -> 
         assert placeholder not in text
     assert "[secret]" in text
     assert "v1:" not in text, "not even the ciphertext"
+
+
+def test_no_path_repeats_a_secret_even_in_another_case(tmp_path: Path) -> None:
+    # A program whose error message quotes a secret (upper-cased): the one-line error the user sees masks it.
+    program = tmp_path / "program"
+    program.mkdir()
+    shutil.copy(REPO / "tests/fixtures/generic/Pulumi.yaml", program)
+    (program / "Pulumi.case.yaml").write_text("config:\n  policy-fixture:token:\n    secure: v1:c2VjcmV0LXRva2Vu\n")
+    (program / "__main__.py").write_text(
+        "import pulumi\nvalue = pulumi.Config().get('token')\nraise RuntimeError('bad token ' + value.upper())\n")
+    result = subprocess.run([sys.executable, "-m", "parsify_infra", "plan", "--stack", "case", "--program",
+                             str(program)], capture_output=True, text=True, cwd=REPO, check=False)
+    assert result.returncode == 2
+    assert "bad token [secret]" in result.stderr and "OFFLINE-SECRET" not in result.stderr.upper()

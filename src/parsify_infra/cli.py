@@ -280,9 +280,9 @@ def run(argv: list[str]) -> tuple[int, str]:
 def main(argv: list[str] | None = None) -> None:
     try:
         status, text = run(sys.argv[1:] if argv is None else argv)
-        sys.stdout.write(text)
+        sys.stdout.write(scrub(text))
     except InputError as exc:
-        sys.stderr.write(f"parsify-infra: error: {exc}\n")
+        sys.stderr.write(scrub(f"parsify-infra: error: {exc}\n"))
         status = EXIT_BAD_INPUT
     sys.stdout.flush()
     sys.stderr.flush()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 SECRET_SIG_KEY = "4dabf18193072939515e22adb298388d"
@@ -30,8 +31,19 @@ def mask(value: Any) -> Any:
     return value
 
 
-def scrub(text: str, placeholders: list[str]) -> str:
-    """Last line of defence: no offline secret placeholder leaves the process, even in a non-secret field."""
-    for placeholder in placeholders:
-        text = text.replace(placeholder, MASK)
-    return text
+# Every offline placeholder this process has made: the last line of defence scrubs them from every output,
+# error messages included, whatever path produced the text.
+KNOWN: set[str] = set()
+
+
+def remember(placeholders: list[str]) -> None:
+    KNOWN.update(p for p in placeholders if p)
+
+
+def scrub(text: str, placeholders: list[str] | None = None) -> str:
+    """Last line of defence: no offline secret placeholder leaves the process, even in a non-secret field or in
+    another case (an upper-cased or lower-cased copy of it)."""
+    every = sorted(KNOWN | set(placeholders or []), key=len, reverse=True)
+    if not every:
+        return text
+    return re.sub("|".join(re.escape(p) for p in every), MASK, text, flags=re.IGNORECASE)

@@ -17,6 +17,7 @@ import yaml
 
 from parsify_infra.errors import InputError
 from parsify_infra.jsonfile import MAX_DEPTH, read_text
+from parsify_infra.secrets import remember
 
 
 @dataclass(frozen=True)
@@ -153,4 +154,5 @@ def load_stack_files(program_dir: Path, stack: str) -> StackFiles:
             placeholders += found
         # The engine hands the program strings; structured values as JSON.
         config[full_key] = plain if isinstance(plain, str) else json.dumps(plain, default=str)
+    remember(placeholders)
     return StackFiles(program_dir, project, stack, config, secret_keys, placeholders)
