@@ -108,3 +108,18 @@ def test_any_stack_file_gives_a_verdict_or_one_line(tmp_path: Path, text: str) -
     assert status in (0, 1, 2)
     if status == 2:
         assert "\n" not in message.strip() and "Traceback" not in message and str(folder) in message
+
+
+def test_pulumi_yaml_main_and_runtime_are_honoured(tmp_path: Path) -> None:
+    folder = program(tmp_path, "raise RuntimeError('the root __main__.py must not run')\n")
+    (folder / "app").mkdir()
+    (folder / "app" / "__main__.py").write_text("import pulumi\npulumi.export('from', 'app')\n")
+    yaml_text = (GENERIC / "Pulumi.yaml").read_text()
+    (folder / "Pulumi.yaml").write_text(yaml_text + "main: app/\n")
+    status, text = run_cli("plan", "--stack", "case", "--program", str(folder), "--format", "json", "--no-policies")
+    assert status == 0 and json.loads(text)["outputs"] == {"from": "app"}
+    (folder / "Pulumi.yaml").write_text(yaml_text.replace("runtime: python", "runtime: nodejs"))
+    status, message = run_cli("plan", "--stack", "case", "--program", str(folder))
+    assert status == 2 and "key runtime: 'nodejs'; this tool runs Python programs only" in message
+    (folder / "Pulumi.yaml").write_text(yaml_text + "main: ../elsewhere\n")
+    assert "is outside the project" in run_cli("plan", "--stack", "case", "--program", str(folder))[1]

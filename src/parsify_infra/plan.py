@@ -11,6 +11,8 @@ from parsify_infra.secrets import mask
 from parsify_infra.stackfile import StackFiles, load_stack_files
 
 STACK_TYPE = "pulumi:pulumi:Stack"
+# The document's version; its JSON Schema is schemas/plan-1.schema.json (tests/test_plan_schema.py checks it).
+SCHEMA = "parsify-plan/1"
 
 
 def resource_record(resource: CapturedResource) -> dict[str, Any]:
@@ -30,6 +32,7 @@ def resource_record(resource: CapturedResource) -> dict[str, Any]:
 def plan_document(capture: Capture) -> dict[str, Any]:
     """The JSON plan (a contract: later features add keys, never change these)."""
     return {
+        "schema": SCHEMA,
         "project": capture.project,
         "stack": capture.stack,
         "resources": [resource_record(r) for r in capture.resources],

@@ -29,6 +29,8 @@ class StackFiles:
     secret_keys: list[str]
     # placeholder strings standing in for secure values: they must never reach any output
     secret_placeholders: list[str] = field(default_factory=list)
+    # the program's entry: Pulumi.yaml `main` (a folder's __main__.py, or a file), else <project>/__main__.py
+    main: Path | None = None
 
 
 # libyaml's C loader when present: stack files with thousands of entries parse several times faster.
@@ -130,6 +132,17 @@ def load_stack_files(program_dir: Path, stack: str) -> StackFiles:
     if not isinstance(project_doc, dict) or not isinstance(project_doc.get("name"), str):
         raise InputError(f"{project_file}: key name: a project name is required")
     project = project_doc["name"]
+    runtime = project_doc.get("runtime")
+    runtime_name = runtime.get("name") if isinstance(runtime, dict) else runtime
+    if runtime_name != "python":
+        raise InputError(f"{project_file}: key runtime: '{runtime_name}'; this tool runs Python programs only")
+    main = project_doc.get("main")
+    if main is not None and not isinstance(main, str):
+        raise InputError(f"{project_file}: key main: must be a path inside the project")
+    entry = (program_dir / (main or ".")).resolve()
+    entry = entry / "__main__.py" if entry.is_dir() or not main else entry
+    if not entry.is_relative_to(program_dir.resolve()):
+        raise InputError(f"{project_file}: key main: '{main}' is outside the project")
     stack_file = program_dir / f"Pulumi.{stack}.yaml"
     if not stack_file.is_file() and program_dir.is_dir():
         stacks = sorted(p.name[len("Pulumi."):-len(".yaml")] for p in program_dir.glob("Pulumi.*.yaml"))
@@ -155,4 +168,4 @@ def load_stack_files(program_dir: Path, stack: str) -> StackFiles:
         # The engine hands the program strings; structured values as JSON.
         config[full_key] = plain if isinstance(plain, str) else json.dumps(plain, default=str)
     remember(placeholders)
-    return StackFiles(program_dir, project, stack, config, secret_keys, placeholders)
+    return StackFiles(program_dir, project, stack, config, secret_keys, placeholders, entry)
