@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -63,3 +64,22 @@ def test_a_real_change_with_diff_and_expect_no_changes(tmp_path: Path) -> None:
     unchanged = ["plan", "--stack", "prod", "--as-of", PLAN_DATE, "--expect-no-changes"]
     status, text = run_cli(*unchanged)
     assert status == 0 and "No changes: the program declares the approved state." in text
+
+
+def test_pulumi_json_has_the_shape_of_pulumi_preview_json(tmp_path: Path) -> None:
+    # pulumi/pkg display PreviewDigest: config (secrets blinded), steps {op, urn, oldState, newState,
+    # diffReasons}, diagnostics {urn, prefix, message, severity}, changeSummary.
+    program = copy_program(tmp_path)
+    (program / "Pulumi.prod.yaml").write_text(PROD.replace("roles: [Analytics]}", "roles: [Administrator]}"))
+    status, text = run_cli("plan", "--stack", "prod", "--program", str(program), "--format", "pulumi-json",
+                           "--baseline", str(REPO / "stacks/snapshots/prod.json"), "--as-of", PLAN_DATE)
+    digest = json.loads(text)
+    assert status == 1, "a non-break-glass Administrator blocks"
+    assert set(digest) == {"config", "steps", "diagnostics", "changeSummary"}
+    update = next(s for s in digest["steps"] if s["op"] == "update")
+    assert update["diffReasons"] == ["roles"] and update["oldState"]["inputs"]["roles"] != update["newState"][
+        "inputs"]["roles"]
+    assert digest["changeSummary"] == {"same": len(digest["steps"]) - 1, "update": 1}
+    assert any(d["severity"] == "error" and "account-member-admin-break-glass-only" in d["message"]
+               for d in digest["diagnostics"])
+    assert digest["config"]["cloudflare:apiToken"] == "[secret]"

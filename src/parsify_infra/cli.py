@@ -24,6 +24,7 @@ from parsify_infra.errors import EXIT_BAD_INPUT, EXIT_CHANGES, EXIT_OK, EXIT_VIO
 from parsify_infra.gate import Verdicts, evaluate, load_pack
 from parsify_infra.plan import capture_stack, plan_document
 from parsify_infra.preview import render_preview
+from parsify_infra.pulumijson import preview_digest
 from parsify_infra.render import render_listing
 from parsify_infra.restore import RestoreRefused, restore
 from parsify_infra.secrets import scrub
@@ -86,7 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"parsify-infra {metadata.version('parsify-infra')}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     plan = commands.add_parser("plan", help="run the program offline, evaluate the policy gate, print the plan")
-    _stack_options(plan, ["text", "json", "markdown"])
+    _stack_options(plan, ["text", "json", "markdown", "pulumi-json"])
     plan.add_argument("--verbose", action="store_true", help="text format: also list every resource and input")
     plan.add_argument("--diff", action="store_true", help="text format: show each changed property")
     plan.add_argument("--max-chars", type=int, default=DEFAULT_MAX_CHARS, metavar="N",
@@ -167,11 +168,15 @@ def _plan(args: argparse.Namespace) -> tuple[int, str]:
     result = _evaluate(args, today, policies=not args.no_policies)
     doc = result.doc
     baseline = args.baseline or snapshot_path(args.program.resolve(), args.stack)
-    changes = diff(read_snapshot(baseline), snapshot_document(doc, today.isoformat()))
+    approved, current = read_snapshot(baseline), snapshot_document(doc, today.isoformat())
+    changes = diff(approved, current)
     doc["changes"] = {"baseline": _display_path(baseline), **change_summary(changes)}
     status = EXIT_VIOLATIONS if result.verdicts and result.verdicts.mandatory else EXIT_OK
     if args.format == "json":
         text = json.dumps(doc, indent=2) + "\n"
+    elif args.format == "pulumi-json":
+        text = json.dumps(preview_digest(approved, current, changes, doc, result.files.config,
+                                         result.files.secret_keys), indent=4) + "\n"
     elif args.format == "markdown":
         reviewers = required_reviewers(changes, args.stack, read_codeowners(_codeowners(args.program)))
         text = render_change_record(doc, changes, reviewers, _display_path(baseline), args.max_chars)
