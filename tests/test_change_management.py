@@ -11,7 +11,7 @@ import pytest
 
 from parsify_infra.access_review import build_review
 from parsify_infra.changerecord import render_change_record
-from parsify_infra.changes import Change, PropertyChange
+from parsify_infra.changes import Change, PropertyChange, read_codeowners, required_reviewers
 from parsify_infra.stackfile import load_stack_files
 from tests.conftest import PLAN_DATE, REPO, copy_program, run_cli
 
@@ -202,3 +202,16 @@ def test_a_small_change_keeps_its_resource_graph() -> None:
     doc, changes = _many_changes(12)
     graph = render_change_record(doc, changes, [], "b").split("```mermaid", 1)[1].split("```", 1)[0]
     assert graph.count("[\"") == 12 and "record-11<br/>cloudflare:DnsRecord" in graph
+
+
+def test_required_reviewers_are_those_of_the_stack_that_changed() -> None:
+    # CODEOWNERS matched as GitHub does: /Pulumi.prod.yaml names security; staging's file falls under `*`.
+    owners = read_codeowners(REPO / ".github" / "CODEOWNERS")
+    change = Change("update", "urn:x", "cloudflare:index/workersScript:WorkersScript", "api",
+                    "parsify:edge:ApiWorker", "routine")
+    assert required_reviewers([change], "staging", owners) == ["@parsify/infrastructure"]
+    assert required_reviewers([change], "prod", owners) == ["@parsify/infrastructure", "@parsify/security"]
+    destructive = Change("delete", "urn:y", "cloudflare:index/d1Database:D1Database", "db", "parsify:data:Database",
+                         "destructive")
+    assert "@parsify/database" in required_reviewers([destructive], "staging", owners)
+    assert required_reviewers([], "prod", owners) == []

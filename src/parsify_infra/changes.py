@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import fnmatch
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from codeowners import CodeOwners
 from parsify_policies import types
 
 # Risk classes use the pack's resource families, so a deprecated alias is classified like its new name.
@@ -120,25 +120,14 @@ def overall_risk(changes: list[Change]) -> str:
     return max((c.risk for c in changes), key=RISK_ORDER.index, default="routine")
 
 
-def read_codeowners(path: Path) -> list[tuple[str, list[str]]]:
-    rules = []
-    if path.is_file():
-        for line in path.read_text(encoding="utf-8").splitlines():
-            parts = line.split("#", 1)[0].split()
-            if len(parts) >= 2:
-                rules.append((parts[0], parts[1:]))
-    return rules
+def read_codeowners(path: Path) -> CodeOwners:
+    """The CODEOWNERS file, matched by GitHub's rules (the maintained `codeowners` library: anchoring, globs,
+    directories, the last matching line wins); no file means no owners."""
+    return CodeOwners(path.read_text(encoding="utf-8") if path.is_file() else "")
 
 
-def owners_of(path: str, rules: list[tuple[str, list[str]]]) -> list[str]:
-    """GitHub's rule: the last matching pattern wins."""
-    owners: list[str] = []
-    for pattern, names in rules:
-        anchored = pattern.lstrip("/")
-        if (pattern == "*" or fnmatch.fnmatch(path, anchored) or (anchored.endswith("/") and path.startswith(anchored))
-                or (fnmatch.fnmatch(path.rsplit("/", 1)[-1], anchored) and "/" not in anchored)):
-            owners = names
-    return owners
+def owners_of(path: str, owners: CodeOwners) -> list[str]:
+    return [name for _, name in owners.of(path)]
 
 
 def module_of(component: str) -> str | None:
@@ -147,7 +136,9 @@ def module_of(component: str) -> str | None:
     return f"stacks/{parts[1]}.py" if len(parts) == 3 and parts[1] else None
 
 
-def required_reviewers(changes: list[Change], stack: str, rules: list[tuple[str, list[str]]]) -> list[str]:
+def required_reviewers(changes: list[Change], stack: str, rules: CodeOwners) -> list[str]:
+    """The owners of what changed: the stack's own file (Pulumi.<stack>.yaml), the components' modules, and the
+    paths that the changes' risk classes require."""
     if not changes:
         return []
     paths = {f"Pulumi.{stack}.yaml"}
