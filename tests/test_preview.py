@@ -41,7 +41,8 @@ def test_symbols_counts_and_protected_deletes() -> None:
 
 @pytest.mark.parametrize("value, shown", [
     (1.0, "1"),  # protobuf numbers come back as floats: shown as declared
-    ("[secret]", '"[secret]"'),
+    ("[secret]", "[secret]"),
+    ("[secret 77f3012710be]", "[secret]"),  # the snapshot's fingerprint is not shown
     ("[unknown]", '"[unknown]"'),
     (None, "(absent)"),
     ("05784afa30c1afe1440e79d9351c7430", '"Administrator" (05784afa30c1afe1440e79d9351c7430)'),  # reference id
@@ -83,3 +84,16 @@ def test_pulumi_json_has_the_shape_of_pulumi_preview_json(tmp_path: Path) -> Non
     assert any(d["severity"] == "error" and "account-member-admin-break-glass-only" in d["message"]
                for d in digest["diagnostics"])
     assert digest["config"]["cloudflare:apiToken"] == "[secret]"
+
+
+def test_a_rotated_secret_shows_as_changed_never_its_value(tmp_path: Path) -> None:
+    program = copy_program(tmp_path)
+    old = "v1:b0Yc3kX9mQ2rT8vN:Jm3qZxv7P8Wc1nL5tR0yHq9sV2bD4fG6kE="
+    assert old in PROD
+    rotated = "v1:Rotated9mQ2rT8vN:Xm3qZxv7P8Wc1nL5tR0yHq9sV2bD4fG6kE="
+    (program / "Pulumi.prod.yaml").write_text(PROD.replace(old, rotated))
+    status, text = run_cli("plan", "--stack", "prod", "--program", str(program), "--baseline",
+                           str(REPO / "stacks/snapshots/prod.json"), "--as-of", PLAN_DATE, "--diff")
+    assert status == 0 and "~ 1 to update" in text
+    assert ": [secret] => [secret] (changed)" in text
+    assert "Rotated" not in text and "offline-secret" not in text

@@ -144,13 +144,14 @@ class Evaluated:
     files: StackFiles
     doc: dict[str, Any]
     verdicts: Verdicts | None
+    raw_inputs: dict[str, Any]  # captured inputs by URN, secrets still wrapped (for snapshot fingerprints)
 
 
 def _evaluate(args: argparse.Namespace, today: date, policies: bool = True) -> Evaluated:
     files, capture = capture_stack(args.program.resolve(), args.stack, args.program_timeout)
     doc: dict[str, Any] = plan_document(capture)
     if not policies:
-        return Evaluated(files, doc, None)
+        return Evaluated(files, doc, None, {r.urn: r.inputs for r in capture.resources})
     pack = load_pack(args.policy_pack.resolve())
     config = args.policy_config
     if config is None and (pack.directory / "config" / f"{args.stack}.json").is_file():
@@ -160,7 +161,7 @@ def _evaluate(args: argparse.Namespace, today: date, policies: bool = True) -> E
                                "config": _display_path(config) if config else None},
                 "violations": verdicts.violations, "waived": verdicts.waived,
                 "expiredWaivers": verdicts.expired_waivers, "compliance": verdicts.compliance})
-    return Evaluated(files, doc, verdicts)
+    return Evaluated(files, doc, verdicts, {r.urn: r.inputs for r in capture.resources})
 
 
 def _plan(args: argparse.Namespace) -> tuple[int, str]:
@@ -168,7 +169,7 @@ def _plan(args: argparse.Namespace) -> tuple[int, str]:
     result = _evaluate(args, today, policies=not args.no_policies)
     doc = result.doc
     baseline = args.baseline or snapshot_path(args.program.resolve(), args.stack)
-    approved, current = read_snapshot(baseline), snapshot_document(doc, today.isoformat())
+    approved, current = read_snapshot(baseline), snapshot_document(doc, today.isoformat(), result.raw_inputs)
     changes = diff(approved, current)
     doc["changes"] = {"baseline": _display_path(baseline), **change_summary(changes)}
     status = EXIT_VIOLATIONS if result.verdicts and result.verdicts.mandatory else EXIT_OK
@@ -198,7 +199,8 @@ def _snapshot(args: argparse.Namespace) -> tuple[int, str]:
     as_of = args.as_of or (approved["asOf"] if args.check and approved else None)
     today = _today(argparse.Namespace(as_of=as_of))
     result = _evaluate(args, today, policies=False)
-    text = scrub(snapshot_text(snapshot_document(result.doc, today.isoformat())), result.files.secret_placeholders)
+    current = snapshot_document(result.doc, today.isoformat(), result.raw_inputs)
+    text = scrub(snapshot_text(current), result.files.secret_placeholders)
     if args.check:
         if approved is not None and snapshot_text(approved) == text:
             return EXIT_OK, f"{_display_path(path)} is current.\n"

@@ -29,6 +29,8 @@ def display(value: Any) -> str:
     """A property value as declared: 1.0 -> 1, ids with their names, None as (absent)."""
     if value is None:
         return "(absent)"
+    if isinstance(value, str) and value.startswith("[secret"):
+        return "[secret]"  # a fingerprint in the snapshot: only whether it changed is shown
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     if isinstance(value, str):
@@ -59,7 +61,8 @@ def render_preview(doc: dict[str, Any], changes: list[Change], baseline: str, *,
         lines.append(_paint(line, change.action, colour))
         if diff:
             for prop in change.properties:
-                lines.append(f"         ~ {prop.path}: {display(prop.old)} => {display(prop.new)}")
+                rotated = " (changed)" if display(prop.old) == display(prop.new) == "[secret]" else ""
+                lines.append(f"         ~ {prop.path}: {display(prop.old)} => {display(prop.new)}{rotated}")
     if not changes:
         lines.append("No changes: the program declares the approved state.")
     counts = {action: sum(1 for c in changes if c.action == action) for action in ORDER}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from typing import Any
 
@@ -18,16 +20,23 @@ def is_secret(value: Any) -> bool:
     return isinstance(value, dict) and value.get(SECRET_SIG_KEY) == SECRET_SIG
 
 
-def mask(value: Any) -> Any:
-    """A copy of `value` with every secret replaced by `[secret]` (and every unknown by `[unknown]`)."""
+def fingerprint(value: Any) -> str:
+    """A short digest of a secret's offline stand-in (a digest of its ciphertext): it changes when the secret
+    is rotated, and says nothing about the value."""
+    return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def mask(value: Any, fingerprints: bool = False) -> Any:
+    """A copy of `value` with every secret replaced by `[secret]` (with `fingerprints`, `[secret <digest>]`,
+    so a rotation shows as a change) and every unknown by `[unknown]`."""
     if is_secret(value):
-        return MASK
+        return f"{MASK[:-1]} {fingerprint(value.get('value'))}]" if fingerprints else MASK
     if value == UNKNOWN_SENTINEL:
         return UNKNOWN
     if isinstance(value, dict):
-        return {k: mask(v) for k, v in value.items()}
+        return {k: mask(v, fingerprints) for k, v in value.items()}
     if isinstance(value, list):
-        return [mask(v) for v in value]
+        return [mask(v, fingerprints) for v in value]
     return value
 
 

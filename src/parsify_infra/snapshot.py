@@ -14,6 +14,7 @@ from typing import Any
 
 from parsify_infra.errors import InputError
 from parsify_infra.jsonfile import read_json
+from parsify_infra.secrets import mask
 
 SNAPSHOT_DIR = Path("stacks") / "snapshots"
 # Long inputs (Worker code) are recorded by digest: the diff says that the code changed, git says how.
@@ -30,15 +31,17 @@ def _normalise(value: Any) -> Any:
     return value
 
 
-def snapshot_document(doc: dict[str, Any], as_of: str) -> dict[str, Any]:
-    """The plan document reduced to what is approved: resources by URN, inputs, graph, protect, outputs."""
+def snapshot_document(doc: dict[str, Any], as_of: str, raw_inputs: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The plan document reduced to what is approved: resources by URN, inputs, graph, protect, outputs. With
+    the captured `raw_inputs` (by URN), secrets are recorded by fingerprint, so rotating one is a change."""
     resources = [
         {
             "urn": r["urn"], "type": r["type"], "name": r["name"], "parent": r["parent"],
             "custom": r["custom"], "protect": r["protect"],
             "dependencies": sorted(r["dependencies"]),
             "propertyDependencies": {k: sorted(v) for k, v in sorted(r["propertyDependencies"].items()) if v},
-            "inputs": _normalise(r["inputs"]),
+            "inputs": _normalise(mask(raw_inputs[r["urn"]], fingerprints=True) if raw_inputs and r["urn"] in raw_inputs
+                                 else r["inputs"]),
         }
         for r in sorted(doc["resources"], key=lambda r: r["urn"])
     ]
