@@ -123,3 +123,29 @@ def test_pulumi_yaml_main_and_runtime_are_honoured(tmp_path: Path) -> None:
     assert status == 2 and "key runtime: 'nodejs'; this tool runs Python programs only" in message
     (folder / "Pulumi.yaml").write_text(yaml_text + "main: ../elsewhere\n")
     assert "is outside the project" in run_cli("plan", "--stack", "case", "--program", str(folder))[1]
+
+
+JSON_VALUE = st.recursive(st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False),
+                                    st.text(max_size=12)),
+                          lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner,
+                                                                                      max_size=4),
+                          max_leaves=25)
+PACK_CONFIG = st.one_of(JSON_VALUE, st.dictionaries(
+    st.sampled_from(["api-token-expires", "access-session-duration-bounded", "account-member-admin-break-glass-only",
+                     "monitoring-public-hostname-covered", "nope"]), JSON_VALUE, max_size=3))
+
+
+@settings(max_examples=40, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow,
+                                                                                   HealthCheck.function_scoped_fixture])
+@given(PACK_CONFIG)
+def test_any_pack_config_gives_a_verdict_or_one_line(tmp_path: Path, config: object) -> None:
+    folder = tmp_path / "fuzz"
+    if not folder.exists():
+        shutil.copytree(GENERIC, folder)
+        (folder / "Pulumi.case.yaml").write_text("config:\n  policy-fixture:resources: []\n")
+    (tmp_path / "pack.json").write_text(json.dumps(config))
+    status, message = run_cli("plan", "--stack", "case", "--program", str(folder), "--policy-config",
+                              str(tmp_path / "pack.json"), "--format", "json")
+    assert status in (0, 1, 2)
+    if status == 2:
+        assert "\n" not in message.strip() and "Traceback" not in message and "pack.json" in message
