@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import resource
 import shutil
 from pathlib import Path
 
@@ -69,8 +70,10 @@ def _bomb() -> str:
 def test_stack_files_are_read_with_limits(tmp_path: Path, content: bytes, expected: str) -> None:
     folder = program(tmp_path, "")
     (folder / "Pulumi.case.yaml").write_bytes(content)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux; it only ever grows
     status, message = run_cli("plan", "--stack", "case", "--program", str(folder))
     assert status == 2 and expected in message and "\n" not in message.strip()
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak < 256 * 1024, "memory stayed bounded"
 
 
 @pytest.mark.parametrize("make, expected", [
@@ -149,3 +152,28 @@ def test_any_pack_config_gives_a_verdict_or_one_line(tmp_path: Path, config: obj
     assert status in (0, 1, 2)
     if status == 2:
         assert "\n" not in message.strip() and "Traceback" not in message and "pack.json" in message
+
+
+INVOKING = ("import pulumi\n"
+            "thing = pulumi.runtime.invoke_output('test:index/getThing:getThing', {})\n"
+            "pulumi.CustomResource('test:index/user:User', 'u', {'token': thing.apply(lambda r: str(r))})\n")
+
+
+@settings(max_examples=30, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow,
+                                                                                   HealthCheck.function_scoped_fixture])
+@given(st.one_of(JSON_VALUE, st.fixed_dictionaries({"invokes": st.lists(st.fixed_dictionaries({
+    "invoke": st.sampled_from(["test:index/getThing:getThing", "x"]), "args": JSON_VALUE, "result": JSON_VALUE,
+}), max_size=2)})))
+def test_any_fixtures_file_gives_a_plan_or_one_line(tmp_path: Path, fixtures: object) -> None:
+    folder = tmp_path / "fuzz"
+    if not folder.exists():
+        shutil.copytree(GENERIC, folder)
+        (folder / "Pulumi.case.yaml").write_text("config: {}\n")
+        (folder / "__main__.py").write_text(INVOKING)
+        (folder / "fixtures").mkdir()
+    (folder / "fixtures" / "invokes.json").write_text(json.dumps(fixtures))
+    status, message = run_cli("plan", "--stack", "case", "--program", str(folder), "--format", "json",
+                              "--no-policies")
+    assert status in (0, 2)
+    if status == 2:
+        assert "\n" not in message.strip() and "Traceback" not in message and str(folder) in message

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -38,3 +39,23 @@ def test_no_path_repeats_a_secret_even_in_another_case(tmp_path: Path) -> None:
                              str(program)], capture_output=True, text=True, cwd=REPO, check=False)
     assert result.returncode == 2
     assert "bad token [secret]" in result.stderr and "OFFLINE-SECRET" not in result.stderr.upper()
+
+
+@pytest.mark.parametrize("secret_outputs, shown", [(["token"], "[secret]"), ([], "tok-123")])
+def test_invoke_results_stay_secret_where_the_recording_says_the_provider_marked_them(
+        tmp_path: Path, secret_outputs: list[str], shown: str) -> None:
+    program = tmp_path / "program"
+    (program / "fixtures").mkdir(parents=True)
+    shutil.copy(REPO / "tests/fixtures/generic/Pulumi.yaml", program)
+    (program / "Pulumi.case.yaml").write_text("config: {}\n")
+    (program / "fixtures" / "invokes.json").write_text(json.dumps({"invokes": [{
+        "invoke": "test:index/getThing:getThing", "args": {}, "result": {"token": "tok-123"},
+        "secretOutputs": secret_outputs}]}))
+    (program / "__main__.py").write_text(
+        "import pulumi\n"
+        "thing = pulumi.runtime.invoke_output('test:index/getThing:getThing', {})\n"
+        "pulumi.CustomResource('test:index/user:User', 'u', {'token': thing.apply(lambda r: r['token'])})\n")
+    status, text = run_cli("plan", "--stack", "case", "--program", str(program), "--format", "json",
+                           "--no-policies")
+    user = next(r for r in json.loads(text)["resources"] if r["name"] == "u")
+    assert status == 0 and user["inputs"]["token"] == shown

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import json
@@ -16,8 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import jsonschema
+
 from parsify_infra.errors import InputError
 from parsify_infra.jsonfile import read_json
+from parsify_infra.secrets import SECRET_SIG, SECRET_SIG_KEY
 from parsify_infra.stackfile import StackFiles
 
 
@@ -44,14 +48,26 @@ class Capture:
     outputs: dict[str, Any] = field(default_factory=dict)
 
 
+FIXTURES_SCHEMA = {
+    "type": "object", "required": ["invokes"],
+    "properties": {"invokes": {"type": "array", "items": {
+        "type": "object", "required": ["invoke", "args", "result"],
+        "properties": {"invoke": {"type": "string"}, "args": {"type": "object"}, "result": {"type": "object"},
+                       "secretOutputs": {"type": "array", "items": {"type": "string"}}}}}},
+}
+
+
 def load_fixtures(program_dir: Path) -> list[dict[str, Any]]:
+    """The recorded invoke answers, validated (fixtures/invokes.json); none when the file is absent."""
     path = program_dir / "fixtures" / "invokes.json"
     if not path.is_file():
         return []
-    try:
-        return list(read_json(path)["invokes"])
-    except (KeyError, TypeError) as exc:
-        raise InputError(f"{path}: key invokes: not a list of recorded invokes ({exc})") from None
+    document = read_json(path)
+    error = jsonschema.exceptions.best_match(jsonschema.Draft7Validator(FIXTURES_SCHEMA).iter_errors(document))
+    if error is not None:
+        where = ".".join(str(part) for part in error.absolute_path) or "(top level)"
+        raise InputError(f"{path}: key {where}: {error.message}")
+    return list(document["invokes"])
 
 
 def _mock_id(typ: str, name: str) -> str:
@@ -128,7 +144,10 @@ def run_program(files: StackFiles, timeout: float = DEFAULT_TIMEOUT_SECONDS) -> 
             wanted = {k: v for k, v in args.args.items() if v is not None}
             for fixture in fixtures:
                 if fixture.get("invoke") == args.token and fixture.get("args") == wanted:
-                    return dict(fixture["result"]), []
+                    # Outputs the provider marked secret when the answer was recorded stay secret here.
+                    secret = set(fixture.get("secretOutputs") or [])
+                    return {k: {SECRET_SIG_KEY: SECRET_SIG, "value": v} if k in secret else v
+                            for k, v in dict(fixture["result"]).items()}, []
             message = (f"{files.program_dir / 'fixtures' / 'invokes.json'}: no recorded invoke for "
                        f"{args.token} with args {json.dumps(wanted, sort_keys=True)}; record it from the real API")
             invoke_errors.append(message)
@@ -149,6 +168,13 @@ def run_program(files: StackFiles, timeout: float = DEFAULT_TIMEOUT_SECONDS) -> 
     if not program_main.is_file():
         raise InputError(f"{program_main}: file not found; --program must name a Pulumi Python project")
 
+    # An unrecorded invoke raises InputError inside the SDK's futures: it is reported once, as the one-line
+    # error, so asyncio must not also print it as "Future exception was never retrieved" with a traceback.
+    def quiet(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        if not isinstance(context.get("exception"), InputError):
+            loop.default_exception_handler(context)
+
+    asyncio.get_event_loop().set_exception_handler(quiet)
     settings.ROOT.set(None)
     pulumi.runtime.set_all_config(dict(files.config), list(files.secret_keys))
     fixture_mocks = FixtureMocks()
