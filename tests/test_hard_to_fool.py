@@ -29,6 +29,9 @@ def program(tmp_path: Path, main: str) -> Path:
 @pytest.mark.parametrize("main, expected", [
     ("import sys\nsys.exit(0)\n", "the program exited (status 0) before it finished; no plan was made"),
     ("raise SystemExit(3)\n", "the program exited (status 3) before it finished"),
+    ("raise SystemExit('bye')\n", "the program exited (message 'bye') before it finished"),
+    ("import os\nos._exit(0)\n", "the program exited (status 0) before it finished"),  # would end the process
+    ("import os\nos.execv('/bin/true', ['true'])\n", "the program exited"),  # would replace the process
     ("raise RuntimeError('boom')\n",
      "the program failed: RuntimeError: boom"),
 ])

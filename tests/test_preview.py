@@ -97,3 +97,20 @@ def test_a_rotated_secret_shows_as_changed_never_its_value(tmp_path: Path) -> No
     assert status == 0 and "~ 1 to update" in text
     assert ": [secret] => [secret] (changed)" in text
     assert "Rotated" not in text and "offline-secret" not in text
+
+
+def test_new_resources_show_their_inputs_and_records_name_roles(tmp_path: Path) -> None:
+    program = copy_program(tmp_path)
+    added = PROD.replace("    - {email: jon.bell@parsify.io, roles: [Administrator Read Only]}\n",
+                         "    - {email: jon.bell@parsify.io, roles: [Administrator Read Only]}\n"
+                         "    - {email: new.sre@parsify.io, roles: [Workers Platform Admin]}\n")
+    assert added != PROD
+    (program / "Pulumi.prod.yaml").write_text(added)
+    argv = ["plan", "--stack", "prod", "--program", str(program), "--baseline",
+            str(REPO / "stacks/snapshots/prod.json"), "--as-of", PLAN_DATE]
+    text = run_cli(*argv, "--diff")[1]
+    assert '+ roles[0]: "Workers Platform Admin" (57280df9f1a5806e04f065b07bbdd17a)' in text
+    record = run_cli(*argv, "--format", "markdown")[1]
+    assert "| `roles[0]` | `(none)` | `Workers Platform Admin (57280df9f1a5806e04f065b07bbdd17a)` |" in record
+    digest = json.loads(run_cli(*argv, "--format", "pulumi-json")[1])
+    assert any(s["urn"].endswith("::parsify-prod") and s["op"] == "same" for s in digest["steps"]), "the stack step"

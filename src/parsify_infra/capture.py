@@ -119,6 +119,30 @@ def _deadline(seconds: float) -> Iterator[None]:
         signal.signal(signal.SIGALRM, previous)
 
 
+class _ProgramExit(BaseException):
+    """The program tried to end or replace the process (os._exit, os.exec*): it must not end the plan with
+    its own status."""
+
+
+@contextlib.contextmanager
+def _no_process_exit() -> Iterator[None]:
+    """While the program runs, os._exit and the os.exec* family raise instead of ending the process, so a
+    program cannot make `parsify-infra plan` exit 0 without a plan."""
+    names = ["_exit", *(n for n in dir(os) if n.startswith("exec"))]
+    saved = {name: getattr(os, name) for name in names}
+
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise _ProgramExit(args[0] if args else None)
+
+    for name in names:
+        setattr(os, name, refuse)
+    try:
+        yield
+    finally:
+        for name, function in saved.items():
+            setattr(os, name, function)
+
+
 def run_program(files: StackFiles, timeout: float = DEFAULT_TIMEOUT_SECONDS) -> Capture:
     """Run `files.program_dir/__main__.py` for one stack under mocks; return what it registered. A program
     that exits, crashes or runs past `timeout` seconds is bad input (exit 2), never an empty plan."""
@@ -186,7 +210,8 @@ def run_program(files: StackFiles, timeout: float = DEFAULT_TIMEOUT_SECONDS) -> 
 
     try:
         # The program's own output goes to stderr, so `--format json` stays one JSON document.
-        with _program_context(files.program_dir), contextlib.redirect_stdout(sys.stderr), _deadline(timeout):
+        with _program_context(files.program_dir), contextlib.redirect_stdout(sys.stderr), _deadline(timeout), \
+                _no_process_exit():
             mocks.test(program)()
             root = settings.get_root_resource()
             outputs = getattr(root, "outputs", {}) or {}
@@ -200,9 +225,11 @@ def run_program(files: StackFiles, timeout: float = DEFAULT_TIMEOUT_SECONDS) -> 
     except _ProgramTimeout:
         raise InputError(f"{program_main}: the program did not finish within {timeout:g} s (--program-timeout); "
                          "no plan was made") from None
-    except SystemExit as exc:
+    except (SystemExit, _ProgramExit) as exc:
         # A program that exits has not declared what it would have: no plan, never a pass.
-        raise InputError(f"{program_main}: the program exited (status {exc.code}) before it finished; "
+        code = exc.code if isinstance(exc, SystemExit) else exc.args[0] if exc.args else None
+        how = f"status {code}" if code is None or isinstance(code, int) else f"message {str(code)!r}"
+        raise InputError(f"{program_main}: the program exited ({how}) before it finished; "
                          "no plan was made") from None
     except Exception as exc:
         if os.environ.get("PARSIFY_INFRA_DEBUG"):

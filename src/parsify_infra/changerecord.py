@@ -7,14 +7,14 @@ from collections import Counter
 from typing import Any
 
 from parsify_infra.changes import Change, overall_risk
-from parsify_infra.render import brief, short_type
+from parsify_infra.render import display, short_type
 
 SYMBOL = {"create": "+ create", "update": "~ update", "replace": "+- replace", "delete": "- delete"}
 RISK_BADGE = {"routine": "routine", "security-sensitive": "security-sensitive", "destructive": "DESTRUCTIVE"}
 
 
 def _cell(value: Any) -> str:
-    text = "(none)" if value is None else brief(value)
+    text = "(none)" if value is None else display(value, quote=False)  # ids with names, secrets as [secret]
     return "`" + text.replace("`", "'").replace("|", "\\|") + "`"
 
 
@@ -172,13 +172,18 @@ def _verdicts(doc: dict[str, Any]) -> list[str]:
     return [*lines, ""]
 
 
+def _public(value: Any) -> Any:
+    """A snapshot's secret fingerprint is shown as [secret] (only whether it changed matters)."""
+    return "[secret]" if isinstance(value, str) and value.startswith("[secret") else value
+
+
 def change_summary(changes: list[Change]) -> dict[str, Any]:
     """The JSON form of the record, added to the plan document under "changes"."""
     return {
         "risk": overall_risk(changes),
         "counts": dict(Counter(c.action for c in changes)),
         "resources": [{"action": c.action, "urn": c.urn, "type": c.type, "component": c.component,
-                       "risk": c.risk, "properties": [{"path": p.path, "old": p.old, "new": p.new}
+                       "risk": c.risk, "properties": [{"path": p.path, "old": _public(p.old), "new": _public(p.new)}
                                                       for p in c.properties]} for c in changes],
     }
 

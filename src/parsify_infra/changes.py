@@ -100,7 +100,7 @@ def diff(approved: dict[str, Any] | None, current: dict[str, Any]) -> list[Chang
         context = new if after else old
         props: list[PropertyChange]
         if before is None:
-            action, props = "create", []
+            action, props = "create", property_changes({}, after["inputs"]) if after else []
         elif after is None:
             action, props = "delete", []
         else:

@@ -47,9 +47,16 @@ def _iso_date(text: str) -> str:
         raise argparse.ArgumentTypeError(f"not an ISO date (YYYY-MM-DD): {text!r}") from None
 
 
+def _stack_name(text: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", text) or ".." in text:
+        raise argparse.ArgumentTypeError(f"not a stack name: {text!r} (letters, digits, '.', '_' and '-')")
+    return text
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:  # one line and exit status 2, as for any bad input
-        raise InputError(f"{self.prog}: {message}{self._suggestion(message)}")
+        where = "" if self.prog == "parsify-infra" else f"{self.prog}: "  # main already says parsify-infra
+        raise InputError(f"{where}{message}{self._suggestion(message)}")
 
     def _suggestion(self, message: str) -> str:
         """"; did you mean ...?" for a mistyped subcommand, choice or flag."""
@@ -69,7 +76,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _stack_options(command: argparse.ArgumentParser, formats: list[str]) -> None:
-    command.add_argument("--stack", required=True, help="stack name, e.g. prod or staging")
+    command.add_argument("--stack", required=True, type=_stack_name, help="stack name, e.g. prod or staging")
     command.add_argument("--program", type=Path, default=None,
                          help="Pulumi Python project directory (default: this repository)")
     command.add_argument("--format", choices=formats, default=formats[0])
@@ -100,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("--baseline", type=Path,
                       help="approved snapshot to diff against (default: <program>/stacks/snapshots/<stack>.json)")
     snapshot = commands.add_parser("snapshot", help="write the approved snapshot of a stack")
-    snapshot.add_argument("--stack", required=True)
+    snapshot.add_argument("--stack", required=True, type=_stack_name)
     snapshot.add_argument("--program", type=Path, default=None)
     snapshot.add_argument("--as-of", type=_iso_date)
     snapshot.add_argument("--check", action="store_true", help="exit 1 if the committed snapshot is stale")

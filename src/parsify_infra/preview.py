@@ -7,14 +7,11 @@ permission-group ids with their names). Colour follows `--color` and `NO_COLOR`.
 
 from __future__ import annotations
 
-import json
 from typing import Any
-
-from parsify_policies import ids
 
 from parsify_infra.changes import Change
 from parsify_infra.plan import STACK_TYPE
-from parsify_infra.render import brief, render_verdicts, short_type
+from parsify_infra.render import display, render_verdicts, short_type
 
 SYMBOLS = {"create": "+", "update": "~", "replace": "+-", "delete": "-"}
 COLOURS = {"create": "32", "update": "33", "replace": "35", "delete": "31"}  # green, yellow, magenta, red
@@ -23,20 +20,6 @@ ORDER = ["create", "update", "replace", "delete"]
 
 def _paint(text: str, action: str, colour: bool) -> str:
     return f"\033[{COLOURS[action]}m{text}\033[0m" if colour else text
-
-
-def display(value: Any) -> str:
-    """A property value as declared: 1.0 -> 1, ids with their names, None as (absent)."""
-    if value is None:
-        return "(absent)"
-    if isinstance(value, str) and value.startswith("[secret"):
-        return "[secret]"  # a fingerprint in the snapshot: only whether it changed is shown
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if isinstance(value, str):
-        named = ids.role_name(value) or ids.permission_group_name(value)
-        return f'"{named}" ({value})' if named else json.dumps(value)
-    return brief(value)
 
 
 def render_preview(doc: dict[str, Any], changes: list[Change], baseline: str, *, diff: bool = False,
@@ -61,6 +44,9 @@ def render_preview(doc: dict[str, Any], changes: list[Change], baseline: str, *,
         lines.append(_paint(line, change.action, colour))
         if diff:
             for prop in change.properties:
+                if change.action == "create":
+                    lines.append(f"         + {prop.path}: {display(prop.new)}")
+                    continue
                 rotated = " (changed)" if display(prop.old) == display(prop.new) == "[secret]" else ""
                 lines.append(f"         ~ {prop.path}: {display(prop.old)} => {display(prop.new)}{rotated}")
     if not changes:

@@ -8,7 +8,6 @@ from collections import Counter
 from typing import Any
 
 from parsify_infra.changes import Change
-from parsify_infra.plan import STACK_TYPE
 
 OPS = {"create": "create", "update": "update", "replace": "replace", "delete": "delete"}
 
@@ -28,10 +27,7 @@ def preview_digest(approved: dict[str, Any] | None, current: dict[str, Any], cha
     by_urn = {c.urn: c for c in changes}
     steps = []
     for urn in sorted(set(old) | set(new)):
-        resource = new.get(urn) or old[urn]
-        if resource["type"] == STACK_TYPE:
-            continue
-        change = by_urn.get(urn)
+        change = by_urn.get(urn)  # the stack itself is a step too, as in pulumi preview --json
         step: dict[str, Any] = {"op": OPS[change.action] if change else "same", "urn": urn}
         if urn in old and (change is None or change.action != "create"):
             step["oldState"] = _state(old[urn])

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from parsify_policies import ids
+
 from parsify_infra.plan import STACK_TYPE, counts_by_type
 
 LONG_VALUE = 100
@@ -21,6 +23,23 @@ def brief(value: Any) -> str:
     text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
     text = " ".join(text.split())
     return text if len(text) <= LONG_VALUE else f"{text[:LONG_VALUE - 20]}… ({len(text)} chars)"
+
+
+def display(value: Any, quote: bool = True) -> str:
+    """A property value as declared: 1.0 -> 1, role and permission-group ids with their names, a snapshot's
+    secret fingerprint as [secret], None as (absent); strings quoted unless `quote` is off."""
+    if value is None:
+        return "(absent)"
+    if isinstance(value, str) and value.startswith("[secret"):
+        return "[secret]"  # a fingerprint in the snapshot: only whether it changed is shown
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, str):
+        named = ids.role_name(value) or ids.permission_group_name(value)
+        if named:
+            return f'"{named}" ({value})' if quote else f"{named} ({value})"
+        return json.dumps(value) if quote else brief(value)
+    return brief(value)
 
 
 def render_listing(doc: dict[str, Any], verbose: bool = False) -> str:
