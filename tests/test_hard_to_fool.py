@@ -17,6 +17,31 @@ from tests.conftest import REPO, run_cli
 GENERIC = REPO / "tests" / "fixtures" / "generic"
 
 
+def fuzz_program(tmp_path: Path, stack: str | None = None, main: str | None = None) -> Path:
+    """The generic fixture program, laid out once per test (hypothesis reuses tmp_path across examples)."""
+    folder = tmp_path / "fuzz"
+    if not folder.exists():
+        shutil.copytree(GENERIC, folder)
+        if stack is not None:
+            (folder / "Pulumi.case.yaml").write_text(stack)
+        if main is not None:
+            (folder / "__main__.py").write_text(main)
+    return folder
+
+
+def assert_verdict_or_one_line(status: int, message: str, names: str) -> None:
+    """Exit 0, 1 or 2; on 2 a single line that names the file; never a traceback."""
+    assert status in (0, 1, 2)
+    if status == 2:
+        assert "\n" not in message.strip() and "Traceback" not in message and names in message
+
+
+def fuzz(examples: int) -> settings:
+    """Deterministic fuzzing (derandomized): a plan per example, so no deadline."""
+    return settings(max_examples=examples, deadline=None, derandomize=True,
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+
+
 def program(tmp_path: Path, main: str) -> Path:
     folder = tmp_path / "program"
     folder.mkdir()
@@ -100,20 +125,13 @@ STACK_TEXT = st.one_of(
 )
 
 
-@settings(max_examples=40, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow,
-                                                                                   HealthCheck.function_scoped_fixture])
+@fuzz(40)
 @given(STACK_TEXT)
 def test_any_stack_file_gives_a_verdict_or_one_line(tmp_path: Path, text: str) -> None:
-    # Whatever the stack file holds: exit 0, 1 or 2; on 2 a single line naming the file; never a traceback.
-    folder = tmp_path / "fuzz"
-    if not folder.exists():
-        shutil.copytree(GENERIC, folder)
+    folder = fuzz_program(tmp_path)
     (folder / "Pulumi.case.yaml").write_text(text, encoding="utf-8", errors="surrogatepass")
-    status, message = run_cli("plan", "--stack", "case", "--program", str(folder), "--format", "json",
-                              "--no-policies")
-    assert status in (0, 1, 2)
-    if status == 2:
-        assert "\n" not in message.strip() and "Traceback" not in message and str(folder) in message
+    assert_verdict_or_one_line(*run_cli("plan", "--stack", "case", "--program", str(folder), "--format", "json",
+                                        "--no-policies"), str(folder))
 
 
 def test_pulumi_yaml_main_and_runtime_are_honoured(tmp_path: Path) -> None:
@@ -141,20 +159,13 @@ PACK_CONFIG = st.one_of(JSON_VALUE, st.dictionaries(
                      "monitoring-public-hostname-covered", "nope"]), JSON_VALUE, max_size=3))
 
 
-@settings(max_examples=40, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow,
-                                                                                   HealthCheck.function_scoped_fixture])
+@fuzz(40)
 @given(PACK_CONFIG)
 def test_any_pack_config_gives_a_verdict_or_one_line(tmp_path: Path, config: object) -> None:
-    folder = tmp_path / "fuzz"
-    if not folder.exists():
-        shutil.copytree(GENERIC, folder)
-        (folder / "Pulumi.case.yaml").write_text("config:\n  policy-fixture:resources: []\n")
+    folder = fuzz_program(tmp_path, stack="config:\n  policy-fixture:resources: []\n")
     (tmp_path / "pack.json").write_text(json.dumps(config))
-    status, message = run_cli("plan", "--stack", "case", "--program", str(folder), "--policy-config",
-                              str(tmp_path / "pack.json"), "--format", "json")
-    assert status in (0, 1, 2)
-    if status == 2:
-        assert "\n" not in message.strip() and "Traceback" not in message and "pack.json" in message
+    assert_verdict_or_one_line(*run_cli("plan", "--stack", "case", "--program", str(folder), "--policy-config",
+                                        str(tmp_path / "pack.json"), "--format", "json"), "pack.json")
 
 
 INVOKING = ("import pulumi\n"
@@ -162,21 +173,15 @@ INVOKING = ("import pulumi\n"
             "pulumi.CustomResource('test:index/user:User', 'u', {'token': thing.apply(lambda r: str(r))})\n")
 
 
-@settings(max_examples=30, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow,
-                                                                                   HealthCheck.function_scoped_fixture])
+@fuzz(30)
 @given(st.one_of(JSON_VALUE, st.fixed_dictionaries({"invokes": st.lists(st.fixed_dictionaries({
     "invoke": st.sampled_from(["test:index/getThing:getThing", "x"]), "args": JSON_VALUE, "result": JSON_VALUE,
 }), max_size=2)})))
 def test_any_fixtures_file_gives_a_plan_or_one_line(tmp_path: Path, fixtures: object) -> None:
-    folder = tmp_path / "fuzz"
-    if not folder.exists():
-        shutil.copytree(GENERIC, folder)
-        (folder / "Pulumi.case.yaml").write_text("config: {}\n")
-        (folder / "__main__.py").write_text(INVOKING)
-        (folder / "fixtures").mkdir()
+    folder = fuzz_program(tmp_path, stack="config: {}\n", main=INVOKING)
+    (folder / "fixtures").mkdir(exist_ok=True)
     (folder / "fixtures" / "invokes.json").write_text(json.dumps(fixtures))
     status, message = run_cli("plan", "--stack", "case", "--program", str(folder), "--format", "json",
                               "--no-policies")
-    assert status in (0, 2)
-    if status == 2:
-        assert "\n" not in message.strip() and "Traceback" not in message and str(folder) in message
+    assert status != 1, "no policies ran"
+    assert_verdict_or_one_line(status, message, str(folder))
