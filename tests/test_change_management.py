@@ -139,7 +139,7 @@ def test_access_review_counts_member_policies_and_flags_unknown_role_ids() -> No
             "permissionGroups": [{"id": "8e23b19e4e0d44c29d239c5688ba8cbb"}]}]}),
         member("odd@parsify.io", {"roles": ["e1f089bab720148645fcc04a7b52e7db"]}),
         member("scoped@parsify.io", {"roles": ["57280df9f1a5806e04f065b07bbdd17a"]})]}
-    review = build_review(doc, REPO / "policies", date(2026, 11, 27))
+    review = build_review(doc, date(2026, 11, 27))
     kinds = {(f["kind"], f["subject"]) for f in review["findings"]}
     assert kinds == {("administrator", "via-policy@parsify.io"), ("unknown role", "odd@parsify.io")}
     roles = {m["email"]: m["roles"] for m in review["members"]}

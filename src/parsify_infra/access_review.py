@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from datetime import date, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
+from parsify_policies import ids
+from parsify_policies.policies.account_member_admin_break_glass_only import granted_ids
+from parsify_policies.props import token_resources
+
 EXPIRY_WINDOW_DAYS = 14
-
-
-def _ids(pack_dir: Path) -> dict[str, Any]:
-    path = pack_dir / "parsify_policies" / "data" / "cloudflare_ids.json"
-    return dict(json.loads(path.read_text(encoding="utf-8"))) if path.is_file() else {"permissionGroups": {},
-                                                                                        "roles": {}}
 
 
 def _of_type(doc: dict[str, Any], suffix: str) -> list[dict[str, Any]]:
@@ -24,22 +20,18 @@ def _date(text: str) -> date:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).date()
 
 
-def build_review(doc: dict[str, Any], pack_dir: Path, today: date,
-                 waivers: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    ids = _ids(pack_dir)
+def build_review(doc: dict[str, Any], today: date, waivers: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     by_urn = {r["urn"]: r for r in doc["resources"]}
     soon = today + timedelta(days=EXPIRY_WINDOW_DAYS)
     findings: list[dict[str, str]] = []
 
     members = []
     for m in _of_type(doc, ":AccountMember"):
-        # Roles, and the permission groups of member policies: both grant rights (pack data: their ids).
-        granted = list(m["inputs"].get("roles", [])) + [
-            g.get("id", "") for p in m["inputs"].get("policies", []) for g in p.get("permissionGroups", [])]
-        entries = [(rid, ids["roles"].get(rid)) for rid in granted]
+        # What the pack judges: roles and the permission groups of allowing member policies, by the pack's ids.
+        entries = [(rid, ids.role(rid)) for _, rid in granted_ids(m["inputs"])]
         members.append({"email": m["inputs"]["email"],
-                        "roles": [e["name"] if e else f"unknown role {rid}" for rid, e in entries]})
-        admin = sorted({e["name"] for _, e in entries if e and e["administratorLevel"]})
+                        "roles": [e.name if e else f"unknown role {rid}" for rid, e in entries]})
+        admin = sorted({e.name for _, e in entries if e and e.administrator_level})
         if admin:
             findings.append({"kind": "administrator", "subject": m["inputs"]["email"],
                              "detail": f"Cloudflare {', '.join(admin)}"})
@@ -82,9 +74,9 @@ def build_review(doc: dict[str, Any], pack_dir: Path, today: date,
     for t in _of_type(doc, ":AccountToken") + _of_type(doc, ":ApiToken"):
         inputs = t["inputs"]
         policies = inputs.get("policies", [])
-        groups = [ids["permissionGroups"].get(g["id"], {"name": f"unknown permission group {g['id']}"})["name"]
+        groups = [ids.permission_group_name(g["id"]) or f"unknown permission group {g['id']}"
                   for p in policies for g in p.get("permissionGroups", [])]
-        scope = sorted({k for p in policies for k in json.loads(p.get("resources") or "{}")})
+        scope = sorted({k for p in policies for k in token_resources(p)})  # a JSON string or a map, as the pack reads it
         expires = inputs.get("expiresOn")
         tokens.append({"name": inputs.get("name"), "permissionGroups": groups, "scope": scope,
                        "ipCondition": (inputs.get("condition") or {}).get("requestIp", {}).get("ins", []),

@@ -222,7 +222,7 @@ def _review(args: argparse.Namespace) -> tuple[int, str]:
     today = _today(args)
     result = _evaluate(args, today)
     assert result.verdicts is not None
-    review = build_review(result.doc, args.policy_pack.resolve(), today, result.verdicts.waivers)
+    review = build_review(result.doc, today, result.verdicts.waivers)
     # Exit status 1 when there is something to act on, so scheduled jobs need not read the Markdown.
     if args.command == "expiry":
         items = expiring(review)
