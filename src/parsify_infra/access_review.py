@@ -76,7 +76,7 @@ def build_review(doc: dict[str, Any], today: date, waivers: list[dict[str, Any]]
         policies = inputs.get("policies", [])
         groups = [ids.permission_group_name(g["id"]) or f"unknown permission group {g['id']}"
                   for p in policies for g in p.get("permissionGroups", [])]
-        scope = sorted({k for p in policies for k in token_resources(p)})  # a JSON string or a map, as the pack reads it
+        scope = sorted({k for p in policies for k in token_resources(p)})  # JSON string or map, as the pack
         expires = inputs.get("expiresOn")
         tokens.append({"name": inputs.get("name"), "permissionGroups": groups, "scope": scope,
                        "ipCondition": (inputs.get("condition") or {}).get("requestIp", {}).get("ins", []),
