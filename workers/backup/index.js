@@ -1,44 +1,61 @@
 // Parsify backup Worker: exports every bound D1 database (bindings named DB_<NAME>) to the R2 bucket
 // bound as BACKUPS, and in the afternoon verifies the newest backup of each database.
 //
-// Layout of one backup:  backups/<database>/<backup id>/schema.sql
-//                        backups/<database>/<backup id>/tables/<table>.sql   (multipart, fixed-size parts)
-//                        backups/<database>/<backup id>/manifest.json        <- written last
-// A backup without manifest.json is incomplete and must never be restored. Every object is recorded in
-// the manifest with its size, its chunk size and a SHA-256 per chunk (one chunk per multipart part).
+// Layout of one backup (the README's "Backups" section is the reference):
+//   backups/<database>/<backup id>/schema.<claim>.sql         tables (and virtual tables), created first
+//   backups/<database>/<backup id>/tables/<n>.<claim>.sql     one table's rows (multipart, fixed-size parts)
+//   backups/<database>/<backup id>/post.<claim>.sql           AUTOINCREMENT counters, indexes, views,
+//                                                             triggers: loaded after the data, as .dump does
+//   backups/<database>/<backup id>/manifest.json              <- written last; lists the load order
+// A backup whose manifest is missing or says `complete: false` must never be restored. Every object is
+// recorded in the manifest with its size, its chunk size and a SHA-256 per chunk.
 //
-// Scale: tables are read in pages (keyset pagination on rowid), at most BACKUP_QUERY_BUDGET D1 queries
-// and R2 calls per invocation (D1 allows 1,000 queries per invocation). When the budget runs out the run
-// saves its cursor in runs/<id>.json and continues in a new invocation through the BACKUP_QUEUE queue;
-// an invocation also yields after BACKUP_INVOCATION_SECONDS (5 s) of wall time.
+// Bucket lock (workers/backup/worker.json `prefixes`): everything under backups/ is written once and never
+// overwritten or deleted by this Worker, so the program locks that prefix (R2 refuses overwrites, deletes
+// and multipart completions on locked keys). Object names carry the claim of the invocation that wrote them
+// (<claim>), so an invocation that takes over from one that died writes new keys instead of replacing
+// objects. What the Worker overwrites or deletes (run state, carried bytes, undelivered alerts) lives
+// under runs/ and alerts/, which are not locked.
 //
-// At least once: a continuation message names the invocation it follows, and an invocation claims its
-// number with a conditional write and a lease. Duplicates are ignored; an invocation that dies (CPU limit,
-// eviction) is retried from its checkpoint, the state as of its start, once its lease has run out.
+// Rows (the guarantee, tested in workers/test/backup-keys.test.mjs and backup-consistency.test.mjs): a
+// table is read in pages ordered by its key: its PRIMARY KEY, with the key's collation (WITHOUT ROWID
+// tables included), or the rowid when it has none (or a NULL in it). The highest key is fixed at the start
+// of the run, in one D1 batch with the schema and the row counts. Every row that exists for the whole run
+// appears exactly once, keyed by its primary key, as it was when its page was read; rows inserted or
+// deleted during the run may or may not appear. Keys travel between pages as SQL literals made by quote(),
+// so 64-bit integers, text and blobs are compared by SQLite exactly, never as JavaScript numbers.
 //
-// Consistency (stated, and tested in workers/test/backup-consistency.test.mjs): at the start of a run the
-// highest rowid of every table is fixed in one D1 batch (one transaction). The export of a table contains
-// exactly the rows whose rowid is at or below that bound and that still exist when their page is read,
-// each as it was at that moment. Rows inserted during the run are not exported; a row deleted during the
-// run may or may not be; no row is exported twice. It is not a point-in-time snapshot across pages: for
-// that, D1 Time Travel (any minute of the last 30 days) is the first resort.
+// Large values: a row whose INSERT would not fit one statement of D1 (100 KB) is written as an INSERT
+// with its large values empty, followed by UPDATEs that append them in pieces; no statement of a backup
+// is longer than STATEMENT_BYTES.
 //
-// Failure: any failed read or write marks the run failed, aborts its multipart uploads, writes no
-// manifest for the unfinished database and alerts ALERT_WEBHOOK_URL. The next scheduled run first
-// removes what a failed or abandoned run left behind.
+// Scale: at most BACKUP_QUERY_BUDGET D1 queries and R2 calls per invocation (D1 allows 1,000) and
+// BACKUP_INVOCATION_SECONDS of wall time; then the run saves its cursor in runs/<id>.json and continues
+// in a new invocation through the BACKUP_QUEUE queue. At least once: a continuation message names the
+// invocation it follows, and an invocation claims its number with a conditional write and a lease.
+//
+// Isolation: a table that cannot be exported fails alone (its database's manifest says complete: false
+// and names it); other tables and databases go on. Every failure alerts, naming database, table and row.
 
 const encoder = new TextEncoder();
-const FORMAT = "parsify-d1-backup/2";
+const FORMAT = "parsify-d1-backup/3";
 const MIB = 1024 * 1024;
+// D1: "Maximum SQL statement length: 100,000 bytes" (d1/platform/limits; reference §5). Statements of a
+// backup stay below it with room for the key of the row in an UPDATE.
+export const STATEMENT_BYTES = 100_000;
+const ROW_BYTES = 90_000; // an INSERT up to this size is written whole
+const TEXT_PIECE_CHARS = 12_000; // at most 4 bytes each in UTF-8: 48 KB per piece
+const BLOB_PIECE_BYTES = 40_000; // 80 KB of hex per piece
+const PIECES_PER_QUERY = 10; // about 1 MB of pieces per D1 result
+// D1 strings are at most 2,000,000 bytes: a row estimated above this is never rendered in one string.
+const RENDER_LIMIT = 1_900_000;
 
 export function settings(env) {
   return {
     pageRows: Number(env.BACKUP_PAGE_ROWS ?? 10_000),
-    // D1 strings are at most 2,000,000 bytes (SQLITE_TOOBIG beyond): pages aim at 80% of this.
     pageBytes: Number(env.BACKUP_PAGE_BYTES ?? 1_800_000),
     budget: Number(env.BACKUP_QUERY_BUDGET ?? 800),
-    // Wall-clock budget per invocation: keeps each one far from the CPU limit (30 s by default) however
-    // large the pages are, and bounds what a crashed invocation has to redo.
+    // Wall-clock budget per invocation: keeps each one far from the CPU limit (30 s by default).
     seconds: Number(env.BACKUP_INVOCATION_SECONDS ?? 5),
     partBytes: Number(env.BACKUP_PART_BYTES ?? 10 * MIB),
     // An invocation that has not reached its next checkpoint this long after claiming it is taken to have
@@ -63,28 +80,11 @@ export function backupId(scheduledTime) {
   return new Date(scheduledTime).toISOString().replace(/[:.]/g, "-");
 }
 
-function quoteIdent(name) {
+export function quoteIdent(name) {
   return `"${String(name).replaceAll('"', '""')}"`;
 }
 
-/** SQL that makes SQLite itself write one INSERT per row: quote() renders text, BLOBs (X'..'), NULLs and
- *  REALs (round-trip precision) exactly as `sqlite3 .dump` does, and the Worker only concatenates. */
-export function insertExpression(table, columns) {
-  const head = `INSERT INTO ${quoteIdent(table)} (${columns.map(quoteIdent).join(", ")}) VALUES (`;
-  const literal = (text) => `'${text.replaceAll("'", "''")}'`;
-  return `${literal(head)} || ${columns.map((c) => `quote(${quoteIdent(c)})`).join(" || ',' || ")} || ');' || char(10)`;
-}
-
-/** One page: the rows after a rowid, up to a bound, at most a number of them, as one string of INSERTs. */
-export function pageQuery(table, insert) {
-  return `SELECT max(r) AS last, count(*) AS n, group_concat(s, '' ORDER BY r) AS sql FROM (SELECT rowid AS r, ` +
-    `${insert} AS s FROM ${quoteIdent(table)} WHERE rowid > ? AND rowid <= ? ORDER BY rowid LIMIT ?)`;
-}
-
-/** The row count of the next page: about `pageBytes` of SQL at the last page's bytes per row. */
-export function nextPageRows(settings, rows, bytes) {
-  return Math.max(1, Math.min(settings.pageRows, Math.floor((0.8 * settings.pageBytes * rows) / bytes)));
-}
+const literal = (text) => `'${String(text).replaceAll("'", "''")}'`;
 
 export async function sha256Hex(bytes) {
   const digest = await crypto.subtle.digest("SHA-256", typeof bytes === "string" ? encoder.encode(bytes) : bytes);
@@ -102,21 +102,81 @@ function concat(chunks, total) {
 }
 
 // ---------------------------------------------------------------------------------------------------
-// Alerts
+// Alerts: delivered, or kept under alerts/ and delivered by the next run.
 
-export async function alert(env, severity, text) {
-  if (!env.ALERT_WEBHOOK_URL) {
-    console.error(`[${severity}] ${text}`);
-    return;
+const PENDING_ALERTS = "alerts/pending/";
+
+/** Retry-After in seconds (a number or an HTTP date), else null. */
+function retryAfterMs(response) {
+  const header = response.headers.get("retry-after");
+  if (!header) return null;
+  const seconds = Number(header);
+  if (Number.isFinite(seconds)) return seconds * 1000;
+  const at = Date.parse(header);
+  return Number.isFinite(at) ? Math.max(0, at - Date.now()) : null;
+}
+
+/** POST one alert. Slack answers 429 with Retry-After when rate-limited and 5xx when failing
+ *  (api.slack.com/apis/rate-limits, docs.slack.dev webhooks "Handling errors"): those are retried with
+ *  exponential backoff (Retry-After when given, capped); any other status is not. Returns null when
+ *  delivered, else the reason. ALERT_RETRY_BASE_MS sets the backoff (the tests set 0). */
+export async function deliverAlert(env, payload) {
+  const base = Number(env.ALERT_RETRY_BASE_MS ?? 500);
+  const attempts = Number(env.ALERT_ATTEMPTS ?? 4);
+  let reason = "";
+  for (let attempt = 1; attempt <= attempts; attempt++) {
+    let response;
+    try {
+      response = await fetch(env.ALERT_WEBHOOK_URL, {
+        method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(payload),
+        signal: AbortSignal.timeout(Number(env.ALERT_TIMEOUT_MS ?? 10_000)),
+      });
+    } catch (err) {
+      reason = `no response (${err?.name === "TimeoutError" ? "timed out" : err})`;
+    }
+    if (response) {
+      await response.arrayBuffer().catch(() => {});
+      if (response.ok) return null;
+      reason = `HTTP ${response.status}`;
+      if (response.status !== 429 && response.status < 500) return reason; // a bad URL or payload: not retried
+    }
+    if (attempt < attempts) {
+      const wait = Math.min(response ? retryAfterMs(response) ?? base * 2 ** (attempt - 1) : base * 2 ** (attempt - 1),
+        Math.max(base, 0) * 16);
+      if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+    }
   }
+  return reason;
+}
+
+/** Send an alert; one that is still undelivered is kept in the bucket (never lost) for the next run. */
+export async function alert(env, severity, text) {
+  const payload = { text: `[${severity}] parsify backups: ${text}`, severity, at: new Date(Date.now()).toISOString() };
+  console.error(payload.text);
+  if (!env.ALERT_WEBHOOK_URL) return false;
+  const failure = await deliverAlert(env, payload);
+  if (!failure) return true;
+  console.error(`alert delivery failed (${failure}); kept for the next run`);
   try {
-    await fetch(env.ALERT_WEBHOOK_URL, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ text: `[${severity}] parsify backups: ${text}`, severity }),
-    });
+    await env.BACKUPS.put(`${PENDING_ALERTS}${payload.at}-${crypto.randomUUID()}.json`,
+      JSON.stringify({ ...payload, failure }));
   } catch (err) {
-    console.error(`alert delivery failed: ${err}`);
+    console.error(`could not keep the undelivered alert: ${err}`);
+  }
+  return false;
+}
+
+/** Deliver the alerts earlier runs could not; each is removed only once delivered. */
+export async function redeliverAlerts(env) {
+  if (!env.ALERT_WEBHOOK_URL) return;
+  const listed = await env.BACKUPS.list({ prefix: PENDING_ALERTS });
+  for (const { key } of listed.objects) {
+    const object = await env.BACKUPS.get(key);
+    if (!object) continue;
+    const payload = JSON.parse(await object.text());
+    delete payload.failure;
+    payload.text = `${payload.text} (first attempted at ${payload.at})`;
+    if (!(await deliverAlert(env, payload))) await env.BACKUPS.delete(key);
   }
 }
 
@@ -125,9 +185,8 @@ export async function alert(env, severity, text) {
 
 const runKey = (id) => `runs/${id}.json`;
 // Carried bytes are written under the invocation that wrote them, so an invocation that dies after writing
-// its carry but before its checkpoint cannot overwrite the bytes the checkpoint still points to. They are
-// removed when the run completes (or by the clean-up of a failed run), never while a retry may need them.
-const carryPrefix = (id, db, table) => `runs/${id}/carry/${db}/${encodeURIComponent(table)}/`;
+// its carry but before its checkpoint cannot overwrite the bytes the checkpoint still points to.
+const carryPrefix = (id, db, index) => `runs/${id}/carry/${db}/${index}/`;
 
 async function deletePrefix(env, prefix) {
   let cursor;
@@ -148,6 +207,9 @@ async function saveState(env, state, etag) {
 /** This invocation's claim on the run was taken over (its lease ran out while it was still alive). */
 class Superseded extends Error {}
 
+/** A table that cannot be exported: it fails alone, the others go on. */
+class TableFailure extends Error {}
+
 async function loadState(env, id) {
   const object = await env.BACKUPS.get(runKey(id));
   return object ? { state: JSON.parse(await object.text()), etag: object.etag } : null;
@@ -167,14 +229,14 @@ async function claim(env, state, etag, number) {
  *  whose bytes are still in memory. Every write of the state is conditional on the invocation's own last
  *  write (`etag`), so an invocation that was taken over stops instead of forking the run. */
 class Invocation {
-  constructor(env, state, etag, takeover = false) {
+  constructor(env, state, etag) {
     this.env = env;
     this.etag = etag;
-    this.takeover = takeover; // its predecessor died: objects may be further along than the checkpoint
     this.left = state.settings.budget;
     this.deadline = Date.now() + (state.settings.seconds ?? 5) * 1000; // Date.now() advances across I/O
     this.number = state.invocations;
-    this.name = `${state.invocations}-${state.lease?.holder ?? "cron"}`; // unique per claim
+    // Unique per claim: the names of the objects this invocation writes under backups/ carry it.
+    this.name = `${state.invocations}-${(state.lease?.holder ?? "cron").slice(0, 8)}`;
     this.checkpoint = structuredClone(state);
     this.state = state;
   }
@@ -202,72 +264,280 @@ class Invocation {
 }
 
 // ---------------------------------------------------------------------------------------------------
-// Backup
+// What a database holds, read at the start of a run in one D1 batch (one transaction).
 
-const TABLES_QUERY =
-  "SELECT name, sql FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' " +
-  "AND name NOT LIKE '_cf_%' ORDER BY name";
-const SCHEMA_QUERY =
-  "SELECT type, name, sql FROM sqlite_master WHERE sql IS NOT NULL " +
-  "AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_cf_%' ORDER BY type = 'table' DESC, name";
+// pragma_table_list (SQLite 3.37+, a D1 "compatible PRAGMA": d1/sql-api/sql-statements) says which
+// tables are virtual (FTS5) and which are their shadow tables, and which are WITHOUT ROWID. sqlite_*
+// tables are SQLite's own, _cf_* tables D1's (substr, not LIKE: '_' is a LIKE wildcard).
+const OBJECTS_QUERY =
+  "SELECT m.type, m.name, m.tbl_name, m.sql, l.type AS kind, l.wr FROM sqlite_schema AS m " +
+  "LEFT JOIN pragma_table_list AS l ON l.schema = 'main' AND l.name = m.name " +
+  "WHERE substr(m.name, 1, 7) <> 'sqlite_' AND substr(m.name, 1, 4) <> '_cf_' ORDER BY m.rowid";
+const HAS_SEQUENCE_QUERY = "SELECT count(*) AS n FROM sqlite_schema WHERE name = 'sqlite_sequence'";
+
+/** The key of a table: its primary key columns with the primary key's collation, else the rowid. */
+export function rowidName(columns) {
+  const taken = new Set(columns.map((c) => c.toLowerCase()));
+  return ["rowid", "_rowid_", "oid"].find((name) => !taken.has(name)) ?? null;
+}
+
+function describeFts(sql) {
+  // FTS5 options (sqlite.org/fts5.html §4.4): content='' keeps no content (nothing to export);
+  // content=<table> indexes another table (rebuilt from it after the load).
+  const match = /\bcontent\s*=\s*('(?:[^']|'')*'|"(?:[^"]|"")*"|[^,\s)]+)/i.exec(sql ?? "");
+  if (!match) return { content: "own" };
+  const value = match[1].replace(/^['"]|['"]$/g, "");
+  return { content: value === "" ? "none" : "external" };
+}
+
+/** The SQL expression that renders one row as an INSERT statement (quote() writes text, BLOBs, NULLs and
+ *  REALs as `sqlite3 .dump` does), and the key literal of the row. */
+export function rowExpressions(table) {
+  const columns = table.insertColumns;
+  const head = `INSERT INTO ${quoteIdent(table.name)} (${columns.map((c) => c.sql).join(", ")}) VALUES (`;
+  const insert = `${literal(head)} || ${columns.map((c) => `quote(${c.sql})`).join(" || ',' || ")} || ');' || char(10)`;
+  // A cheap upper bound of the rendered size: hex doubles BLOBs, quoting at most doubles text.
+  const estimate = columns.map((c) => `(CASE typeof(${c.sql}) WHEN 'blob' THEN 2 * length(${c.sql}) ` +
+    `WHEN 'text' THEN 2 * length(CAST(${c.sql} AS BLOB)) ELSE 24 END + 4)`).join(" + ");
+  const keyLiteral = `json_array(${table.key.map((k) => `quote(${quoteIdent(k.name)})`).join(", ")})`;
+  return { insert, estimate, keyLiteral };
+}
+
+const keyTerms = (table) => table.key.map((k) => `${quoteIdent(k.name)} COLLATE ${quoteIdent(k.coll)}`);
+
+/** `(k1, k2) > (lit1, lit2)`: row values compare left to right, each with its collation. */
+export function keyCondition(table, operator, literals) {
+  return `(${keyTerms(table).join(", ")}) ${operator} (${literals.join(", ")})`;
+}
+
+/** One page: the rows after the cursor up to the bound, as one string of INSERTs for the rows that fit a
+ *  statement, the key literals of those that do not, and the key of the last row. */
+export function pageQuery(table, limit) {
+  const { insert, estimate, keyLiteral } = rowExpressions(table);
+  const after = table.cursor ? keyCondition(table, ">", table.cursor) : "1";
+  const order = keyTerms(table).join(", ");
+  const keyCols = table.key.map((k, i) => `${quoteIdent(k.name)} COLLATE ${quoteIdent(k.coll)} AS _k${i}`).join(", ");
+  const keyOrder = (dir) => table.key.map((k, i) => `_k${i} COLLATE ${quoteIdent(k.coll)}${dir}`).join(", ");
+  return `WITH page AS MATERIALIZED (SELECT ${keyCols}, ${keyLiteral} AS kl, ` +
+    `CASE WHEN ${estimate} <= ${RENDER_LIMIT} THEN ${insert} END AS s FROM ${quoteIdent(table.name)} ` +
+    `WHERE ${after} AND ${keyCondition(table, "<=", table.bound)} ORDER BY ${order} LIMIT ${Number(limit)}), ` +
+    `sized AS (SELECT *, length(CAST(s AS BLOB)) AS b FROM page) ` +
+    `SELECT count(*) AS n, group_concat(CASE WHEN b <= ${ROW_BYTES} THEN s END, '' ORDER BY ${keyOrder("")}) AS sql, ` +
+    `(SELECT kl FROM page ORDER BY ${keyOrder(" DESC")} LIMIT 1) AS last, ` +
+    `json_group_array(kl) FILTER (WHERE b IS NULL OR b > ${ROW_BYTES}) AS large FROM sized`;
+}
+
+/** The bound of a table: the key literal of its last row, or null when it is empty. */
+function boundQuery(db, table) {
+  return db.prepare(`SELECT ${rowExpressions(table).keyLiteral} AS k FROM ${quoteIdent(table.name)} ` +
+    `ORDER BY ${keyTerms(table).map((t) => `${t} DESC`).join(", ")} LIMIT 1`);
+}
+
+async function describeTables(db, objects) {
+  const tables = objects.filter((o) => o.type === "table" && (o.kind === "table" || o.kind === "virtual"));
+  if (!tables.length) return [];
+  const info = await db.batch(tables.flatMap((t) => [
+    db.prepare("SELECT name, pk FROM pragma_table_info(?) ORDER BY cid").bind(t.name),
+    db.prepare("SELECT x.name, x.coll FROM pragma_index_list(?) AS l, pragma_index_xinfo(l.name) AS x " +
+      "WHERE l.origin = 'pk' AND x.key = 1 ORDER BY x.seqno").bind(t.name),
+    db.prepare("SELECT DISTINCT \"table\" AS parent FROM pragma_foreign_key_list(?)").bind(t.name),
+  ]));
+  return tables.map((t, i) => {
+    const columns = info[3 * i].results;
+    const names = columns.map((c) => c.name);
+    const virtual = t.kind === "virtual";
+    const fts = virtual ? describeFts(t.sql) : null;
+    const rowid = rowidName(names);
+    const pkIndex = info[3 * i + 1].results;
+    const pk = columns.filter((c) => c.pk > 0).sort((a, b) => a.pk - b.pk);
+    let key;
+    if (pkIndex.length) key = pkIndex.map((c) => ({ name: c.name, coll: c.coll ?? "BINARY" }));
+    else if (pk.length) key = pk.map((c) => ({ name: c.name, coll: "BINARY" })); // INTEGER PRIMARY KEY = rowid
+    else if (rowid) key = [{ name: rowid, coll: "BINARY" }];
+    const insertColumns = names.map((name) => ({ name, sql: quoteIdent(name) }));
+    // A virtual table's rowid is part of its content (FTS5 rows are joined to other tables by it).
+    if (virtual && rowid) insertColumns.unshift({ name: rowid, sql: quoteIdent(rowid) });
+    return {
+      name: t.name, virtual, withoutRowid: t.wr === 1, fts, key, rowid, primaryKey: pk.map((c) => c.name),
+      insertColumns, parents: info[3 * i + 2].results.map((r) => r.parent).filter((p) => p !== t.name),
+    };
+  });
+}
+
+/** Parents before children (foreign keys), else the schema's order: a restore never needs a row that is
+ *  loaded later, even where deferred foreign keys do not span the whole load. */
+export function loadOrder(tables) {
+  const byName = new Map(tables.map((t) => [t.name.toLowerCase(), t]));
+  const ordered = [];
+  const state = new Map();
+  const visit = (table) => {
+    if (state.get(table.name)) return; // done, or a cycle (deferred foreign keys cover it)
+    state.set(table.name, "visiting");
+    for (const parent of table.parents) {
+      const found = byName.get(String(parent).toLowerCase());
+      if (found) visit(found);
+    }
+    state.set(table.name, "done");
+    ordered.push(table);
+  };
+  tables.forEach(visit);
+  return ordered;
+}
 
 async function startDatabase(env, state, entry, invocation) {
   const db = env[entry.binding];
-  const tables = (await db.prepare(TABLES_QUERY).all()).results;
+  const [objectsResult, sequenceResult] = await db.batch([db.prepare(OBJECTS_QUERY), db.prepare(HAS_SEQUENCE_QUERY)]);
   invocation.spend();
-  const rowidTables = tables.filter((t) => !/WITHOUT\s+ROWID/i.test(t.sql ?? ""));
-  if (rowidTables.length !== tables.length) {
-    throw new Error(`${entry.name}: WITHOUT ROWID tables are not supported by the paged export`);
+  const objects = objectsResult.results;
+  const tables = loadOrder(await describeTables(db, objects));
+  invocation.spend();
+  // A rowid table may hold NULLs in its primary key (SQLite allows it): such a table is read by rowid.
+  const nullable = tables.filter((t) => !t.withoutRowid && !t.virtual && t.key && t.rowid && t.key[0].name !== t.rowid);
+  if (nullable.length) {
+    const nulls = await db.batch(nullable.map((t) => db.prepare(`SELECT count(*) AS n FROM ${quoteIdent(t.name)} ` +
+      `WHERE ${t.key.map((k) => `${quoteIdent(k.name)} IS NULL`).join(" OR ")}`)));
+    invocation.spend();
+    nullable.forEach((t, i) => {
+      if (nulls[i].results[0].n) t.key = [{ name: t.rowid, coll: "BINARY" }];
+    });
   }
-  // One batch = one transaction: the schema and every table's rowid bound come from the same instant.
-  const results = await db.batch([
-    db.prepare(SCHEMA_QUERY),
-    ...tables.map((t) => db.prepare(`SELECT max(rowid) AS bound FROM ${quoteIdent(t.name)}`)),
-    ...tables.map((t) => db.prepare("SELECT name FROM pragma_table_info(?) ORDER BY cid").bind(t.name)),
-  ]);
+  const exportable = tables.filter((t) => t.key && !(t.fts && t.fts.content !== "own"));
+  // One batch = one transaction: the bounds, the row counts and the AUTOINCREMENT counters of one instant.
+  const hasSequence = sequenceResult.results[0].n > 0;
+  const queries = [...exportable.map((t) => boundQuery(db, t)),
+    ...exportable.map((t) => db.prepare(`SELECT count(*) AS n FROM ${quoteIdent(t.name)}`)),
+    ...(hasSequence ? [db.prepare("SELECT name, seq FROM sqlite_sequence ORDER BY rowid")] : [])];
+  const results = queries.length ? await db.batch(queries) : [];
   invocation.spend();
-  // Deferred foreign keys let a restore load tables in any order inside its transaction.
-  const schemaSql = "PRAGMA defer_foreign_keys = on;\n" + results[0].results.map((r) => `${r.sql};\n`).join("");
-  const schemaBytes = encoder.encode(schemaSql);
-  await env.BACKUPS.put(`${entry.prefix}/schema.sql`, schemaBytes);
-  invocation.spend();
-  entry.objects["schema.sql"] = { bytes: schemaBytes.length, chunkBytes: Math.max(schemaBytes.length, 1),
-    chunks: [await sha256Hex(schemaBytes)] };
-  entry.tables = tables.map((t, i) => ({
-    name: t.name, bound: results[i + 1].results[0].bound ?? 0, cursor: 0, rows: 0, bytes: 0,
-    insert: insertExpression(t.name, results[1 + tables.length + i].results.map((c) => c.name)),
-    uploadId: null, parts: [], carryKey: null, done: false,
-  }));
+  const sequences = hasSequence ? results[results.length - 1].results : [];
+
+  const schemaSql = "PRAGMA defer_foreign_keys = on;\n" + objects
+    .filter((o) => o.type === "table" && (o.kind === "table" || o.kind === "virtual") && o.sql)
+    .map((o) => `${o.sql};\n`).join("");
+  const post = [];
+  if (sequences.length) {
+    // As .dump writes them: the counters as of the bound, so a restored AUTOINCREMENT never reuses a key.
+    post.push("DELETE FROM sqlite_sequence;\n",
+      ...sequences.map((s) => `INSERT INTO sqlite_sequence (name, seq) VALUES (${literal(s.name)}, ${s.seq});\n`));
+  }
+  for (const type of ["index", "view", "trigger"]) {
+    post.push(...objects.filter((o) => o.type === type && o.sql).map((o) => `${o.sql};\n`));
+  }
+  for (const t of tables.filter((x) => x.fts?.content === "external")) {
+    post.push(`INSERT INTO ${quoteIdent(t.name)} (${quoteIdent(t.name)}) VALUES ('rebuild');\n`);
+  }
+  entry.schema = await putSmall(env, entry, `schema.${invocation.name}.sql`, schemaSql, invocation);
+  entry.tables = tables.map((t, index) => {
+    const at = exportable.indexOf(t);
+    const base = { name: t.name, index, key: t.key, insertColumns: t.insertColumns, rowid: t.rowid,
+      cursor: null, rows: 0, bytes: 0, uploadId: null, parts: [], carryKey: null, done: false, object: null,
+      sourceRows: at >= 0 ? results[exportable.length + at].results[0].n : 0 };
+    if (!t.key) {
+      return { ...base, done: true, failed: `${entry.name}.${t.name}: the table has no primary key, and columns named ` +
+        "rowid, _rowid_ and oid hide its rowid, so its rows cannot be read in order; give it a primary key" };
+    }
+    if (t.fts?.content === "none") {
+      return { ...base, done: true, failed: `${entry.name}.${t.name}: a contentless FTS5 table (content='') does not ` +
+        "store its text, so it cannot be backed up; rebuild it from its source after a restore" };
+    }
+    if (t.fts?.content === "external") return { ...base, done: true, external: true };
+    const bound = results[at].results[0]?.k;
+    return { ...base, bound: bound ? JSON.parse(bound) : null };
+  });
+  entry.post = post.join("");
   entry.phase = "tables";
 }
 
+async function putSmall(env, entry, name, text, invocation) {
+  const bytes = encoder.encode(text);
+  await env.BACKUPS.put(`${entry.prefix}/${name}`, bytes);
+  invocation.spend();
+  entry.objects[name] = { bytes: bytes.length, chunkBytes: Math.max(bytes.length, 1), chunks: [await sha256Hex(bytes)] };
+  return name;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Large values: an INSERT with the large values empty, then UPDATEs that append them in pieces.
+
+function rowLocator(table, keyLiterals) {
+  if (table.key.length === 1 && table.key[0].name === table.rowid) return `${quoteIdent(table.rowid)} = ${keyLiterals[0]}`;
+  return table.key.map((k, i) => `${quoteIdent(k.name)} = ${keyLiterals[i]}`).join(" AND ");
+}
+
+async function largeRowSql(db, table, keyLiterals, invocation, where) {
+  const cols = table.insertColumns;
+  const locator = rowLocator(table, keyLiterals);
+  const info = await db.prepare(`SELECT ${cols.map((c, i) => `typeof(${c.sql}) AS t${i}, length(${c.sql}) AS l${i}, ` +
+    `CASE WHEN length(CAST(${c.sql} AS BLOB)) <= ${BLOB_PIECE_BYTES} THEN quote(${c.sql}) END AS q${i}`).join(", ")} ` +
+    `FROM ${quoteIdent(table.name)} WHERE ${locator}`).all();
+  invocation.spend();
+  const row = info.results[0];
+  if (!row) return null; // deleted since its page was read: rows deleted during the run may be missing
+  // The restored row is found by its key; a rowid-keyed row gets its rowid written (a virtual table's
+  // rowid already is one of its insert columns).
+  const addRowid = table.key[0].name === table.rowid && !cols.some((c) => c.name === table.rowid);
+  const values = [];
+  const large = [];
+  cols.forEach((c, i) => {
+    const [type, length, quoted] = [row[`t${i}`], row[`l${i}`], row[`q${i}`]];
+    if (quoted !== null) values.push(quoted);
+    else {
+      values.push(type === "blob" ? "X''" : "''");
+      large.push({ column: c, type, length });
+    }
+  });
+  const names = [...(addRowid ? [quoteIdent(table.rowid)] : []), ...cols.map((c) => c.sql)];
+  const statements = [`INSERT INTO ${quoteIdent(table.name)} (${names.join(", ")}) VALUES (` +
+    `${[...(addRowid ? [keyLiterals[0]] : []), ...values].join(",")});\n`];
+  for (const { column, type, length } of large) {
+    const step = type === "blob" ? BLOB_PIECE_BYTES : TEXT_PIECE_CHARS;
+    const starts = [];
+    for (let start = 1; start <= length; start += step) starts.push(start);
+    for (let i = 0; i < starts.length; i += PIECES_PER_QUERY) {
+      const group = starts.slice(i, i + PIECES_PER_QUERY);
+      const pieces = await db.prepare(`SELECT ${group.map((s, j) => `quote(substr(${column.sql}, ${s}, ${step})) AS p${j}`)
+        .join(", ")} FROM ${quoteIdent(table.name)} WHERE ${locator}`).all();
+      invocation.spend();
+      if (!pieces.results.length) return null;
+      for (const piece of group.map((_, j) => pieces.results[0][`p${j}`])) {
+        // `||` makes text; a BLOB is cast back after each append, byte for byte.
+        const value = type === "blob" ? `CAST(${column.sql} || ${piece} AS BLOB)` : `${column.sql} || ${piece}`;
+        statements.push(`UPDATE ${quoteIdent(table.name)} SET ${column.sql} = ${value} WHERE ${locator};\n`);
+      }
+    }
+  }
+  for (const statement of statements) {
+    if (encoder.encode(statement).length > STATEMENT_BYTES) {
+      throw new TableFailure(`${where}: the row with key ${keyLiterals.join(", ")} needs a statement over D1's ` +
+        `${STATEMENT_BYTES}-byte limit (its key or a column name is too long)`);
+    }
+  }
+  return statements.join("");
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Export of one table
+
 async function exportTable(env, state, entry, table, invocation) {
   const db = env[entry.binding];
-  const key = `${entry.prefix}/tables/${table.name}.sql`;
+  const where = `${entry.name}.${table.name}`;
   const { partBytes, pageRows } = state.settings;
-  if (invocation.takeover && table.uploadId && (await env.BACKUPS.head(key))) {
-    // The invocation that died completed this table's upload after its checkpoint: the checkpoint no
-    // longer describes the object, so the table starts over.
-    console.log(`${entry.name}.${table.name}: completed by an invocation that died; exporting it again`);
-    await env.BACKUPS.delete(key);
-    Object.assign(table, { cursor: 0, rows: 0, bytes: 0, uploadId: null, parts: [], carryKey: null,
-      nextRows: undefined });
-  }
+  if (!table.object) table.object = `tables/${String(table.index).padStart(4, "0")}.${invocation.name}.sql`;
+  const key = `${entry.prefix}/${table.object}`;
   let pending = [];
   let pendingBytes = 0;
   if (table.carryKey) {
     const carried = await env.BACKUPS.get(table.carryKey);
     invocation.spend();
-    if (!carried) throw new Error(`${entry.name}.${table.name}: the carried bytes of the previous invocation are missing`);
+    if (!carried) throw new Error(`${where}: the carried bytes of the previous invocation are missing`);
     const bytes = new Uint8Array(await carried.arrayBuffer());
     pending = [bytes];
     pendingBytes = bytes.length;
   }
-  const upload = () =>
-    table.uploadId ? env.BACKUPS.resumeMultipartUpload(key, table.uploadId) : null;
+  const upload = () => (table.uploadId ? env.BACKUPS.resumeMultipartUpload(key, table.uploadId) : null);
 
-  // One part is uploaded while the next page is read (D1 and R2 overlap in production); it is settled
-  // before the run yields or completes, so the run state never records a part that is not stored.
+  // One part is uploaded while the next page is read; it is settled before the run yields or completes,
+  // so the run state never records a part that is not stored.
   let inflight = null;
   async function settle() {
     if (!inflight) return;
@@ -299,21 +569,25 @@ async function exportTable(env, state, entry, table, invocation) {
     }
   }
 
-  // One query per page; SQLite renders the rows as one string of INSERT statements. D1 strings stop at
+  const append = (sql) => {
+    const bytes = encoder.encode(sql);
+    pending.push(bytes);
+    pendingBytes += bytes.length;
+    table.bytes += bytes.length;
+  };
+
+  // One query per page: SQLite renders the rows as one string of INSERT statements. D1 strings stop at
   // 2 MB (SQLITE_TOOBIG), so the row count of the next page is estimated from the last one to fill about
-  // pageBytes; when rows grow and a page is too big anyway, it is retried with a quarter of the rows.
-  // (Measured: bounding each page exactly with a window function made SQLite three times slower.)
+  // pageBytes; a page too big anyway is retried with a quarter of the rows.
   async function readPage() {
     for (;;) {
       const limit = table.nextRows ?? Math.min(pageRows, 1000);
       try {
-        const page = await db.prepare(pageQuery(table.name, table.insert)).bind(table.cursor, table.bound, limit).all();
-        return page.results[0];
+        return (await db.prepare(pageQuery(table, limit)).all()).results[0];
       } catch (err) {
-        if (!/TOOBIG|too big/i.test(String(err?.message ?? err))) throw err;
-        if (limit === 1) {
-          throw new Error(`${entry.name}.${table.name}: the row after rowid ${table.cursor} renders to an INSERT ` +
-            "statement longer than D1's 2 MB string limit; back this database up with the D1 export API");
+        if (!/TOOBIG|too big/i.test(String(err?.message ?? err)) || limit === 1) {
+          throw new TableFailure(`${where}: reading the rows after key ${table.cursor?.join(", ") ?? "(start)"} ` +
+            `failed: ${err?.message ?? err}`);
         }
         table.nextRows = Math.max(1, Math.floor(limit / 4));
         table.pagesRetried = (table.pagesRetried ?? 0) + 1;
@@ -323,24 +597,27 @@ async function exportTable(env, state, entry, table, invocation) {
     }
   }
 
-  while (table.cursor < table.bound) {
+  while (table.bound) {
     if (invocation.exhausted) {
       // Yield: keep the bytes not yet in a part, and continue in the next invocation.
       await settle();
-      const carried = concat(pending, pendingBytes);
-      table.carryKey = `${carryPrefix(state.id, entry.name, table.name)}${invocation.name}`;
-      await env.BACKUPS.put(table.carryKey, carried); // even when empty: removed when the table is done
+      table.carryKey = `${carryPrefix(state.id, entry.name, table.index)}${invocation.name}`;
+      await env.BACKUPS.put(table.carryKey, concat(pending, pendingBytes)); // removed when the run ends
       return false;
     }
-    const { last, n, sql } = await readPage();
-    if (!n) break;
-    const bytes = encoder.encode(sql);
-    pending.push(bytes);
-    pendingBytes += bytes.length;
-    table.bytes += bytes.length;
-    table.rows += n;
-    table.cursor = last;
-    table.nextRows = nextPageRows(state.settings, n, bytes.length);
+    const page = await readPage();
+    if (!page.n) break;
+    if (page.sql) append(page.sql);
+    let rows = page.n;
+    for (const keyJson of JSON.parse(page.large)) {
+      const sql = await largeRowSql(db, table, JSON.parse(keyJson), invocation, where);
+      if (sql === null) rows -= 1;
+      else append(sql);
+    }
+    table.rows += rows;
+    table.cursor = JSON.parse(page.last);
+    table.nextRows = Math.max(1, Math.min(pageRows,
+      Math.floor((0.8 * state.settings.pageBytes * page.n) / Math.max(1, encoder.encode(page.sql ?? "").length))));
     await flush(false);
   }
   if (table.uploadId) {
@@ -355,51 +632,125 @@ async function exportTable(env, state, entry, table, invocation) {
     table.parts = [{ sha256: await sha256Hex(all) }];
   }
   invocation.spend();
-  entry.objects[`tables/${table.name}.sql`] = { bytes: table.bytes, chunkBytes: partBytes,
-    chunks: table.parts.map((p) => p.sha256) };
+  entry.objects[table.object] = { bytes: table.bytes, chunkBytes: partBytes, chunks: table.parts.map((p) => p.sha256) };
+  // The source's rows at the bound now: with the count at the start, it tells a quiet table (both equal:
+  // the export must have exactly that many rows) from one written during the run.
+  if (table.bound) {
+    const end = await db.prepare(`SELECT count(*) AS n FROM ${quoteIdent(table.name)} WHERE ` +
+      keyCondition(table, "<=", table.bound)).all();
+    invocation.spend();
+    table.sourceRowsAtEnd = end.results[0].n;
+  } else table.sourceRowsAtEnd = table.sourceRows;
   table.done = true;
   table.carryKey = null;
   return true;
 }
 
+/** A table whose export failed: its upload is aborted, the failure recorded, the others go on. */
+async function failTable(env, entry, table, err) {
+  table.failed = String(err?.message ?? err);
+  table.done = true;
+  if (table.uploadId) {
+    try {
+      await env.BACKUPS.resumeMultipartUpload(`${entry.prefix}/${table.object}`, table.uploadId).abort();
+    } catch (abortErr) {
+      console.error(`abort of ${table.object} failed: ${abortErr}`);
+    }
+  }
+  table.uploadId = null;
+  table.carryKey = null;
+}
+
+/** The per-table record of the manifest: where the rows are, how many, and how many the source had. */
+export function tableRecord(table) {
+  const record = { index: table.index, object: table.object, key: table.key.map((k) => k.name), rows: table.rows,
+    sourceRows: table.sourceRows, sourceRowsAtEnd: table.sourceRowsAtEnd ?? table.sourceRows };
+  if (table.external) Object.assign(record, { object: null, rows: 0, external: true });
+  if (table.failed) record.failed = table.failed;
+  return record;
+}
+
+/** Why a table's export cannot be trusted, or null: a table nobody wrote to during the run (the same
+ *  count at the start and at the end) must have exactly that many rows in its export. */
+export function countProblem(name, record) {
+  if (record.failed || record.external) return null;
+  if (record.sourceRows === record.sourceRowsAtEnd && record.rows !== record.sourceRows) {
+    return `table ${name}: ${record.rows} rows exported, but the source had ${record.sourceRows} at the bound ` +
+      "and was not written during the run";
+  }
+  return null;
+}
+
 async function finishDatabase(env, state, entry, invocation) {
+  const manifestKey = `${entry.prefix}/manifest.json`;
+  const written = await env.BACKUPS.get(manifestKey);
+  invocation.spend();
+  if (written) {
+    // An invocation that died after writing it finished this database: the manifest is locked, and kept.
+    const manifest = JSON.parse(await written.text());
+    Object.assign(entry, { phase: "done", complete: manifest.complete, failures: manifest.failures ?? [] });
+    return;
+  }
+  const post = entry.post ? await putSmall(env, entry, `post.${invocation.name}.sql`, entry.post, invocation) : null;
+  const tables = Object.fromEntries(entry.tables.map((t) => [t.name, tableRecord(t)]));
+  const failures = entry.tables.filter((t) => t.failed).map((t) => ({ table: t.name, error: t.failed }));
+  for (const [name, record] of Object.entries(tables)) {
+    const problem = countProblem(name, record);
+    if (problem) failures.push({ table: name, error: `${entry.name}: ${problem}` });
+  }
   const manifest = {
     format: FORMAT,
     database: entry.name,
     backupId: state.id,
     createdAt: state.startedAt,
-    completedAt: new Date().toISOString(),
-    consistency: "rows with rowid <= the bound fixed at start, each as of its page read",
-    tables: Object.fromEntries(entry.tables.map((t) => [t.name, t.rows])),
-    bounds: Object.fromEntries(entry.tables.map((t) => [t.name, t.bound])),
+    completedAt: new Date(Date.now()).toISOString(),
+    consistency: "every row that exists for the whole run appears exactly once, keyed by its primary key (or rowid), " +
+      "as of its page read; rows inserted or deleted during the run may or may not appear",
+    complete: failures.length === 0,
+    failures,
+    // What a restore loads, in this order: the tables, their rows (parents before children), then post.
+    load: [entry.schema, ...entry.tables.filter((t) => !t.failed && !t.external).map((t) => t.object),
+      ...(post ? [post] : [])],
+    tables,
     objects: entry.objects,
-    complete: true,
   };
   await invocation.fence();
-  await env.BACKUPS.put(`${entry.prefix}/manifest.json`, JSON.stringify(manifest, null, 2));
-  entry.phase = "done";
+  await env.BACKUPS.put(manifestKey, JSON.stringify(manifest, null, 2));
+  Object.assign(entry, { phase: "done", complete: manifest.complete, failures });
 }
 
 async function advance(env, state, invocation) {
   for (const entry of state.databases) {
-    if (entry.phase === "done") continue;
-    if (entry.phase === "pending") await startDatabase(env, state, entry, invocation);
-    for (const table of entry.tables) {
-      if (table.done) continue;
-      if (!(await exportTable(env, state, entry, table, invocation))) return false;
+    if (entry.phase === "done" || entry.phase === "failed") continue;
+    try {
+      if (entry.phase === "pending") await startDatabase(env, state, entry, invocation);
+      for (const table of entry.tables) {
+        if (table.done) continue;
+        try {
+          if (!(await exportTable(env, state, entry, table, invocation))) return false;
+        } catch (err) {
+          if (!(err instanceof TableFailure)) throw err;
+          await failTable(env, entry, table, err);
+        }
+      }
+      await finishDatabase(env, state, entry, invocation);
+    } catch (err) {
+      if (err instanceof Superseded) throw err;
+      // The database fails alone: what it wrote stays under backups/ without a complete manifest.
+      entry.phase = "failed";
+      entry.error = String(err?.message ?? err);
+      for (const table of entry.tables ?? []) if (!table.done) await failTable(env, entry, table, err);
     }
-    await finishDatabase(env, state, entry, invocation);
     invocation.spend();
-    if (invocation.exhausted) return state.databases.every((d) => d.phase === "done");
+    if (invocation.exhausted) return state.databases.every((d) => d.phase === "done" || d.phase === "failed");
   }
   return true;
 }
 
-/** Multipart uploads of the run that no finished table holds: all of them when the run failed, and at the
- *  end of a complete run those an invocation that died had started. */
+/** Multipart uploads of the run that no finished table holds. */
 async function abortUploads(env, state) {
-  const tables = state.databases.flatMap((d) => (d.tables ?? []).map((t) => ({ ...t, key: `${d.prefix}/tables/${t.name}.sql` })));
-  const kept = new Set(tables.filter((t) => t.done).map((t) => t.uploadId));
+  const tables = state.databases.flatMap((d) => (d.tables ?? []).map((t) => ({ ...t, key: `${d.prefix}/${t.object}` })));
+  const kept = new Set(tables.filter((t) => t.done && !t.failed).map((t) => t.uploadId));
   const open = tables.filter((t) => t.uploadId && !t.done).map(({ key, uploadId }) => ({ key, uploadId }));
   for (const { key, uploadId } of [...(state.uploads ?? []), ...open]) {
     if (kept.has(uploadId)) continue;
@@ -411,7 +762,9 @@ async function abortUploads(env, state) {
   }
 }
 
-/** Remove what failed or abandoned runs left: aborted uploads, partial objects of unfinished databases. */
+/** Clean up after failed or abandoned runs: abort their uploads and delete their run data (runs/).
+ *  Objects under backups/ are never deleted (the bucket lock refuses it): a backup without a complete
+ *  manifest is never restored, and the lifecycle rule removes it with the others. */
 export async function cleanUp(env, currentId) {
   const listed = await env.BACKUPS.list({ prefix: "runs/", delimiter: "/" });
   for (const object of listed.objects) {
@@ -420,20 +773,33 @@ export async function cleanUp(env, currentId) {
     const state = JSON.parse(await (await env.BACKUPS.get(object.key)).text());
     if (state.status === "complete" || state.status === "cleaned") continue;
     await abortUploads(env, state);
-    for (const entry of state.databases) {
-      if (entry.phase !== "done") await deletePrefix(env, `${entry.prefix}/`);
-    }
     await deletePrefix(env, `runs/${id}/`);
     if (state.status === "running") {
-      await alert(env, "critical", `backup run ${id} never finished; its partial objects were removed.`);
+      const unfinished = state.databases.filter((d) => d.phase !== "done").map((d) => d.name);
+      await alert(env, "critical", `backup run ${id} never finished; no complete manifest exists for ` +
+        `${unfinished.join(", ") || "any database"} of that run. Its unfinished uploads were aborted.`);
     }
     state.status = "cleaned";
     await saveState(env, state);
   }
 }
 
-async function continueRun(env, state, etag, takeover = false) {
-  const invocation = new Invocation(env, state, etag, takeover);
+/** One alert per database that did not back up completely, naming its tables and the reason. */
+async function reportDatabases(env, state) {
+  for (const entry of state.databases) {
+    if (entry.phase === "failed") {
+      await alert(env, "critical", `backup run ${state.id}: database ${entry.name} failed: ${entry.error}. ` +
+        "Its backup has no complete manifest and will not be restored; the other databases are unaffected.");
+    } else if (entry.complete === false) {
+      await alert(env, "critical", `backup run ${state.id}: database ${entry.name} is incomplete: ` +
+        `${entry.failures.map((f) => f.error).join("; ")}. Its manifest says complete: false; the other ` +
+        "tables and databases were backed up.");
+    }
+  }
+}
+
+async function continueRun(env, state, etag) {
+  const invocation = new Invocation(env, state, etag);
   try {
     const done = await advance(env, state, invocation);
     state.lease = null; // the checkpoint: everything this invocation did is stored
@@ -442,6 +808,7 @@ async function continueRun(env, state, etag, takeover = false) {
       await deletePrefix(env, `runs/${state.id}/`);
       state.status = "complete";
       await invocation.save(state);
+      await reportDatabases(env, state);
       return state;
     }
     await invocation.save(state);
@@ -463,8 +830,8 @@ async function continueRun(env, state, etag, takeover = false) {
       console.error(`could not record the failure: ${saveErr}`);
     }
     const unfinished = state.databases.filter((d) => d.phase !== "done").map((d) => d.name);
-    await alert(env, "critical", `backup run ${state.id} failed: ${state.error}. No manifest was written for ` +
-      `${unfinished.join(", ") || "any database"}; the next run starts clean.`);
+    await alert(env, "critical", `backup run ${state.id} failed: ${state.error}. No complete manifest was written ` +
+      `for ${unfinished.join(", ") || "any database"}; the next run starts clean.`);
   }
   return state;
 }
@@ -481,6 +848,7 @@ export async function startBackup(env, scheduledTime) {
   };
   let etag;
   try {
+    await redeliverAlerts(env);
     await cleanUp(env, id);
     etag = await saveState(env, state);
   } catch (err) {
@@ -518,22 +886,55 @@ export async function resumeBackup(env, runId, after) {
     console.log(`backup run ${runId}: another delivery claimed invocation ${next}`);
     return { state };
   }
-  return { state: await continueRun(env, state, claimEtag, claimed) };
+  return { state: await continueRun(env, state, claimEtag) };
 }
 
 // ---------------------------------------------------------------------------------------------------
 // Verification (the handbook's afternoon check)
 
+/** Check an object against its manifest entry, reading it as a stream: at most one chunk (the part size,
+ *  10 MiB) is held at a time, whatever the object's size (Workers have 128 MB). */
 export async function verifyObject(bucket, key, meta) {
   const object = await bucket.get(key);
   if (!object) return `${key} is missing`;
-  const bytes = new Uint8Array(await object.arrayBuffer());
-  if (bytes.length !== meta.bytes) return `${key} has ${bytes.length} bytes, the manifest says ${meta.bytes}`;
-  for (let i = 0; i < meta.chunks.length; i++) {
-    const chunk = bytes.slice(i * meta.chunkBytes, (i + 1) * meta.chunkBytes);
-    if ((await sha256Hex(chunk)) !== meta.chunks[i]) return `${key} chunk ${i + 1} fails its SHA-256`;
+  if (object.size !== meta.bytes) {
+    await object.body.cancel();
+    return `${key} has ${object.size} bytes, the manifest says ${meta.bytes}`;
   }
-  return null;
+  const chunk = new Uint8Array(Math.min(meta.chunkBytes, Math.max(meta.bytes, 1)));
+  let filled = 0;
+  let index = 0;
+  const reader = object.body.getReader();
+  const check = async () => {
+    const digest = await sha256Hex(chunk.subarray(0, filled));
+    const problem = digest !== meta.chunks[index] ? `${key} chunk ${index + 1} fails its SHA-256` : null;
+    index += 1;
+    filled = 0;
+    return problem;
+  };
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    let offset = 0;
+    while (offset < value.length) {
+      const take = Math.min(value.length - offset, chunk.length - filled);
+      chunk.set(value.subarray(offset, offset + take), filled);
+      filled += take;
+      offset += take;
+      if (filled === chunk.length) {
+        const problem = await check();
+        if (problem) {
+          await reader.cancel();
+          return problem;
+        }
+      }
+    }
+  }
+  if (filled > 0 || index === 0) {
+    const problem = await check();
+    if (problem) return problem;
+  }
+  return index === meta.chunks.length ? null : `${key} has ${index} chunks, the manifest lists ${meta.chunks.length}`;
 }
 
 export async function newestManifest(bucket, database) {
@@ -549,24 +950,36 @@ export async function newestManifest(bucket, database) {
   return null;
 }
 
+async function verifyDatabase(env, database, now, maxAgeHours) {
+  const problems = [];
+  const manifest = await newestManifest(env.BACKUPS, database);
+  if (!manifest) return [`${database}: no complete backup exists`];
+  const ageHours = (now - Date.parse(manifest.createdAt)) / 3.6e6;
+  if (ageHours > maxAgeHours) {
+    problems.push(`${database}: the newest complete backup (${manifest.backupId}) is ${ageHours.toFixed(1)} h old, ` +
+      `more than the ${maxAgeHours} h the schedule allows`);
+  }
+  for (const [name, record] of Object.entries(manifest.tables ?? {})) {
+    const problem = typeof record === "object" ? countProblem(name, record) : null;
+    if (problem) problems.push(`${database}: ${problem}`);
+  }
+  for (const [name, meta] of Object.entries(manifest.objects)) {
+    const problem = await verifyObject(env.BACKUPS, `backups/${database}/${manifest.backupId}/${name}`, meta);
+    if (problem) problems.push(`${database}: ${problem}`);
+  }
+  return problems;
+}
+
 export async function verifyBackups(env, now) {
   const { maxAgeHours } = settings(env);
   const problems = [];
   for (const binding of databaseBindings(env)) {
     const database = databaseName(binding);
-    const manifest = await newestManifest(env.BACKUPS, database);
-    if (!manifest) {
-      problems.push(`${database}: no complete backup exists`);
-      continue;
-    }
-    const ageHours = (now - Date.parse(manifest.createdAt)) / 3.6e6;
-    if (ageHours > maxAgeHours) {
-      problems.push(`${database}: the newest complete backup (${manifest.backupId}) is ${ageHours.toFixed(1)} h old, ` +
-        `more than the ${maxAgeHours} h the schedule allows`);
-    }
-    for (const [name, meta] of Object.entries(manifest.objects)) {
-      const problem = await verifyObject(env.BACKUPS, `backups/${database}/${manifest.backupId}/${name}`, meta);
-      if (problem) problems.push(`${database}: ${problem}`);
+    try {
+      problems.push(...(await verifyDatabase(env, database, now, maxAgeHours)));
+    } catch (err) {
+      // A verification that cannot finish is a failed verification, never a silent one.
+      problems.push(`${database}: the verification itself failed: ${err?.message ?? err}`);
     }
   }
   if (problems.length) await alert(env, "critical", `backup verification failed: ${problems.join("; ")}`);

@@ -133,8 +133,9 @@ async function chaosEnv(env) {
   // Concurrent writes between page reads: update a row behind the cursor, update and delete rows ahead
   // of it, insert a new row. What was done is logged for the test to check the guarantee against.
   const onPage = plan.mutate ? async (result) => {
-    const { last, n } = result.results[0];
+    const { n } = result.results[0];
     if (!n || !env.DB_CORE) return;
+    const [last] = JSON.parse(result.results[0].last).map(Number);
     const db = env.DB_CORE;
     const statements = [
       ["update", last - 1, db.prepare("UPDATE items SET value = value || '+' WHERE id = ?").bind(last - 1)],

@@ -73,6 +73,11 @@ export async function readText(bucket, key) {
   return object.text();
 }
 
+/** Rows exported per table, from a manifest. */
+export function rowsOf(manifest) {
+  return Object.fromEntries(Object.entries(manifest.tables).map(([name, t]) => [name, t.rows]));
+}
+
 export async function manifestOf(mf, database, time) {
   const object = await (await mf.getR2Bucket("BACKUPS")).get(`backups/${database}/${runId(time)}/manifest.json`);
   return object ? JSON.parse(await object.text()) : null;
@@ -93,19 +98,40 @@ export async function assertChecksums(mf, database, manifest) {
   }
 }
 
-/** The backup as one SQL script: schema, then every table. */
+/** The backup as one SQL script, in the manifest's load order: tables, rows, then counters, indexes,
+ *  views and triggers. */
 export async function backupSql(mf, database, manifest) {
   const bucket = await mf.getR2Bucket("BACKUPS");
   const prefix = `backups/${database}/${manifest.backupId}`;
-  const parts = [await readText(bucket, `${prefix}/schema.sql`)];
-  for (const table of Object.keys(manifest.tables)) parts.push(await readText(bucket, `${prefix}/tables/${table}.sql`));
+  const parts = [];
+  for (const name of manifest.load) parts.push(await readText(bucket, `${prefix}/${name}`));
   return parts.join("");
+}
+
+/** The statements of a script: split at the semicolons outside quotes and outside a trigger's body. */
+export function statements(sql) {
+  const out = [];
+  let start = 0;
+  let quote = null;
+  for (let i = 0; i < sql.length; i++) {
+    const c = sql[i];
+    if (quote) {
+      if (c === quote) quote = null;
+    } else if (c === "'" || c === '"') quote = c;
+    else if (c === ";") {
+      const statement = sql.slice(start, i).trim();
+      if (/^CREATE\s+(TEMP\w*\s+)?TRIGGER/i.test(statement) && !/\bEND$/i.test(statement)) continue;
+      if (statement) out.push(statement);
+      start = i + 1;
+    }
+  }
+  if (sql.slice(start).trim()) out.push(sql.slice(start).trim());
+  return out;
 }
 
 /** Load a backup script in one batch (one transaction, so deferred foreign keys hold until the end). */
 export async function restoreInto(db, sql) {
-  const statements = sql.split(/;\n/).filter((s) => s.trim());
-  await db.batch(statements.map((s) => db.prepare(s)));
+  await db.batch(statements(sql).map((s) => db.prepare(s)));
 }
 
 export async function rows(db, table, order = "id") {
