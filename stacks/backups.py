@@ -37,6 +37,9 @@ class BackupWorkerManifest(_Manifest):
     main: str
     compatibility_date: str = Field(alias="compatibilityDate")
     bucket_binding: str = Field(alias="bucketBinding")
+    # Everything the Worker writes here is written once, never overwritten or deleted: the bucket lock's
+    # prefix. Its run state (runs/) and undelivered alerts (alerts/) lie outside it.
+    locked_prefix: str = Field(alias="lockedPrefix", pattern=r"^[a-z0-9-]+/$")
     queue: QueueSettings
     # The handbook's afternoon routine (14:00 UTC): verify the newest backup of every database.
     verify_cron: str = Field(alias="verifyCron")
@@ -77,6 +80,8 @@ class BackupJob(pulumi.ComponentResource):
             cloudflare.WorkersScriptBindingArgs(type="plain_text", name="VERIFY_CRON", text=worker.verify_cron),
             cloudflare.WorkersScriptBindingArgs(type="plain_text", name="BACKUP_MAX_AGE_HOURS",
                                                 text=str(worker.max_age_hours)),
+            cloudflare.WorkersScriptBindingArgs(type="plain_text", name="BACKUP_LOCKED_PREFIX",
+                                                text=worker.locked_prefix),
         ]
         if alert_webhook is not None:
             bindings.append(cloudflare.WorkersScriptBindingArgs(type="secret_text", name="ALERT_WEBHOOK_URL",

@@ -37,12 +37,14 @@ class Database(pulumi.ComponentResource):
 
 
 class RetainedBucket(pulumi.ComponentResource):
-    """An R2 bucket whose objects expire after `retention_days` and are immutable for `immutable_days`."""
+    """An R2 bucket whose objects expire after `retention_days`; those under `immutable_prefix` are immutable
+    for `immutable_days` (R2 then refuses their overwrite and delete: the writer must never need either)."""
 
     bucket: cloudflare.R2Bucket
 
     def __init__(self, name: str, account_id: str, bucket_name: str, location: str, retention_days: int,
-                 immutable_days: int = 0, opts: pulumi.ResourceOptions | None = None) -> None:
+                 immutable_days: int = 0, immutable_prefix: str = "",
+                 opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("parsify:data:RetainedBucket", name, None, opts)
         self.bucket = cloudflare.R2Bucket(
             f"{name}-bucket", account_id=account_id, name=bucket_name, location=location,
@@ -67,7 +69,7 @@ class RetainedBucket(pulumi.ComponentResource):
             cloudflare.R2BucketLock(
                 f"{name}-lock", account_id=account_id, bucket_name=self.bucket.name,
                 rules=[cloudflare.R2BucketLockRuleArgs(
-                    id=f"immutable-{immutable_days}d", enabled=True, prefix="",
+                    id=f"immutable-{immutable_days}d", enabled=True, prefix=immutable_prefix,
                     condition=cloudflare.R2BucketLockRuleConditionArgs(
                         type="Age", max_age_seconds=immutable_days * DAY_SECONDS))],
                 opts=child)

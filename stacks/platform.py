@@ -5,7 +5,7 @@ from __future__ import annotations
 import pulumi
 
 from stacks.access import AccessControl
-from stacks.backups import BackupJob
+from stacks.backups import BackupJob, backup_worker_manifest
 from stacks.config import StackConfig, plan_date
 from stacks.data import Database, RetainedBucket
 from stacks.edge import ApiWorker, ZoneBaseline
@@ -19,8 +19,11 @@ def build_platform(cfg: StackConfig) -> dict[str, object]:
     """Declare every resource of the stack and return the stack outputs."""
     env = cfg.environment
     databases = {spec.name: Database(f"db-{spec.name}", cfg.account_id, spec) for spec in cfg.databases}
+    # Completed backups are locked; the backup Worker's run state and undelivered alerts are not (it
+    # overwrites and deletes them): workers/backup/worker.json `lockedPrefix`.
     backups = RetainedBucket("backups", cfg.account_id, cfg.backups.bucket, cfg.backups.location,
-                             cfg.backups.retention_days, cfg.backups.immutable_days)
+                             cfg.backups.retention_days, cfg.backups.immutable_days,
+                             immutable_prefix=backup_worker_manifest().locked_prefix)
     slack = cfg.monitoring.channels.slack_webhook_secret
     backup_job = BackupJob("backup-job", cfg.account_id, f"parsify-{env}-backup", list(databases.values()),
                            backups.bucket, cfg.backups, cfg.secret(slack) if slack else None)

@@ -66,6 +66,16 @@ export function settings(env) {
   };
 }
 
+/** Where backups go: the bucket lock's prefix (workers/backup/worker.json `lockedPrefix`, deployed as
+ *  BACKUP_LOCKED_PREFIX). Required: a Worker writing outside the locked prefix would write mutable backups. */
+export function lockedPrefix(env) {
+  const prefix = env.BACKUP_LOCKED_PREFIX;
+  if (typeof prefix !== "string" || !/^[a-z0-9-]+\/$/.test(prefix)) {
+    throw new Error(`BACKUP_LOCKED_PREFIX is ${JSON.stringify(prefix)}: set it to the bucket lock's prefix, e.g. "backups/"`);
+  }
+  return prefix;
+}
+
 export function databaseBindings(env) {
   return Object.keys(env)
     .filter((name) => name.startsWith("DB_") && typeof env[name]?.batch === "function")
@@ -229,8 +239,9 @@ async function claim(env, state, etag, number) {
  *  whose bytes are still in memory. Every write of the state is conditional on the invocation's own last
  *  write (`etag`), so an invocation that was taken over stops instead of forking the run. */
 class Invocation {
-  constructor(env, state, etag) {
+  constructor(env, state, etag, takeover = false) {
     this.env = env;
+    this.takeover = takeover; // its predecessor died: objects may be further along than the checkpoint
     this.etag = etag;
     this.left = state.settings.budget;
     this.deadline = Date.now() + (state.settings.seconds ?? 5) * 1000; // Date.now() advances across I/O
@@ -522,8 +533,18 @@ async function exportTable(env, state, entry, table, invocation) {
   const db = env[entry.binding];
   const where = `${entry.name}.${table.name}`;
   const { partBytes, pageRows } = state.settings;
-  if (!table.object) table.object = `tables/${String(table.index).padStart(4, "0")}.${invocation.name}.sql`;
-  const key = `${entry.prefix}/${table.object}`;
+  // The object is named by the invocation that creates it (the multipart upload, or the single put), so
+  // an invocation that takes over never writes a key its dead predecessor may have written: R2 would
+  // refuse the overwrite of a locked key.
+  const newObject = () => `tables/${String(table.index).padStart(4, "0")}.${invocation.name}.sql`;
+  if (invocation.takeover && table.uploadId && (await env.BACKUPS.head(`${entry.prefix}/${table.object}`))) {
+    // The invocation that died completed this table's upload after its checkpoint: the checkpoint no
+    // longer describes that object, so the table starts over in a new one (the other stays, locked and unlisted).
+    console.log(`${where}: completed by an invocation that died; exporting it again`);
+    Object.assign(table, { cursor: null, rows: 0, bytes: 0, uploadId: null, parts: [], carryKey: null,
+      object: null, nextRows: undefined });
+  }
+  const key = () => `${entry.prefix}/${table.object}`;
   let pending = [];
   let pendingBytes = 0;
   if (table.carryKey) {
@@ -534,7 +555,7 @@ async function exportTable(env, state, entry, table, invocation) {
     pending = [bytes];
     pendingBytes = bytes.length;
   }
-  const upload = () => (table.uploadId ? env.BACKUPS.resumeMultipartUpload(key, table.uploadId) : null);
+  const upload = () => (table.uploadId ? env.BACKUPS.resumeMultipartUpload(key(), table.uploadId) : null);
 
   // One part is uploaded while the next page is read; it is settled before the run yields or completes,
   // so the run state never records a part that is not stored.
@@ -553,10 +574,11 @@ async function exportTable(env, state, entry, table, invocation) {
       const part = all.slice(0, size);
       const rest = all.slice(size);
       if (!table.uploadId) {
-        const created = await env.BACKUPS.createMultipartUpload(key);
+        table.object = newObject();
+        const created = await env.BACKUPS.createMultipartUpload(key());
         invocation.spend();
         table.uploadId = created.uploadId;
-        await invocation.recordUpload(key, created.uploadId); // known, so it can be aborted after a crash
+        await invocation.recordUpload(key(), created.uploadId); // known, so it can be aborted after a crash
       }
       await settle();
       const sha256 = await sha256Hex(part);
@@ -628,7 +650,8 @@ async function exportTable(env, state, entry, table, invocation) {
   } else {
     // Smaller than one part (or empty): a single put, recorded as one chunk.
     const all = concat(pending, pendingBytes);
-    await env.BACKUPS.put(key, all);
+    table.object = newObject();
+    await env.BACKUPS.put(key(), all);
     table.parts = [{ sha256: await sha256Hex(all) }];
   }
   invocation.spend();
@@ -798,8 +821,8 @@ async function reportDatabases(env, state) {
   }
 }
 
-async function continueRun(env, state, etag) {
-  const invocation = new Invocation(env, state, etag);
+async function continueRun(env, state, etag, takeover = false) {
+  const invocation = new Invocation(env, state, etag, takeover);
   try {
     const done = await advance(env, state, invocation);
     state.lease = null; // the checkpoint: everything this invocation did is stored
@@ -842,7 +865,7 @@ export async function startBackup(env, scheduledTime) {
     id, startedAt: new Date(scheduledTime).toISOString(), status: "running", settings: settings(env),
     invocations: 1, lease: null, uploads: [],
     databases: databaseBindings(env).map((binding) => ({
-      binding, name: databaseName(binding), prefix: `backups/${databaseName(binding)}/${id}`,
+      binding, name: databaseName(binding), prefix: `${lockedPrefix(env)}${databaseName(binding)}/${id}`,
       phase: "pending", tables: [], objects: {},
     })),
   };
@@ -852,7 +875,8 @@ export async function startBackup(env, scheduledTime) {
     await cleanUp(env, id);
     etag = await saveState(env, state);
   } catch (err) {
-    await alert(env, "critical", `backup run ${id} could not start: ${err?.message ?? err}`);
+    await alert(env, "critical", `backup run ${id} could not start: ${err?.message ?? err}. No database was ` +
+      `backed up (${state.databases.map((d) => d.name).join(", ")}); the next run starts clean.`);
     return { ...state, status: "failed" };
   }
   return continueRun(env, state, etag);
@@ -886,7 +910,7 @@ export async function resumeBackup(env, runId, after) {
     console.log(`backup run ${runId}: another delivery claimed invocation ${next}`);
     return { state };
   }
-  return { state: await continueRun(env, state, claimEtag) };
+  return { state: await continueRun(env, state, claimEtag, claimed) };
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -937,11 +961,11 @@ export async function verifyObject(bucket, key, meta) {
   return index === meta.chunks.length ? null : `${key} has ${index} chunks, the manifest lists ${meta.chunks.length}`;
 }
 
-export async function newestManifest(bucket, database) {
-  const listed = await bucket.list({ prefix: `backups/${database}/`, delimiter: "/" });
-  const ids = listed.delimitedPrefixes.map((p) => p.slice(`backups/${database}/`.length, -1)).sort().reverse();
+export async function newestManifest(bucket, root) {
+  const listed = await bucket.list({ prefix: root, delimiter: "/" });
+  const ids = listed.delimitedPrefixes.map((p) => p.slice(root.length, -1)).sort().reverse();
   for (const id of ids) {
-    const object = await bucket.get(`backups/${database}/${id}/manifest.json`);
+    const object = await bucket.get(`${root}${id}/manifest.json`);
     if (object) {
       const manifest = JSON.parse(await object.text());
       if (manifest.complete) return manifest;
@@ -952,7 +976,8 @@ export async function newestManifest(bucket, database) {
 
 async function verifyDatabase(env, database, now, maxAgeHours) {
   const problems = [];
-  const manifest = await newestManifest(env.BACKUPS, database);
+  const root = `${lockedPrefix(env)}${database}/`;
+  const manifest = await newestManifest(env.BACKUPS, root);
   if (!manifest) return [`${database}: no complete backup exists`];
   const ageHours = (now - Date.parse(manifest.createdAt)) / 3.6e6;
   if (ageHours > maxAgeHours) {
@@ -964,7 +989,7 @@ async function verifyDatabase(env, database, now, maxAgeHours) {
     if (problem) problems.push(`${database}: ${problem}`);
   }
   for (const [name, meta] of Object.entries(manifest.objects)) {
-    const problem = await verifyObject(env.BACKUPS, `backups/${database}/${manifest.backupId}/${name}`, meta);
+    const problem = await verifyObject(env.BACKUPS, `${root}${manifest.backupId}/${name}`, meta);
     if (problem) problems.push(`${database}: ${problem}`);
   }
   return problems;

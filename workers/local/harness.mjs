@@ -25,7 +25,8 @@ export function backupWorkerOptions({ scriptPath, d1Databases, bindings = {}, qu
   return {
     name: "backup", modules: true, modulesRules: [{ type: "ESModule", include: ["**/*.js", "**/*.mjs"] }],
     scriptPath, compatibilityDate: m.compatibilityDate, d1Databases, r2Buckets: [m.bucketBinding], ...local,
-    bindings: { VERIFY_CRON: m.verifyCron, BACKUP_MAX_AGE_HOURS: String(m.maxAgeHours), ...bindings }, ...rest,
+    bindings: { VERIFY_CRON: m.verifyCron, BACKUP_MAX_AGE_HOURS: String(m.maxAgeHours),
+      BACKUP_LOCKED_PREFIX: m.lockedPrefix, ...bindings }, ...rest,
   };
 }
 

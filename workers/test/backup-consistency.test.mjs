@@ -30,8 +30,10 @@ test("concurrent writes: no inserted row, no duplicate, every untouched row, eac
   const target = await mf.getD1Database("RESTORE");
   await restoreInto(target, await backupSql(mf, "core", manifest)); // a duplicate id would fail here
   const exported = new Map((await rows(target, "items")).map((r) => [r.id, r.value]));
-  assert.equal(manifest.tables.items, exported.size);
-  assert.equal(manifest.bounds.items, 400);
+  assert.equal(manifest.tables.items.rows, exported.size);
+  assert.equal(manifest.tables.items.sourceRows, 400, "the count at the bound, at the start");
+  const items = state.databases.find((d) => d.name === "core").tables.find((t) => t.name === "items");
+  assert.deepEqual(items.bound, ["400"], "the bound is the key literal of the last row at the start");
   assert.ok(log.some((m) => m.kind === "insert"), "rows were inserted during the run");
   assert.ok((await rows(core, "items")).some((r) => r.id > 400));
 

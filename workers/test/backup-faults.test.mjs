@@ -1,6 +1,7 @@
 // Faults never produce a backup that looks complete: R2 and D1 failures injected at random points of
-// random invocations (seeded, reproducible). Each failed run writes no manifest for what it did not
-// finish and alerts; the next run removes the leftovers and produces a complete, restorable backup.
+// random invocations (seeded, reproducible). A failed table or database gets no complete manifest and an
+// alert naming it; the others are backed up. The next run aborts the leftover uploads, removes the run's
+// carried bytes, and produces a complete, restorable backup. Every test runs under the plan's bucket lock.
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
 //
@@ -51,38 +52,40 @@ test(`injected faults (seed ${SEED}) never leave a backup that looks complete`, 
     await bucket.delete("__chaos_invocations");
     const before = alerts.length;
     const { state } = await runBackup(mf, time);
-    if (state?.status === "complete") {
-      // The fault point lay beyond this run's last operation: then it must be whole.
-      for (const db of ["core", "audit-eu"]) await assertChecksums(mf, db, await manifestOf(mf, db, time));
-    } else {
+    // Whatever the fault hit, a manifest that says complete describes a whole backup, and every database
+    // without one is named by an alert: one for the run when it failed as a whole, else one per database.
+    const incomplete = [];
+    for (const db of ["core", "audit-eu"]) {
+      const manifest = await manifestOf(mf, db, time);
+      if (manifest?.complete) await assertChecksums(mf, db, manifest);
+      else incomplete.push(db);
+    }
+    const raised = alerts.slice(before);
+    if (incomplete.length) {
       failures += 1;
-      assert.equal(alerts.length, before + 1, `${label}: exactly one alert per failure`);
-      assert.match(alerts.at(-1).text, /injected (d1|r2) failure|could not start/, label);
-      assert.equal(alerts.at(-1).severity, "critical");
-      for (const db of ["core", "audit-eu"]) {
-        const manifest = await manifestOf(mf, db, time);
-        if (manifest) await assertChecksums(mf, db, manifest); // finished before the fault: still whole
+      for (const alert of raised) {
+        assert.match(alert.text, /injected (d1|r2) failure|could not start/, label);
+        assert.equal(alert.severity, "critical");
       }
-      const failed = await runState(mf, time);
-      if (failed) {
-        assert.equal(failed.status, "failed", label);
-        for (const entry of failed.databases.filter((d) => d.phase !== "done")) {
-          assert.equal(await manifestOf(mf, entry.name, time), null, `${label}: ${entry.name} has no manifest`);
-        }
+      for (const db of incomplete) {
+        assert.ok(raised.some((a) => a.text.includes(state?.status === "complete" ? `database ${db} ` : db)),
+          `${label}: no alert names ${db}: ${JSON.stringify(raised)}`);
       }
+      assert.equal(raised.length, state?.status === "complete" ? incomplete.length : 1, `${label}: one alert per failure`);
+    } else {
+      assert.deepEqual(raised, [], `${label}: the fault point lay beyond the run's last operation`);
     }
     // The next run, without faults, starts clean and completes.
     await bucket.delete("__chaos.json");
     time += 3600e3;
     const { state: clean } = await runBackup(mf, time);
     assert.equal(clean.status, "complete", `${label}: the next run completes (${clean.error})`);
-    for (const db of ["core", "audit-eu"]) await assertChecksums(mf, db, await manifestOf(mf, db, time));
-    const failedRun = runId(time - 3600e3);
     for (const db of ["core", "audit-eu"]) {
-      if (await manifestOf(mf, db, time - 3600e3)) continue;
-      const leftovers = await bucket.list({ prefix: `backups/${db}/${failedRun}/` });
-      assert.deepEqual(leftovers.objects.map((o) => o.key), [], `${label}: partial objects were removed`);
+      const manifest = await manifestOf(mf, db, time);
+      assert.equal(manifest.complete, true, label);
+      await assertChecksums(mf, db, manifest);
     }
+    const failedRun = runId(time - 3600e3);
     const carries = await bucket.list({ prefix: `runs/${failedRun}/` });
     assert.deepEqual(carries.objects.map((o) => o.key), [],
       `${label}: carried bytes were removed (${JSON.stringify(await runState(mf, time - 3600e3))})`);
@@ -111,7 +114,7 @@ async function assertWhole(core, table, time, restoreBinding, queue) {
   assert.equal(state.status, "complete", state.error);
   assert.deepEqual(queue.dropped, [], "no message used up its retries");
   const manifest = await manifestOf(mf, "core", time);
-  assert.equal(manifest.tables[table], (await core.prepare(`SELECT count(*) AS n FROM ${table}`).first()).n);
+  assert.equal(manifest.tables[table].rows, (await core.prepare(`SELECT count(*) AS n FROM ${table}`).first()).n);
   await assertChecksums(mf, "core", manifest);
   const bucket = await mf.getR2Bucket("BACKUPS");
   assert.deepEqual((await bucket.list({ prefix: `runs/${runId(time)}/` })).objects.map((o) => o.key), [],
@@ -195,7 +198,7 @@ for (const [trigger, when, day] of [["crashAfterCreate", "just after starting", 
     assert.ok(state.takeovers >= 1, "the invocation died and was taken over");
     await assertWhole(core, table, time, `RESTORE_${day}`, queue);
     const manifest = await manifestOf(mf, "core", time);
-    assert.ok(manifest.objects[`tables/${table}.sql`].chunks.length >= 2, "the table was a multipart upload");
+    assert.ok(manifest.objects[manifest.tables[table].object].chunks.length >= 2, "the table was a multipart upload");
     assert.equal(alerts.length, before, JSON.stringify(alerts.slice(before)));
   });
 }
@@ -221,7 +224,10 @@ test("a continuation that dies on every delivery is dropped after its retries; t
   const { state: clean } = await runBackup(mf, next);
   assert.equal(clean.status, "complete", clean.error);
   assert.equal(alerts.length, before + 1);
-  assert.match(alerts.at(-1).text, new RegExp(`backup run ${runId(time)} never finished; its partial objects were removed`));
-  assert.deepEqual((await bucket.list({ prefix: `backups/core/${runId(time)}/` })).objects.map((o) => o.key), []);
+  assert.match(alerts.at(-1).text, new RegExp(`backup run ${runId(time)} never finished; no complete manifest exists ` +
+    "for core of that run"));
+  // What it wrote stays (the bucket lock refuses deletes), without a manifest: never restored.
+  const left = (await bucket.list({ prefix: `backups/core/${runId(time)}/` })).objects.map((o) => o.key);
+  assert.ok(left.length > 0 && !left.some((k) => k.endsWith("manifest.json")), JSON.stringify(left));
   await assertWhole(core, "notes_dropped", next, "RESTORE_DROPPED", { dropped: [] });
 });

@@ -116,6 +116,72 @@ function wrapBucket(bucket, chaos) {
   };
 }
 
+// R2 bucket locks, as Cloudflare documents them (r2/buckets/bucket-locks.mdx; ../shared/reference/
+// cloudflare-defaults-and-limits.md "R2 bucket lock semantics"): a rule covers the keys that start with its
+// prefix (no prefix: every key); Age locks an object for maxAgeSeconds after it was written, Date until a
+// date, Indefinite for ever; the strictest rule wins. Overwrites, deletes and multipart completions of a
+// locked key are refused; creating a new key never is. The rules are the plan's (helpers.mjs reads them from
+// the approved snapshot of the prod stack) and apply to every backup test. The write time is the test's clock.
+export class LockRefused extends Error {}
+
+function lockedUntil(rules, key, written) {
+  let until = 0;
+  for (const rule of rules) {
+    if (rule.enabled === false || !key.startsWith(rule.prefix ?? "")) continue;
+    const { type, maxAgeSeconds, date } = rule.condition ?? {};
+    if (type === "Age") until = Math.max(until, written + maxAgeSeconds * 1000);
+    else if (type === "Date") until = Math.max(until, Date.parse(date));
+    else until = Infinity; // Indefinite, or a condition this emulation does not know: locked (fail closed)
+  }
+  return until;
+}
+
+function lockBucket(bucket, rules) {
+  const stamp = (options) => ({ ...options, customMetadata: { ...options?.customMetadata, lockWrittenAt: String(Date.now()) } });
+  async function refuseIfLocked(key, operation) {
+    const existing = await bucket.head(key);
+    if (!existing) return;
+    const until = lockedUntil(rules, key, Number(existing.customMetadata?.lockWrittenAt ?? 0));
+    if (until > Date.now()) {
+      throw new LockRefused(`R2 bucket lock: ${operation} of ${key} refused, the object is locked until ` +
+        `${until === Infinity ? "forever" : new Date(until).toISOString()}`);
+    }
+  }
+  return {
+    async put(key, value, options) {
+      await refuseIfLocked(key, "overwrite");
+      return bucket.put(key, value, stamp(options));
+    },
+    get: (...args) => bucket.get(...args),
+    head: (...args) => bucket.head(...args),
+    list: (...args) => bucket.list(...args),
+    async delete(keys) {
+      for (const key of [keys].flat()) await refuseIfLocked(key, "delete");
+      return bucket.delete(keys);
+    },
+    async createMultipartUpload(key, options) {
+      const upload = await bucket.createMultipartUpload(key, stamp(options));
+      return lockUpload(upload, refuseIfLocked);
+    },
+    resumeMultipartUpload: (key, id) => lockUpload(bucket.resumeMultipartUpload(key, id), refuseIfLocked),
+  };
+}
+
+function lockUpload(upload, refuseIfLocked) {
+  return {
+    uploadId: upload.uploadId,
+    key: upload.key,
+    uploadPart: (n, body) => upload.uploadPart(n, body),
+    async complete(parts) {
+      await refuseIfLocked(upload.key, "multipart completion");
+      return upload.complete(parts);
+    },
+    abort: () => upload.abort(),
+  };
+}
+
+const lockRules = (env) => JSON.parse(env.__LOCK_RULES ?? "[]");
+
 async function readPlan(env) {
   const planObject = await env.BACKUPS.get("__chaos.json");
   return planObject ? JSON.parse(await planObject.text()) : null;
@@ -124,7 +190,8 @@ async function readPlan(env) {
 /** The env the backup Worker sees in this invocation, and a promise that rejects if the plan kills it. */
 async function chaosEnv(env) {
   const plan = await readPlan(env);
-  if (!plan) return { env, crashed: new Promise(() => {}) };
+  const locked = lockBucket(env.BACKUPS, lockRules(env));
+  if (!plan) return { env: { ...env, BACKUPS: locked }, crashed: new Promise(() => {}) };
   const counter = await env.BACKUPS.get("__chaos_invocations");
   const invocation = Number(counter ? await counter.text() : 0) + 1;
   await env.BACKUPS.put("__chaos_invocations", String(invocation));
@@ -149,7 +216,7 @@ async function chaosEnv(env) {
     const logged = previous ? JSON.parse(await previous.text()) : [];
     await env.BACKUPS.put("__chaos_log.json", JSON.stringify([...logged, ...statements.map(([kind, id]) => ({ kind, id }))]));
   } : async () => {};
-  const wrapped = { ...env, BACKUPS: wrapBucket(env.BACKUPS, chaos) };
+  const wrapped = { ...env, BACKUPS: wrapBucket(locked, chaos) };
   for (const name of Object.keys(env)) {
     if (name.startsWith("DB_")) wrapped[name] = wrapDb(env[name], chaos, name === "DB_CORE" ? onPage : async () => {});
   }

@@ -3,6 +3,7 @@
 // drive on their own clock: they fire the cron and deliver the queue's messages (driven-queue.mjs).
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { Miniflare } from "miniflare";
 import { backupId, backupManifest, backupWorkerOptions, getObject, localRuntime } from "../local/harness.mjs";
@@ -11,18 +12,39 @@ import { DrivenQueue } from "./driven-queue.mjs";
 export const ALERT_URL = "https://hooks.slack.test/services/T000/B000/backups";
 export const BACKUP_CRON = "15 2 * * *";
 
-export function backupWorker({ bindings = {}, extraD1 = {} } = {}) {
+/** The bucket lock rules of the prod plan (the approved snapshot, which tests/ keeps equal to the program):
+ *  the test entry enforces them on every backup test (chaos-entry.mjs lockBucket). */
+export function planLockRules(stack = "prod") {
+  const snapshot = JSON.parse(readFileSync(new URL(`../../stacks/snapshots/${stack}.json`, import.meta.url), "utf8"));
+  const locks = snapshot.resources.filter((r) => r.type === "cloudflare:index/r2BucketLock:R2BucketLock");
+  assert.equal(locks.length, 1, `the ${stack} plan declares one bucket lock, on the backup bucket`);
+  return locks[0].inputs.rules;
+}
+
+/** The backup Worker behind the test entry. `alerts` collects what the webhook accepted; `webhook.answers`
+ *  is a list of responses the webhook gives first ({status, retryAfter} or "hang"), then 200; `webhook.attempts`
+ *  counts every request. */
+export function backupWorker({ bindings = {}, extraD1 = {}, lockRules = planLockRules() } = {}) {
   const alerts = [];
+  const webhook = { answers: [], attempts: 0 };
   const mf = new Miniflare(localRuntime(backupWorkerOptions({
     scriptPath: fileURLToPath(new URL("./chaos-entry.mjs", import.meta.url)), queue: "driven",
     d1Databases: { DB_CORE: "core", DB_AUDIT_EU: "audit-eu", RESTORE: "restore-target", ...extraD1 },
-    bindings: { ALERT_WEBHOOK_URL: ALERT_URL, ...bindings },
+    bindings: { ALERT_WEBHOOK_URL: ALERT_URL, ALERT_RETRY_BASE_MS: "0", __LOCK_RULES: JSON.stringify(lockRules), ...bindings },
     outboundService: async (request) => {
-      if (request.url === ALERT_URL) alerts.push(await request.json());
+      if (request.url !== ALERT_URL) return new Response("unexpected", { status: 599 });
+      webhook.attempts += 1;
+      const answer = webhook.answers.shift();
+      if (answer === "hang") return new Promise(() => {}); // the Worker's own timeout must end it
+      if (answer) {
+        const headers = answer.retryAfter === undefined ? {} : { "retry-after": String(answer.retryAfter) };
+        return new Response("rate limited or failing", { status: answer.status, headers });
+      }
+      alerts.push(await request.json());
       return new Response("ok");
     },
   })));
-  return { mf, alerts };
+  return { mf, alerts, webhook };
 }
 
 export const runId = backupId;
