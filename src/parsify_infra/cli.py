@@ -125,8 +125,11 @@ def build_parser() -> argparse.ArgumentParser:
     restore.add_argument("--output", type=Path, help="write the SQL for `wrangler d1 execute --file`")
     restore.add_argument("--into-sqlite", type=Path, help="restore straight into a new local database file")
     restore.add_argument("--format", choices=["text", "json"], default="text")
-    drill = commands.add_parser("drill", help="back up a seeded database on workerd, restore, compare, time it")
-    drill.add_argument("--rows", type=int, default=50_000)
+    drill = commands.add_parser("drill", help="back up a database on workerd, restore, compare, time it")
+    drill.add_argument("--rows", type=int, default=50_000, help="rows of the seeded database")
+    drill.add_argument("--from-sqlite", type=Path, help="back up a copy of this SQLite database instead "
+                       "(e.g. from `wrangler d1 export`)")
+    drill.add_argument("--restored", type=Path, help="write the restored database to this new file")
     drill.add_argument("--format", choices=["text", "json"], default="text")
     policies = commands.add_parser("policies", help="print the policy catalogue as a Markdown table")
     policies.add_argument("--policy-pack", type=Path, default=None)
@@ -258,7 +261,7 @@ def _restore(args: argparse.Namespace) -> tuple[int, str]:
 
 
 def _drill(args: argparse.Namespace) -> tuple[int, str]:
-    report = run_drill(project_root() / "workers", args.rows)
+    report = run_drill(project_root() / "workers", args.rows, from_sqlite=args.from_sqlite, restored=args.restored)
     text = json.dumps(report.as_dict(), indent=2) + "\n" if args.format == "json" else report.text()
     return (EXIT_OK if report.passed else EXIT_VIOLATIONS), text
 

@@ -10,12 +10,11 @@ import subprocess
 import tempfile
 import time
 from dataclasses import dataclass
-from itertools import zip_longest
 from pathlib import Path
 from typing import Any
 
 from parsify_infra.errors import InputError
-from parsify_infra.restore import restore
+from parsify_infra.restore import RestoreRefused, restore
 
 RTO_SECONDS = 3600  # the handbook: recovery in under one hour
 SEED_TABLES = """
@@ -51,18 +50,62 @@ def seed_database(path: Path, rows: int, payload_bytes: int = 64) -> None:
     connection.close()
 
 
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+# What a backup carries: SQLite's own tables (sqlite_*) and D1's (_cf_*) are not the application's.
+_APP_OBJECTS = ("SELECT m.type, m.name, m.tbl_name, m.sql, l.type FROM {db}.sqlite_schema AS m "
+                "LEFT JOIN pragma_table_list AS l ON l.schema = '{db}' AND l.name = m.name "
+                "WHERE substr(m.name, 1, 7) <> 'sqlite_' AND substr(m.name, 1, 4) <> '_cf_' AND m.sql IS NOT NULL "
+                "ORDER BY m.rowid")
+
+
+def _objects(connection: sqlite3.Connection, db: str = "main") -> list[tuple[str, str, str, str, str | None]]:
+    return connection.execute(_APP_OBJECTS.format(db=db)).fetchall()
+
+
+def _columns(connection: sqlite3.Connection, table: str, db: str = "main") -> list[str]:
+    # table_info leaves out generated columns, which cannot be inserted.
+    return [row[1] for row in connection.execute(f"SELECT * FROM pragma_table_info(?, '{db}')", (table,))]
+
+
+def _own_content_fts(sql: str) -> bool:
+    """An FTS5 table that stores its own text (not content='' or an external content table)."""
+    return "content=" not in sql.replace(" ", "").lower()
+
+
 def copy_into(seed: Path, target: Path) -> None:
-    """Copy the seed's tables and indexes into the local D1 database file (miniflare stopped)."""
+    """Copy a SQLite database into the local D1 database file (miniflare stopped), as D1 would hold it after
+    an import: tables (and FTS5 tables with their text, never their shadow tables), rows, AUTOINCREMENT
+    counters, then indexes, views and triggers (so no trigger fires on the copy)."""
     connection = sqlite3.connect(target)
-    connection.execute("ATTACH DATABASE ? AS seed", (str(seed),))
-    objects = connection.execute("SELECT type, name, sql FROM seed.sqlite_master WHERE sql IS NOT NULL "
-                                 "ORDER BY type = 'table' DESC").fetchall()
-    for kind, name, sql in objects:
-        connection.execute(sql)
-        if kind == "table":
-            connection.execute(f'INSERT INTO main."{name}" SELECT * FROM seed."{name}"')
-    connection.commit()
-    connection.close()
+    try:
+        connection.execute("ATTACH DATABASE ? AS seed", (str(seed),))
+        objects = _objects(connection, "seed")
+        tables = [o for o in objects if o[0] == "table" and o[4] in ("table", "virtual")]
+        for _, _, _, sql, _ in tables:
+            connection.execute(sql)
+        for _, name, _, sql, kind in tables:
+            if kind == "virtual" and not _own_content_fts(sql):
+                continue
+            columns = _columns(connection, name, "seed")
+            listed = ", ".join(["rowid"] * (kind == "virtual") + [_quote(c) for c in columns])
+            connection.execute(f"INSERT INTO main.{_quote(name)} ({listed}) SELECT {listed} FROM seed.{_quote(name)}")
+        if connection.execute("SELECT 1 FROM seed.sqlite_schema WHERE name = 'sqlite_sequence'").fetchone():
+            connection.execute("DELETE FROM main.sqlite_sequence")
+            connection.execute("INSERT INTO main.sqlite_sequence SELECT * FROM seed.sqlite_sequence")
+        for kind in ("index", "view", "trigger"):
+            for _, _, _, sql, _ in (o for o in objects if o[0] == kind):
+                connection.execute(sql)
+        for _, name, _, sql, kind in tables:
+            if kind == "virtual" and not _own_content_fts(sql) and "content=''" not in sql.replace(" ", "").lower():
+                connection.execute(f"INSERT INTO main.{_quote(name)} ({_quote(name)}) VALUES ('rebuild')")
+        connection.commit()
+    except sqlite3.Error as exc:
+        raise InputError(f"{seed}: cannot be copied into the local D1 database: {exc}") from None
+    finally:
+        connection.close()
 
 
 def _node(workers: Path, *argv: str) -> dict[str, Any]:
@@ -78,76 +121,162 @@ def _node(workers: Path, *argv: str) -> dict[str, Any]:
     return dict(json.loads(result.stdout.strip().splitlines()[-1]))
 
 
-def tables_match(expected: Path, actual: Path) -> list[str]:
-    """Every table, row for row (ordered by rowid); the differences, or nothing."""
+@dataclass
+class TableComparison:
+    name: str
+    source_rows: int
+    restored_rows: int
+    difference: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"table": self.name, "sourceRows": self.source_rows, "restoredRows": self.restored_rows,
+                "identical": self.difference is None, "difference": self.difference}
+
+
+def _rows(connection: sqlite3.Connection, table: str, columns: list[str], virtual: bool) -> list[tuple[Any, ...]]:
+    """Every row, in an order that does not depend on how it was loaded: a virtual table's rowid is part of
+    its content; a table's rows are compared as a sorted multiset of their columns (rowids of tables
+    without an INTEGER PRIMARY KEY are not data, as `sqlite3 .dump` treats them)."""
+    listed = ", ".join(["rowid"] * virtual + [_quote(c) for c in columns]) or "rowid"
+    order = ", ".join(str(i + 1) for i in range(len(columns) + virtual)) or "1"
+    return connection.execute(f"SELECT {listed} FROM {_quote(table)} ORDER BY {order}").fetchall()
+
+
+def _first_difference(a: list[tuple[Any, ...]], b: list[tuple[Any, ...]]) -> str | None:
+    if a == b:
+        return None
+    first = next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b)))
+    source, restored = (repr(rows[first])[:200] if first < len(rows) else "no row" for rows in (a, b))
+    return f"sorted row {first + 1}: source {source}, restored {restored}"
+
+
+def compare_databases(expected: Path, actual: Path) -> tuple[list[str], list[TableComparison]]:
+    """Every object (tables, indexes, views, triggers, by name and SQL), the AUTOINCREMENT counters and
+    every row of every table. Returns the object differences and a comparison per table."""
     left, right = sqlite3.connect(expected), sqlite3.connect(actual)
-    problems = []
     try:
-        names = [n for (n,) in left.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
-        for name in names:
-            query = f'SELECT * FROM "{name}" ORDER BY rowid'
-            for index, (a, b) in enumerate(zip_longest(left.execute(query), right.execute(query))):
-                if a != b:
-                    problems.append(f"table {name}, row {index + 1}: expected {a!r}, restored {b!r}")
-                    break
+        source = {(o[0], o[1]): o for o in _objects(left)}
+        restored = {(o[0], o[1]): o for o in _objects(right)}
+        problems = [f"{kind} {name}: missing from the restore" for kind, name in source.keys() - restored.keys()]
+        problems += [f"{kind} {name}: not in the source" for kind, name in restored.keys() - source.keys()]
+        problems += [f"{key[0]} {key[1]}: its SQL differs" for key in source.keys() & restored.keys()
+                     if source[key][3] != restored[key][3]]
+        sequence = "SELECT name, seq FROM sqlite_sequence ORDER BY name"
+        has_sequence = [c.execute("SELECT 1 FROM sqlite_schema WHERE name = 'sqlite_sequence'").fetchone()
+                        for c in (left, right)]
+        if has_sequence[0] and (not has_sequence[1] or
+                                left.execute(sequence).fetchall() != right.execute(sequence).fetchall()):
+            problems.append("sqlite_sequence: the AUTOINCREMENT counters differ")
+        tables = []
+        for (kind, name), (_, _, _, _, table_kind) in sorted(source.items()):
+            if kind != "table" or table_kind not in ("table", "virtual") or (kind, name) not in restored:
+                continue
+            virtual = table_kind == "virtual"
+            columns = _columns(left, name)
+            a, b = _rows(left, name, columns, virtual), _rows(right, name, columns, virtual)
+            tables.append(TableComparison(name, len(a), len(b), _first_difference(a, b)))
     finally:
         left.close()
         right.close()
-    return problems
+    return problems, tables
 
 
 @dataclass
 class DrillReport:
-    rows: int
-    tables: dict[str, int]
+    source: str
     database_bytes: int
     backup_seconds: float
     backup_invocations: int
     restore_seconds: float
     problems: list[str]
+    tables: list[TableComparison]
+
+    @property
+    def rows(self) -> int:
+        return sum(t.restored_rows for t in self.tables)
+
+    @property
+    def identical(self) -> bool:
+        return not self.problems and all(t.difference is None for t in self.tables)
 
     @property
     def passed(self) -> bool:
-        return not self.problems and self.restore_seconds < RTO_SECONDS
+        return self.identical and self.restore_seconds < RTO_SECONDS
 
     def as_dict(self) -> dict[str, Any]:
-        return {"passed": self.passed, "rows": self.rows, "tables": self.tables,
-                "databaseBytes": self.database_bytes, "backupSeconds": round(self.backup_seconds, 3),
-                "backupInvocations": self.backup_invocations, "restoreSeconds": round(self.restore_seconds, 3),
-                "recoveryTimeSeconds": round(self.restore_seconds, 3), "rtoSeconds": RTO_SECONDS,
-                "problems": self.problems}
+        return {"passed": self.passed, "identical": self.identical, "source": self.source, "rows": self.rows,
+                "tables": [t.as_dict() for t in self.tables], "databaseBytes": self.database_bytes,
+                "backupSeconds": round(self.backup_seconds, 3), "backupInvocations": self.backup_invocations,
+                "restoreSeconds": round(self.restore_seconds, 3), "recoveryTimeSeconds": round(self.restore_seconds, 3),
+                "rtoSeconds": RTO_SECONDS, "problems": self.problems}
 
     def text(self) -> str:
         verdict = "PASSED" if self.passed else "FAILED"
-        lines = [f"Restore drill {verdict}: {len(self.tables)} tables, {self.rows:,} rows, "
+        lines = [f"Restore drill {verdict} ({self.source}): {len(self.tables)} tables, {self.rows:,} rows, "
                  f"{self.database_bytes / 1e6:.1f} MB.",
                  f"  backup on the local Workers runtime: {self.backup_seconds:.2f} s "
                  f"({self.backup_invocations} invocation{'' if self.backup_invocations == 1 else 's'})",
                  f"  restore (verify manifest and checksums, rebuild, apply, count): {self.restore_seconds:.2f} s",
                  f"  recovery time: {self.restore_seconds:.2f} s (handbook target: under {RTO_SECONDS // 60} minutes)",
-                 f"  row-for-row comparison: {'every row matches' if not self.problems else self.problems[0]}"]
+                 "  objects (tables, indexes, views, triggers, AUTOINCREMENT counters): "
+                 + ("identical" if not self.problems else "; ".join(self.problems))]
+        width = max((len(t.name) for t in self.tables), default=5)
+        lines += [f"  {t.name:<{width}}  {t.source_rows:>10,} rows  "
+                  + ("identical" if t.difference is None else f"DIFFERENT: {t.difference}") for t in self.tables]
         return "\n".join(lines) + "\n"
 
 
-def run_drill(workers: Path, rows: int, payload_bytes: int = 64, workdir: Path | None = None) -> DrillReport:
+def run_drill(workers: Path, rows: int = 50_000, payload_bytes: int = 64, workdir: Path | None = None,
+              from_sqlite: Path | None = None, restored: Path | None = None) -> DrillReport:
+    """Back up a database on the local Workers runtime (a seeded one, or a copy of `from_sqlite`), restore
+    it, and compare every object and row with the source. `restored` keeps the restored database."""
+    if from_sqlite is not None:
+        _check_source(from_sqlite)
+    if restored is not None and restored.exists():
+        raise InputError(f"{restored}: already exists; the drill writes the restored database to a new file")
     own = workdir is None
     work = Path(tempfile.mkdtemp(prefix="parsify-drill-")) if own else workdir
     assert work is not None
     try:
-        seed = work / "seed.sqlite"
-        seed_database(seed, rows, payload_bytes)
+        seed = from_sqlite or work / "seed.sqlite"
+        if from_sqlite is None:
+            seed_database(seed, rows, payload_bytes)
         persist = work / "persist"
         copy_into(seed, Path(_node(workers, "init", str(persist))["sqlite"]))
         backup = _node(workers, "backup", str(persist), str(work / "mirror"))
-        if backup["status"] != "complete":
-            return DrillReport(rows, {}, seed.stat().st_size, backup["seconds"], backup.get("invocations", 0), 0.0,
-                               [f"the backup run ended {backup['status']}: {backup.get('error')}"])
+        source = str(from_sqlite) if from_sqlite else f"a seeded database of {rows:,} rows"
+        size = seed.stat().st_size
+        if backup["status"] != "complete" or backup.get("failures"):
+            reasons = [f["error"] for f in backup.get("failures") or []] or [str(backup.get("error"))]
+            return DrillReport(source, size, backup["seconds"], backup.get("invocations", 0), 0.0,
+                               [f"the backup run ended {backup['status']}: {'; '.join(reasons)}"], [])
+        target = work / "restored.sqlite"
         started = time.perf_counter()
-        report = restore(work / "mirror", "core", into_sqlite=work / "restored.sqlite")
+        try:
+            restore(work / "mirror", "core", into_sqlite=target)
+        except RestoreRefused as exc:
+            return DrillReport(source, size, backup["seconds"], backup["invocations"], 0.0,
+                               [f"the restore refused the backup: {exc}"], [])
         restore_seconds = time.perf_counter() - started
-        problems = tables_match(seed, work / "restored.sqlite")
-        return DrillReport(sum(report.tables.values()), report.tables, seed.stat().st_size, backup["seconds"],
-                           backup["invocations"], restore_seconds, problems)
+        problems, tables = compare_databases(seed, target)
+        if restored is not None:
+            shutil.copyfile(target, restored)
+        return DrillReport(source, size, backup["seconds"], backup["invocations"], restore_seconds, problems, tables)
     finally:
         if own:
             shutil.rmtree(work, ignore_errors=True)
+
+
+def _check_source(path: Path) -> None:
+    """A readable SQLite database, or one line naming the file (exit 2)."""
+    if not path.is_file():
+        raise InputError(f"{path}: no such file (--from-sqlite takes a SQLite database, e.g. one made from "
+                         "`wrangler d1 export`)")
+    try:
+        connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            connection.execute("SELECT count(*) FROM sqlite_schema").fetchone()
+        finally:
+            connection.close()
+    except sqlite3.Error as exc:
+        raise InputError(f"{path}: not a SQLite database ({exc})") from None

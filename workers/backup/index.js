@@ -42,7 +42,7 @@ const FORMAT = "parsify-d1-backup/3";
 const MIB = 1024 * 1024;
 // D1: "Maximum SQL statement length: 100,000 bytes" (d1/platform/limits; reference §5). Statements of a
 // backup stay below it with room for the key of the row in an UPDATE.
-export const STATEMENT_BYTES = 100_000;
+const STATEMENT_BYTES = 100_000;
 const ROW_BYTES = 90_000; // an INSERT up to this size is written whole
 const TEXT_PIECE_CHARS = 12_000; // at most 4 bytes each in UTF-8: 48 KB per piece
 const BLOB_PIECE_BYTES = 40_000; // 80 KB of hex per piece

@@ -72,7 +72,9 @@ if (command === "init") {
     await pipeline(Readable.fromWeb((await getObject(mf, key)).body), createWriteStream(path));
   }
   await mf.dispose();
-  console.log(JSON.stringify({ status: state.status, error: state.error, invocations: state.invocations, seconds, backupId: id }));
+  const failures = state.databases.flatMap((d) => d.failures ?? (d.error ? [{ error: d.error }] : []));
+  console.log(JSON.stringify({ status: state.status, error: state.error, failures, invocations: state.invocations,
+    seconds, backupId: id }));
 } else if (command === "floors") {
   // The backup's two halves apart, on the same database: reading every page, and writing as many bytes.
   const mf = new Miniflare({
