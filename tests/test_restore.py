@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from parsify_infra import restore as restore_module
-from parsify_infra.drill import run_drill, tables_match
+from parsify_infra.drill import compare_databases, run_drill
 from tests.conftest import REPO, run_cli
 
 BACKUP_ID = "2026-11-27T02-15-00-000Z"
@@ -36,7 +36,8 @@ def test_drill_restores_every_row_and_reports_the_recovery_time() -> None:
     status, text = run_cli("drill", "--rows", "2000", "--format", "json")
     report = json.loads(text)
     assert status == 0 and report["passed"] is True
-    assert report["rows"] == 2000 and set(report["tables"]) == {"customers", "invoices", "events"}
+    assert report["rows"] == 2000 and {t["table"] for t in report["tables"]} == {"customers", "invoices", "events"}
+    assert all(t["identical"] and t["sourceRows"] == t["restoredRows"] for t in report["tables"])
     assert 0 < report["recoveryTimeSeconds"] < report["rtoSeconds"] == 3600
     assert report["problems"] == []
 
@@ -46,20 +47,39 @@ def test_restore_writes_sql_that_rebuilds_the_database(drilled: Path, mirror: Pa
                            str(tmp_path / "core.sql"), "--into-sqlite", str(tmp_path / "core.sqlite"))
     assert status == 0, text
     assert f"backup {BACKUP_ID}: 3,000 rows in 3 tables, verified" in text
-    assert tables_match(drilled / "seed.sqlite", tmp_path / "core.sqlite") == []
+    assert _identical(drilled / "seed.sqlite", tmp_path / "core.sqlite")
     # The SQL file alone (what `wrangler d1 execute --file` gets) rebuilds the same database.
     rebuilt = sqlite3.connect(tmp_path / "from-file.sqlite")
     rebuilt.executescript((tmp_path / "core.sql").read_text())
     rebuilt.close()
-    assert tables_match(drilled / "seed.sqlite", tmp_path / "from-file.sqlite") == []
+    assert _identical(drilled / "seed.sqlite", tmp_path / "from-file.sqlite")
     sql = (tmp_path / "core.sql").read_text()
     assert "BEGIN" not in sql and sql.startswith("PRAGMA defer_foreign_keys = on;")
+
+
+def _identical(source: Path, restored: Path) -> bool:
+    problems, tables = compare_databases(source, restored)
+    return not problems and len(tables) == 3 and all(t.difference is None for t in tables)
+
+
+def _object(backup: Path, table: str) -> Path:
+    """The file of a table's rows, as the manifest names it (tables/<n>.<invocation>.sql)."""
+    return backup / json.loads((backup / "manifest.json").read_text())["tables"][table]["object"]
+
+
+def _edit_manifest(backup: Path, edit) -> None:
+    manifest = json.loads((backup / "manifest.json").read_text())
+    edit(manifest)
+    (backup / "manifest.json").write_text(json.dumps(manifest))
 
 
 def test_latest_complete_backup_is_chosen_and_an_incomplete_one_is_refused(mirror: Path, tmp_path: Path) -> None:
     newer = mirror / "backups/core/2026-11-28T02-15-00-000Z"
     shutil.copytree(mirror / "backups/core" / BACKUP_ID, newer)
     (newer / "manifest.json").unlink()  # a run that died before its manifest
+    partial = mirror / "backups/core/2026-11-27T09-15-00-000Z"
+    shutil.copytree(mirror / "backups/core" / BACKUP_ID, partial)
+    _edit_manifest(partial, lambda m: m.update(complete=False))  # a table failed: never restored
     status, text = run_cli("restore", "--source", str(mirror), "--database", "core", "--format", "json",
                            "--output", str(tmp_path / "a.sql"))
     assert status == 0 and json.loads(text)["backupId"] == BACKUP_ID
@@ -70,22 +90,34 @@ def test_latest_complete_backup_is_chosen_and_an_incomplete_one_is_refused(mirro
     status, text = run_cli("restore", "--source", str(mirror), "--database", "core", "--date", "2026-11-28",
                            "--output", str(tmp_path / "c.sql"))
     assert status == 1 and "no complete backup from 2026-11-28" in text
+    status, text = run_cli("restore", "--source", str(mirror), "--database", "core", "--backup-id",
+                           partial.name, "--output", str(tmp_path / "d.sql"))
+    assert status == 1 and "no complete manifest.json; the backup is incomplete and is refused" in text
+
+
+def _rows(count: int):
+    return lambda m: m["tables"]["customers"].update(rows=count, sourceRows=count, sourceRowsAtEnd=count)
 
 
 @pytest.mark.parametrize("damage, expected", [
-    (lambda d: (d / "tables/invoices.sql").write_text((d / "tables/invoices.sql").read_text().replace("EUR", "USD")),
+    (lambda d: _object(d, "invoices").write_text(_object(d, "invoices").read_text().replace("EUR", "USD")),
      "chunk 1 does not match its SHA-256"),
-    (lambda d: (d / "tables/events.sql").write_bytes((d / "tables/events.sql").read_bytes()[:-10]),
-     "bytes, the manifest says"),
-    (lambda d: (d / "tables/customers.sql").unlink(), "missing, but listed in the manifest"),
-    (lambda d: (d / "manifest.json").write_text((d / "manifest.json").read_text().replace('"customers": 300',
-                                                                                        '"customers": 301')),
-     "table customers: 300 rows in the backup, the manifest says 301"),
+    (lambda d: _object(d, "events").write_bytes(_object(d, "events").read_bytes()[:-10]), "bytes, the manifest says"),
+    (lambda d: _object(d, "customers").unlink(), "missing, but listed in the manifest"),
+    # The Worker's count rule: a table not written during the run has exactly the source's rows.
+    (lambda d: _edit_manifest(d, lambda m: m["tables"]["customers"].update(rows=299)),
+     "table customers: 299 rows exported, but the source had 300 at the bound and was not written during the run"),
+    (lambda d: _edit_manifest(d, _rows(301)), "table customers: 300 rows in the backup, the manifest says 301"),
     (lambda d: (d / "manifest.json").write_text('{"complete": true}'),
-     "key tables: Field required; the manifest is malformed and the backup is refused"),
+     "Field required; the manifest is malformed and the backup is refused"),
     (lambda d: (d / "manifest.json").write_text((d / "manifest.json").read_text().replace('"chunks"', '"chunkz"')),
      ": Field required; the manifest is malformed"),
-], ids=["tampered", "truncated", "missing object", "row count", "manifest without objects", "manifest without chunks"])
+    (lambda d: _edit_manifest(d, lambda m: m.update(format="parsify-d1-backup/9")),
+     "key format: Input should be 'parsify-d1-backup/3'"),
+    (lambda d: _edit_manifest(d, lambda m: m["load"].append("tables/9999.x.sql")),
+     "key load: tables/9999.x.sql is not among the manifest's objects"),
+], ids=["tampered", "truncated", "missing object", "count rule", "row count", "manifest without objects",
+        "manifest without chunks", "unknown format", "load names an unlisted object"])
 def test_restore_refuses_a_backup_that_does_not_match_its_manifest(mirror: Path, tmp_path: Path, damage,
                                                                    expected: str) -> None:
     damage(mirror / "backups/core" / BACKUP_ID)
