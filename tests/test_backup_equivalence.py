@@ -89,12 +89,11 @@ KEY_KINDS = {
 }
 integers = st.integers(min_value=-(2**63), max_value=2**63 - 1)
 texts = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=30)
-# REALs are drawn with at most 15 significant digits. Hypothesis found that doubles needing 16 or 17 (such as
-# 3.9112851797666976e+278) can come back one unit in the last place off: the runtime's SQLite writes them with
-# quote() as 3.911285179766696832e+278, which neither it nor Python's SQLite reads back to the same double.
-# An open limit, stated in the README ("Backups: known limits").
-reals = st.floats(allow_nan=False, allow_infinity=True).map(lambda f: float(f"{f:.15g}"))
-values = st.one_of(st.none(), integers, texts, st.binary(max_size=40), reals.filter(lambda f: f != 0 or str(f) == "0.0"))
+# Every double (hypothesis found 3.9112851797666976e+278, which the runtime's quote() writes with wrong last
+# digits, and the subnormal 2.225073858507203e-309, which Python's SQLite misreads: the Worker writes such
+# values itself, exactly: exactRealLiteral in workers/backup/index.js).
+values = st.one_of(st.none(), integers, texts, st.binary(max_size=40),
+                   st.floats(allow_nan=False).filter(lambda f: f != 0 or str(f) == "0.0"))
 
 
 @st.composite
@@ -128,7 +127,7 @@ def _build(path: Path, encoded: str) -> None:
 
 
 # Each example is a backup on workerd (about 2 s): few examples, no shrinking (a failure is reported as found).
-@settings(max_examples=6, deadline=None, derandomize=True, phases=[Phase.explicit, Phase.generate],
+@settings(max_examples=25, deadline=None, derandomize=True, phases=[Phase.explicit, Phase.generate],
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(databases())
 def test_generated_databases_restore_identical(tmp_path: Path, encoded: str) -> None:

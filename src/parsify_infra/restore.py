@@ -9,7 +9,7 @@ count matches too; a backup without a manifest is refused.
 from __future__ import annotations
 
 import hashlib
-import sqlite3
+import sqlean as sqlite3  # type: ignore[import-untyped]  # SQLite 3.50, the generation D1 runs (README: libraries)
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass

@@ -311,7 +311,41 @@ export function rowExpressions(table) {
   const estimate = columns.map((c) => `(CASE typeof(${c.sql}) WHEN 'blob' THEN 2 * length(${c.sql}) ` +
     `WHEN 'text' THEN 2 * length(CAST(${c.sql} AS BLOB)) ELSE 24 END + 4)`).join(" + ");
   const keyLiteral = `json_array(${table.key.map((k) => `quote(${quoteIdent(k.name)})`).join(", ")})`;
-  return { insert, estimate, keyLiteral };
+  const any = (terms) => (terms.length ? terms.join(" OR ") : "0");
+  return { insert, estimate, keyLiteral, inexact: any(columns.map((c) => inexactReal(c.sql))),
+    keyInexact: any(table.key.map((k) => inexactReal(quoteIdent(k.name)))) };
+}
+
+/** A REAL that quote() does not write exactly. The runtime's SQLite writes some doubles with wrong last
+ *  digits (hypothesis found quote(3.9112851797666976e+278) = 3.911285179766696832e+278, which is another
+ *  double): such rows are written by the Worker itself (exactRealLiteral). */
+// CASE, not AND: SQLite may evaluate both sides of an AND, and quote() of a 1.9 MB BLOB is over D1's 2 MB
+// strings. Subnormals go to the Worker too: older SQLite parsers misread quote()'s digits for them.
+const inexactReal = (sql) => `CASE WHEN typeof(${sql}) = 'real' THEN CAST(quote(${sql}) AS REAL) IS NOT ${sql} OR ` +
+  `${sql} BETWEEN -2.2250738585072014e-308 AND 2.2250738585072014e-308 ELSE 0 END`;
+
+const TWO_60 = 2n ** 60n;
+
+/** A double as SQL that every SQLite evaluates to exactly that double: its 53-bit integer significand,
+ *  scaled by powers of two (multiplying or dividing by 2^n is exact in IEEE 754; D1 refuses power()). */
+export function exactRealLiteral(x) {
+  if (!Number.isFinite(x)) return x > 0 ? "9.0e+999" : "-9.0e+999"; // as quote() writes infinities
+  const view = new DataView(new ArrayBuffer(8));
+  view.setFloat64(0, x);
+  const high = view.getUint32(0);
+  const exponentBits = (high >>> 20) & 0x7ff;
+  let significand = (BigInt(high & 0xfffff) << 32n) | BigInt(view.getUint32(4));
+  let exponent = -1074; // subnormal
+  if (exponentBits) {
+    significand += 1n << 52n;
+    exponent = exponentBits - 1075;
+  }
+  let sql = `CAST(${high >>> 31 ? "-" : ""}${significand} AS REAL)`;
+  const op = exponent > 0 ? "*" : "/";
+  for (let left = Math.abs(exponent); left > 0; left -= 60) {
+    sql += ` ${op} ${left >= 60 ? TWO_60 : 2n ** BigInt(left)}`;
+  }
+  return `(${sql})`;
 }
 
 const keyTerms = (table) => table.key.map((k) => `${quoteIdent(k.name)} COLLATE ${quoteIdent(k.coll)}`);
@@ -324,18 +358,18 @@ export function keyCondition(table, operator, literals) {
 /** One page: the rows after the cursor up to the bound, as one string of INSERTs for the rows that fit a
  *  statement, the key literals of those that do not, and the key of the last row. */
 export function pageQuery(table, limit) {
-  const { insert, estimate, keyLiteral } = rowExpressions(table);
+  const { insert, estimate, keyLiteral, inexact, keyInexact } = rowExpressions(table);
   const after = table.cursor ? keyCondition(table, ">", table.cursor) : "1";
   const order = keyTerms(table).join(", ");
   const keyCols = table.key.map((k, i) => `${quoteIdent(k.name)} COLLATE ${quoteIdent(k.coll)} AS _k${i}`).join(", ");
   const keyOrder = (dir) => table.key.map((k, i) => `_k${i} COLLATE ${quoteIdent(k.coll)}${dir}`).join(", ");
-  return `WITH page AS MATERIALIZED (SELECT ${keyCols}, ${keyLiteral} AS kl, ` +
+  return `WITH page AS MATERIALIZED (SELECT ${keyCols}, ${keyLiteral} AS kl, ${inexact} AS x, ${keyInexact} AS kx, ` +
     `CASE WHEN ${estimate} <= ${RENDER_LIMIT} THEN ${insert} END AS s FROM ${quoteIdent(table.name)} ` +
     `WHERE ${after} AND ${keyCondition(table, "<=", table.bound)} ORDER BY ${order} LIMIT ${Number(limit)}), ` +
     `sized AS (SELECT *, length(CAST(s AS BLOB)) AS b FROM page) ` +
-    `SELECT count(*) AS n, group_concat(CASE WHEN b <= ${ROW_BYTES} THEN s END, '' ORDER BY ${keyOrder("")}) AS sql, ` +
-    `(SELECT kl FROM page ORDER BY ${keyOrder(" DESC")} LIMIT 1) AS last, ` +
-    `json_group_array(kl) FILTER (WHERE b IS NULL OR b > ${ROW_BYTES}) AS large FROM sized`;
+    `SELECT count(*) AS n, group_concat(CASE WHEN b <= ${ROW_BYTES} AND NOT x THEN s END, '' ORDER BY ${keyOrder("")}) AS sql, ` +
+    `(SELECT kl FROM page ORDER BY ${keyOrder(" DESC")} LIMIT 1) AS last, max(kx) AS keyInexact, ` +
+    `json_group_array(kl) FILTER (WHERE b IS NULL OR b > ${ROW_BYTES} OR x) AS large FROM sized`;
 }
 
 /** The bound of a table: the key literal of its last row, or null when it is empty. */
@@ -366,8 +400,6 @@ async function describeTables(db, objects) {
     else if (pk.length) key = pk.map((c) => ({ name: c.name, coll: "BINARY" })); // INTEGER PRIMARY KEY = rowid
     else if (rowid) key = [{ name: rowid, coll: "BINARY" }];
     const insertColumns = names.map((name) => ({ name, sql: quoteIdent(name) }));
-    // A virtual table's rowid is part of its content (FTS5 rows are joined to other tables by it).
-    if (virtual && rowid) insertColumns.unshift({ name: rowid, sql: quoteIdent(rowid) });
     return {
       name: t.name, virtual, withoutRowid: t.wr === 1, fts, key, rowid, primaryKey: pk.map((c) => c.name),
       insertColumns, parents: info[3 * i + 2].results.map((r) => r.parent).filter((p) => p !== t.name),
@@ -411,6 +443,12 @@ async function startDatabase(env, state, entry, invocation) {
     nullable.forEach((t, i) => {
       if (nulls[i].results[0].n) t.key = [{ name: t.rowid, coll: "BINARY" }];
     });
+  }
+  for (const t of tables) {
+    // A table read by rowid is written with its rowids (as `.dump --preserve-rowids`): a row written in
+    // pieces is found again by its rowid, and no restored row can take another's. A virtual table's rowid is
+    // content too (FTS5 rows are joined to other tables by it).
+    if (t.rowid && (t.virtual || t.key?.[0].name === t.rowid)) t.insertColumns.unshift({ name: t.rowid, sql: quoteIdent(t.rowid) });
   }
   const exportable = tables.filter((t) => t.key && !(t.fts && t.fts.content !== "own"));
   // One batch = one transaction: the bounds, the row counts and the AUTOINCREMENT counters of one instant.
@@ -479,27 +517,27 @@ async function largeRowSql(db, table, keyLiterals, invocation, where) {
   const cols = table.insertColumns;
   const locator = rowLocator(table, keyLiterals);
   const info = await db.prepare(`SELECT ${cols.map((c, i) => `typeof(${c.sql}) AS t${i}, length(${c.sql}) AS l${i}, ` +
-    `CASE WHEN length(CAST(${c.sql} AS BLOB)) <= ${BLOB_PIECE_BYTES} THEN quote(${c.sql}) END AS q${i}`).join(", ")} ` +
+    // coalesce: a NULL has no length, and is small (hypothesis found NULLs restored as '' here).
+    `CASE WHEN coalesce(length(CAST(${c.sql} AS BLOB)), 0) <= ${BLOB_PIECE_BYTES} THEN quote(${c.sql}) END AS q${i}, ` +
+    `CASE WHEN typeof(${c.sql}) = 'real' THEN ${c.sql} END AS r${i}`).join(", ")} ` +
     `FROM ${quoteIdent(table.name)} WHERE ${locator}`).all();
   invocation.spend();
   const row = info.results[0];
   if (!row) return null; // deleted since its page was read: rows deleted during the run may be missing
-  // The restored row is found by its key; a rowid-keyed row gets its rowid written (a virtual table's
-  // rowid already is one of its insert columns).
-  const addRowid = table.key[0].name === table.rowid && !cols.some((c) => c.name === table.rowid);
   const values = [];
   const large = [];
   cols.forEach((c, i) => {
     const [type, length, quoted] = [row[`t${i}`], row[`l${i}`], row[`q${i}`]];
-    if (quoted !== null) values.push(quoted);
+    if (type === "real") values.push(exactRealLiteral(row[`r${i}`])); // D1 hands the double over exactly
+    else if (quoted !== null) values.push(quoted);
     else {
       values.push(type === "blob" ? "X''" : "''");
       large.push({ column: c, type, length });
     }
   });
-  const names = [...(addRowid ? [quoteIdent(table.rowid)] : []), ...cols.map((c) => c.sql)];
-  const statements = [`INSERT INTO ${quoteIdent(table.name)} (${names.join(", ")}) VALUES (` +
-    `${[...(addRowid ? [keyLiterals[0]] : []), ...values].join(",")});\n`];
+  // The UPDATEs find the restored row by its key (a rowid-keyed table is written with its rowids).
+  const statements = [`INSERT INTO ${quoteIdent(table.name)} (${cols.map((c) => c.sql).join(", ")}) VALUES (` +
+    `${values.join(",")});\n`];
   for (const { column, type, length } of large) {
     const step = type === "blob" ? BLOB_PIECE_BYTES : TEXT_PIECE_CHARS;
     const starts = [];
@@ -629,6 +667,12 @@ async function exportTable(env, state, entry, table, invocation) {
     }
     const page = await readPage();
     if (!page.n) break;
+    if (page.keyInexact) {
+      // The cursor is carried as quote()'s literal: one that is not exact could skip or repeat rows.
+      throw new TableFailure(`${where}: a REAL primary key value after key ${table.cursor?.join(", ") ?? "(start)"} ` +
+        "cannot be written exactly by this runtime's quote(), so the table cannot be paged by its key; " +
+        "give it an INTEGER or TEXT primary key");
+    }
     if (page.sql) append(page.sql);
     let rows = page.n;
     for (const keyJson of JSON.parse(page.large)) {
