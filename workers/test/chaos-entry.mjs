@@ -199,7 +199,21 @@ async function chaosEnv(env) {
   const mutations = [];
   // Concurrent writes between page reads: update a row behind the cursor, update and delete rows ahead
   // of it, insert a new row. What was done is logged for the test to check the guarantee against.
-  const onPage = plan.mutate ? async (result) => {
+  // "replace": INSERT OR REPLACE rewrites a row behind the cursor and one ahead of it (each gets a new
+  // rowid, above any rowid bound) in the text-keyed table `accounts` (codes k0000..k0399).
+  const onReplace = async (result) => {
+    const { n } = result.results[0];
+    if (!n || !env.DB_CORE || !result.results[0].last.includes("'k")) return;
+    const at = Number(JSON.parse(result.results[0].last)[0].slice(2, -1));
+    const code = (i) => `k${String(i).padStart(4, "0")}`;
+    const db = env.DB_CORE;
+    const targets = [at - 3, at + 4].filter((i) => i >= 0 && i < 400).map(code);
+    await db.batch(targets.map((c) => db.prepare("INSERT OR REPLACE INTO accounts (code, v) VALUES (?, ?)").bind(c, `replaced ${c}`)));
+    const previous = await env.BACKUPS.get("__chaos_log.json");
+    const logged = previous ? JSON.parse(await previous.text()) : [];
+    await env.BACKUPS.put("__chaos_log.json", JSON.stringify([...logged, ...targets.map((c) => ({ kind: "replace", id: c }))]));
+  };
+  const onPage = plan.mutate === "replace" ? onReplace : plan.mutate ? async (result) => {
     const { n } = result.results[0];
     if (!n || !env.DB_CORE) return;
     const [last] = JSON.parse(result.results[0].last).map(Number);
