@@ -190,6 +190,9 @@ class DrillReport:
     restore_seconds: float
     problems: list[str]
     tables: list[TableComparison]
+    # The afternoon verification of the backup on workerd: seconds, and workerd's resident memory before it
+    # and at its peak (bench/backup_bench.py reports them against a Worker's 128 MB).
+    verification: dict[str, Any] | None = None
 
     @property
     def rows(self) -> int:
@@ -261,7 +264,8 @@ def run_drill(workers: Path, rows: int = 50_000, payload_bytes: int = 64, workdi
         problems, tables = compare_databases(seed, target)
         if restored is not None:
             shutil.copyfile(target, restored)
-        return DrillReport(source, size, backup["seconds"], backup["invocations"], restore_seconds, problems, tables)
+        return DrillReport(source, size, backup["seconds"], backup["invocations"], restore_seconds, problems, tables,
+                           backup.get("verification"))
     finally:
         if own:
             shutil.rmtree(work, ignore_errors=True)

@@ -9,13 +9,13 @@ count matches too; a backup without a manifest is refused.
 from __future__ import annotations
 
 import hashlib
-import sqlean as sqlite3  # type: ignore[import-untyped]  # SQLite 3.50, the generation D1 runs (README: libraries)
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import sqlean as sqlite3  # type: ignore[import-untyped]  # SQLite 3.50, the generation D1 runs (README: libraries)
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from parsify_infra.errors import InputError

@@ -373,7 +373,7 @@ export function pageQuery(table, limit) {
 }
 
 /** The bound of a table: the key literal of its last row, or null when it is empty. */
-function boundQuery(db, table) {
+export function boundQuery(db, table) {
   return db.prepare(`SELECT ${rowExpressions(table).keyLiteral} AS k FROM ${quoteIdent(table.name)} ` +
     `ORDER BY ${keyTerms(table).map((t) => `${t} DESC`).join(", ")} LIMIT 1`);
 }
@@ -427,13 +427,18 @@ export function loadOrder(tables) {
   return ordered;
 }
 
+/** The database's objects (sqlite_schema order), its tables with their keys (parents first), and whether
+ *  it has AUTOINCREMENT counters. Two D1 queries. */
+export async function tablesOf(db) {
+  const [objectsResult, sequenceResult] = await db.batch([db.prepare(OBJECTS_QUERY), db.prepare(HAS_SEQUENCE_QUERY)]);
+  const objects = objectsResult.results;
+  return { objects, tables: loadOrder(await describeTables(db, objects)), hasSequence: sequenceResult.results[0].n > 0 };
+}
+
 async function startDatabase(env, state, entry, invocation) {
   const db = env[entry.binding];
-  const [objectsResult, sequenceResult] = await db.batch([db.prepare(OBJECTS_QUERY), db.prepare(HAS_SEQUENCE_QUERY)]);
-  invocation.spend();
-  const objects = objectsResult.results;
-  const tables = loadOrder(await describeTables(db, objects));
-  invocation.spend();
+  const { objects, tables, hasSequence } = await tablesOf(db);
+  invocation.spend(2);
   // A rowid table may hold NULLs in its primary key (SQLite allows it): such a table is read by rowid.
   const nullable = tables.filter((t) => !t.withoutRowid && !t.virtual && t.key && t.rowid && t.key[0].name !== t.rowid);
   if (nullable.length) {
@@ -452,7 +457,6 @@ async function startDatabase(env, state, entry, invocation) {
   }
   const exportable = tables.filter((t) => t.key && !(t.fts && t.fts.content !== "own"));
   // One batch = one transaction: the bounds, the row counts and the AUTOINCREMENT counters of one instant.
-  const hasSequence = sequenceResult.results[0].n > 0;
   const queries = [...exportable.map((t) => boundQuery(db, t)),
     ...exportable.map((t) => db.prepare(`SELECT count(*) AS n FROM ${quoteIdent(t.name)}`)),
     ...(hasSequence ? [db.prepare("SELECT name, seq FROM sqlite_sequence ORDER BY rowid")] : [])];

@@ -1,34 +1,40 @@
-// Benchmark only (never deployed): the two halves of a backup on the local runtime, measured apart, so
+// Benchmark only (never deployed): the halves of a backup on the local runtime, measured apart, so
 // bench/results-backup.md can say where the backup Worker's time goes.
-//   GET /read           -> every table of DB_CORE read page by page with the backup Worker's own query, nothing written
+//   GET /read[?gzip=1]  -> every table of DB_CORE read page by page with the backup Worker's own query, nothing
+//                          written (with gzip=1, each page also goes through the runtime's CompressionStream)
 //   GET /write?bytes=N  -> N bytes written to BACKUPS in multipart parts of the backup Worker's part size
-import { databaseBindings, insertExpression, nextPageRows, pageQuery, settings } from "../backup/index.js";
+import { boundQuery, databaseBindings, pageQuery, settings, tablesOf } from "../backup/index.js";
 
-const TABLES = "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_cf_%'";
+async function gzipSize(bytes) {
+  const stream = new Blob([bytes]).stream().pipeThrough(new CompressionStream("gzip"));
+  return (await new Response(stream).arrayBuffer()).byteLength;
+}
 
-async function readAll(env) {
+async function readAll(env, gzip) {
   const config = settings(env);
   let bytes = 0;
+  let compressed = 0;
   let queries = 0;
   for (const binding of databaseBindings(env)) {
     const db = env[binding];
-    for (const { name } of (await db.prepare(TABLES).all()).results) {
-      const columns = (await db.prepare("SELECT name FROM pragma_table_info(?) ORDER BY cid").bind(name).all()).results;
-      const query = pageQuery(name, insertExpression(name, columns.map((c) => c.name)));
-      let cursor = 0;
+    for (const table of (await tablesOf(db)).tables.filter((t) => t.key)) {
+      const bound = (await boundQuery(db, table).first())?.k;
+      if (!bound) continue;
+      Object.assign(table, { bound: JSON.parse(bound), cursor: null });
       let rows = Math.min(config.pageRows, 1000);
       for (;;) {
-        const page = (await db.prepare(query).bind(cursor, Number.MAX_SAFE_INTEGER, rows).all()).results[0];
+        const page = (await db.prepare(pageQuery(table, rows)).all()).results[0];
         queries += 1;
         if (!page.n) break;
-        const size = new TextEncoder().encode(page.sql).length;
-        bytes += size;
-        cursor = page.last;
-        rows = nextPageRows(config, page.n, size);
+        const encoded = new TextEncoder().encode(page.sql ?? "");
+        bytes += encoded.length;
+        if (gzip) compressed += await gzipSize(encoded);
+        table.cursor = JSON.parse(page.last);
+        rows = Math.max(1, Math.min(config.pageRows, Math.floor((0.8 * config.pageBytes * page.n) / Math.max(1, encoded.length))));
       }
     }
   }
-  return { bytes, queries };
+  return { bytes, compressed, queries };
 }
 
 async function writeBytes(env, total) {
@@ -47,7 +53,7 @@ async function writeBytes(env, total) {
 export default {
   async fetch(request, env) {
     const url = new URL(request.url);
-    if (url.pathname === "/read") return Response.json(await readAll(env));
+    if (url.pathname === "/read") return Response.json(await readAll(env, url.searchParams.get("gzip") === "1"));
     if (url.pathname === "/write") return Response.json(await writeBytes(env, Number(url.searchParams.get("bytes"))));
     return new Response("unknown path", { status: 400 });
   },

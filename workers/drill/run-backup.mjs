@@ -3,14 +3,15 @@
 //   node drill/run-backup.mjs init <persist dir>            -> prints the D1 SQLite file to fill
 //   node drill/run-backup.mjs backup <persist dir> <out dir> -> runs one backup, mirrors the bucket to <out dir>
 //   node drill/run-backup.mjs floors <persist dir>           -> times reading every page, and writing as many bytes
-import { createWriteStream } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { createWriteStream, readFileSync } from "node:fs";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { mkdir, readdir } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Log, LogLevel, Miniflare } from "miniflare";
-import { backupId, backupWorkerOptions, getObject, listObjects, localRuntime, triggerCron } from "../local/harness.mjs";
+import { backupId, backupManifest, backupWorkerOptions, getObject, listObjects, localRuntime, triggerCron } from "../local/harness.mjs";
 
 const [command, persist, out] = process.argv.slice(2);
 const SCHEDULED = Date.UTC(2026, 10, 27, 2, 15, 0);
@@ -26,6 +27,34 @@ function worker() {
     backupWorkerOptions({ scriptPath: here("../backup/index.js"), d1Databases: { DB_CORE: "drill-core" },
       bindings: overrides() }),
     { d1Persist: persist, log: process.env.DRILL_DEBUG ? new Log(LogLevel.VERBOSE) : undefined }));
+}
+
+/** Resident memory of the workerd processes this driver started (Linux /proc), in bytes. */
+function workerdRss() {
+  let pids = [];
+  try {
+    pids = execFileSync("pgrep", ["-P", String(process.pid), "workerd"], { encoding: "utf8" }).trim().split("\n");
+  } catch {
+    return null; // no pgrep, or not Linux: not measured
+  }
+  let total = 0;
+  for (const pid of pids.filter(Boolean)) {
+    const status = readFileSync(`/proc/${pid}/status`, "utf8");
+    total += Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024;
+  }
+  return total;
+}
+
+/** The afternoon verification of the backup just made: its time, and workerd's resident memory before it
+ *  and at its peak (sampled every 20 ms), to compare with the 128 MB a Worker has. */
+async function measureVerification(mf) {
+  const before = workerdRss();
+  let peak = before;
+  const sampler = setInterval(() => { peak = Math.max(peak ?? 0, workerdRss() ?? 0); }, 20);
+  const started = performance.now();
+  await triggerCron(mf, backupManifest.verifyCron, SCHEDULED + 12 * 3600e3);
+  clearInterval(sampler);
+  return { seconds: (performance.now() - started) / 1000, rssBefore: before, rssPeak: peak };
 }
 
 async function findSqlite(dir) {
@@ -66,6 +95,7 @@ if (command === "init") {
     await new Promise((resolve) => setTimeout(resolve, 250));
   }
   const seconds = (performance.now() - started) / 1000;
+  const verification = await measureVerification(mf);
   for (const { key } of await listObjects(mf, "backups/")) {
     const path = join(out, key);
     await mkdir(dirname(path), { recursive: true });
@@ -74,7 +104,7 @@ if (command === "init") {
   await mf.dispose();
   const failures = state.databases.flatMap((d) => d.failures ?? (d.error ? [{ error: d.error }] : []));
   console.log(JSON.stringify({ status: state.status, error: state.error, failures, invocations: state.invocations,
-    seconds, backupId: id }));
+    seconds, backupId: id, verification }));
 } else if (command === "floors") {
   // The backup's two halves apart, on the same database: reading every page, and writing as many bytes.
   const mf = new Miniflare({
@@ -90,8 +120,11 @@ if (command === "init") {
   };
   const read = await timed("/read");
   const write = await timed(`/write?bytes=${read.bytes}`);
+  // Compressed objects, tried: the same pages through the runtime's CompressionStream, and the smaller write.
+  const gzipRead = await timed("/read?gzip=1");
+  const gzipWrite = await timed(`/write?bytes=${gzipRead.compressed}`);
   await mf.dispose();
-  console.log(JSON.stringify({ read, write }));
+  console.log(JSON.stringify({ read, write, gzipRead, gzipWrite }));
 } else {
   console.error("usage: run-backup.mjs init|backup|floors <persist dir> [<out dir>]");
   process.exit(2);
