@@ -99,8 +99,8 @@ values = st.one_of(st.none(), integers, texts, st.binary(max_size=40),
 @st.composite
 def databases(draw: st.DrawFn) -> str:
     statements = []
-    for index, (kind, key) in enumerate(draw(st.lists(st.sampled_from(sorted(KEY_KINDS.items())), min_size=1,
-                                                      max_size=3, unique=True))):
+    for index, kind in enumerate(draw(st.lists(st.sampled_from(sorted(KEY_KINDS)), min_size=1, max_size=3,
+                                               unique=True))):
         name = f't{index} "{kind}"'.replace('"', '""')
         suffix = " WITHOUT ROWID" if kind == "composite_without_rowid" else ""
         constraint = ", PRIMARY KEY (id, id2)" if suffix else ""

@@ -159,7 +159,8 @@ export async function deliverAlert(env, payload) {
   return reason;
 }
 
-/** Send an alert; one that is still undelivered is kept in the bucket (never lost) for the next run. */
+/** Send an alert; one that is still undelivered is kept in the bucket (never lost) and delivered by the next
+ *  backup or verification, whichever comes first. */
 export async function alert(env, severity, text) {
   const payload = { text: `[${severity}] parsify backups: ${text}`, severity, at: new Date(Date.now()).toISOString() };
   console.error(payload.text);
@@ -1046,6 +1047,11 @@ async function verifyDatabase(env, database, now, maxAgeHours) {
 export async function verifyBackups(env, now) {
   const { maxAgeHours } = settings(env);
   const problems = [];
+  try {
+    await redeliverAlerts(env); // twice a day, not only with the next backup
+  } catch (err) {
+    problems.push(`undelivered alerts could not be read: ${err?.message ?? err}`);
+  }
   for (const binding of databaseBindings(env)) {
     const database = databaseName(binding);
     try {

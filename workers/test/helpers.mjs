@@ -30,7 +30,7 @@ export function backupWorker({ bindings = {}, extraD1 = {}, lockRules = planLock
   const mf = new Miniflare(localRuntime(backupWorkerOptions({
     scriptPath: fileURLToPath(new URL("./chaos-entry.mjs", import.meta.url)), queue: "driven",
     d1Databases: { DB_CORE: "core", DB_AUDIT_EU: "audit-eu", RESTORE: "restore-target", ...extraD1 },
-    bindings: { ALERT_WEBHOOK_URL: ALERT_URL, ALERT_RETRY_BASE_MS: "0", __LOCK_RULES: JSON.stringify(lockRules), ...bindings },
+    bindings: { ALERT_WEBHOOK_URL: ALERT_URL, ALERT_RETRY_BASE_MS: "0", ALERT_TIMEOUT_MS: "2000", __LOCK_RULES: JSON.stringify(lockRules), ...bindings },
     outboundService: async (request) => {
       if (request.url !== ALERT_URL) return new Response("unexpected", { status: 599 });
       webhook.attempts += 1;
