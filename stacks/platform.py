@@ -31,7 +31,8 @@ def build_platform(cfg: StackConfig) -> dict[str, object]:
     Monitoring("monitoring", cfg)
     synthetic = cfg.monitoring.synthetic
     if synthetic:
-        SyntheticMonitor("synthetic", cfg, databases[synthetic.database].d1)
+        SyntheticMonitor("synthetic", cfg, databases[synthetic.database].d1,
+                         {n: db.d1 for n, db in databases.items() if n != synthetic.database}, backups.bucket)
     LogShipping("logs", cfg)
     frontend = VercelFrontend("frontend", cfg)
     return {
