@@ -11,9 +11,9 @@ import json
 import os
 import re
 from datetime import date
-from urllib.parse import urlsplit
 from ipaddress import IPv4Network, IPv6Network
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 import pulumi
 from pulumi.runtime import config as runtime_config

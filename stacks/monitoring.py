@@ -106,7 +106,8 @@ def monitor_worker_manifest(worker_dir: str = MONITOR_DIR) -> MonitorWorkerManif
     return MonitorWorkerManifest.model_validate_json(Path(worker_dir, "worker.json").read_text(encoding="utf-8"))
 
 
-def monitor_settings(cfg: StackConfig, manifest: MonitorWorkerManifest, report_databases: dict[str, str]) -> dict[str, Any]:
+def monitor_settings(cfg: StackConfig, manifest: MonitorWorkerManifest,
+                     report_databases: dict[str, str]) -> dict[str, Any]:
     """MONITOR_SETTINGS: the manifest's settings and the stack's SLOs, burn-rate rules, maintenance windows,
     alert routes and report schedules, in the Worker's names."""
     spec = cfg.monitoring.synthetic

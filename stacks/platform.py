@@ -44,6 +44,9 @@ def build_platform(cfg: StackConfig) -> dict[str, object]:
         "backupSchedule": cfg.backups.schedule,
         "frontendProject": frontend.project.name,
         "slo": cfg.slo.model_dump(by_alias=True),
+        # Read by `parsify-infra deploy-gate`: risky prod changes deploy only inside one.
+        "maintenanceWindows": [{"start": w.start.isoformat(), "end": w.end.isoformat(), "summary": w.summary,
+                                "targets": w.targets} for w in (synthetic.maintenance if synthetic else [])],
         "statusPage": f"https://{synthetic.hostname}/" if synthetic else None,
         # The time-limited grants in force, for the access review and the expiry report.
         "accessGrants": [

@@ -66,7 +66,8 @@ CASES = [
     ("no rule pages", PROD.replace("{severity: critical, factor: 14.4", "{severity: warning, factor: 14.4")
      .replace("{severity: critical, factor: 6,", "{severity: warning, factor: 6,"),
      "key parsify:slo.burnAlerts: no rule pages"),
-    ("short window longer than the long one", PROD.replace("longMinutes: 60, shortMinutes: 5", "longMinutes: 60, shortMinutes: 90"),
+    ("short window longer than the long one",
+     PROD.replace("longMinutes: 60, shortMinutes: 5", "longMinutes: 60, shortMinutes: 90"),
      "shortMinutes must be shorter than longMinutes"),
 ]
 

@@ -208,7 +208,8 @@ def test_synthetic_monitor_probes_the_configured_targets_against_the_slos(stack_
     assert settings["burnAlerts"] == config["slo"]["burnAlerts"]
     assert [(w["summary"], w["targets"]) for w in settings["maintenance"]] == [
         (w["summary"], w["targets"]) for w in spec["maintenance"]]
-    assert settings["routes"]["critical"] == ["pagerduty", "slack", "email"] and "pagerduty" not in settings["routes"]["warning"]
+    assert settings["routes"]["critical"] == ["pagerduty", "slack", "email"]
+    assert "pagerduty" not in settings["routes"]["warning"]
     others = [db["name"] for db in config["databases"] if db["name"] != spec["database"]]
     assert sorted(settings["reportDatabases"]) == sorted(others)
     assert all(bindings[b]["type"] == "d1" for b in settings["reportDatabases"].values())
