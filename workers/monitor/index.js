@@ -607,7 +607,8 @@ export function renderStatusPage(data) {
       : `${t.uptimePercent}% uptime over ${data.errorBudget.windowDays} days`} · today</small></li>`).join("");
   const incidents = data.incidents.map((i) => `<li><strong>${escape(i.target)}</strong> [${escape(i.severity)}]: ` +
     `${escape(i.summary)}<small>opened ${when(i.openedAt, data.now)}${i.resolvedAt ? ` · resolved ${when(i.resolvedAt, data.now)}`
-      : " · ongoing"}</small></li>`).join("") || "<li>No incidents.</li>";
+      : i.severity === "critical" ? " · ongoing" : " · recovered; the error budget is still watched"}</small></li>`)
+    .join("") || "<li>No incidents.</li>";
   const history = data.maintenance.map((m) => `<li>${escape(m.summary)} (${escape(m.state)})<small>` +
     `${when(m.start, data.now)} to ${when(m.end, data.now)}</small></li>`).join("") || "<li>No maintenance.</li>";
   const updated = data.updatedAt ? `Updated ${when(data.updatedAt, data.now)}` : "No successful check yet";
