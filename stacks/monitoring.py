@@ -11,6 +11,7 @@ import pulumi_cloudflare as cloudflare
 from pydantic import BaseModel, ConfigDict, Field
 
 from stacks.access import slug
+from stacks.backups import backup_worker_manifest
 from stacks.config import StackConfig
 from stacks.edge import logs_on, worker_source
 
@@ -130,6 +131,8 @@ def monitor_settings(cfg: StackConfig, manifest: MonitorWorkerManifest,
         "reports": {"morning": reports.morning, "evening": reports.evening, "weekly": reports.weekly},
         "reportChannels": reports.channels,
         "reportDatabases": report_databases,
+        # A backup older than the backup Worker's own limit is stale in the morning report too.
+        "backupMaxAgeHours": backup_worker_manifest().max_age_hours,
         "emailTo": channels.emails,
         "emailFrom": channels.email_from,
     }

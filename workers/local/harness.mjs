@@ -85,7 +85,8 @@ export const monitorManifest = JSON.parse(readFileSync(new URL("../monitor/worke
  *  windows, routes, report schedules), as the MONITOR_SETTINGS binding. */
 export function monitorWorkerOptions({ scriptPath, targets, stack, settings = {}, bindings = {}, ...rest }) {
   const m = monitorManifest;
-  const merged = { ...m.settings, databaseBinding: m.databaseBinding, ...stack, ...settings,
+  const merged = { ...m.settings, databaseBinding: m.databaseBinding, backupMaxAgeHours: backupManifest.maxAgeHours,
+    ...stack, ...settings,
     delivery: { ...m.settings.delivery, ...settings.delivery } };
   return {
     name: "monitor", modules: true, modulesRules: [{ type: "ESModule", include: ["**/*.js", "**/*.mjs"] }],

@@ -49,8 +49,23 @@ const SCHEMA = [
     "last_success_at INTEGER, last_error TEXT, last_error_at INTEGER)",
 ];
 
+// The previous version kept one incident per SLO (a `kind` column) and probes without the sample flags:
+// its tables are upgraded in place, its incidents kept aside as incidents_v1.
+const UPGRADE_V1 = [
+  "ALTER TABLE incidents RENAME TO incidents_v1",
+  "ALTER TABLE probes ADD COLUMN slow INTEGER NOT NULL DEFAULT 0",
+  "ALTER TABLE probes ADD COLUMN maintenance INTEGER NOT NULL DEFAULT 0",
+  "ALTER TABLE probes ADD COLUMN blip INTEGER NOT NULL DEFAULT 0",
+];
+
+let schemaReady = null; // once per isolate: the schema is not re-checked on every request
+
 async function ensureSchema(db) {
-  await db.batch(SCHEMA.map((sql) => db.prepare(sql)));
+  if (schemaReady === db) return;
+  const v1 = await db.prepare("SELECT 1 AS found FROM sqlite_master WHERE type = 'table' AND name = 'incidents' " +
+    "AND sql LIKE '%kind TEXT NOT NULL%'").first();
+  await db.batch([...(v1 ? UPGRADE_V1 : []), ...SCHEMA].map((sql) => db.prepare(sql)));
+  schemaReady = db;
 }
 
 const dayOf = (ms) => new Date(ms).toISOString().slice(0, 10);
@@ -445,8 +460,13 @@ async function backupStatus(env, settings, now) {
     const listing = await bucket.list({ prefix: `backups/${name}/`, delimiter: "/" });
     const newest = [...listing.delimitedPrefixes].sort().at(-1);
     const manifest = newest ? await bucket.head(`${newest}manifest.json`) : null;
-    out.push({ name, newest: newest ? newest.split("/").at(-2) : null, complete: Boolean(manifest),
-      ageHours: manifest ? Math.round((now - manifest.uploaded.getTime()) / 360_000) / 10 : null });
+    const id = newest ? newest.split("/").at(-2) : null;
+    // A backup's id is its scheduled time (2026-11-02T02-15-00-000Z); the upload time if it is not.
+    const at = id ? Date.parse(id.replace(/T(\d\d)-(\d\d)-(\d\d)-(\d{3})Z$/, "T$1:$2:$3.$4Z")) : NaN;
+    const taken = Number.isFinite(at) ? at : manifest?.uploaded.getTime();
+    const ageHours = manifest ? Math.round((now - taken) / 360_000) / 10 : null;
+    out.push({ name, newest: id, complete: Boolean(manifest), ageHours,
+      stale: ageHours === null || ageHours > settings.backupMaxAgeHours });
   }
   return out;
 }
@@ -485,8 +505,9 @@ export async function buildReport(env, kind, now) {
   if (kind !== "evening") {
     const backups = await backupStatus(env, settings, now);
     if (backups.length) {
-      lines.push("Backups: " + backups.map((b) => `${b.name} ${b.complete ? `${b.newest} (${b.ageHours} h old)` :
-        b.newest ? `${b.newest} INCOMPLETE` : "NONE"}`).join("; "));
+      lines.push("Backups: " + backups.map((b) => `${b.name} ${b.complete ? `${b.newest} (${b.ageHours} h old` +
+        `${b.stale ? `, STALE: over ${settings.backupMaxAgeHours} h` : ""})` : b.newest ? `${b.newest} INCOMPLETE` : "NONE"}`)
+        .join("; "));
     }
     const sizes = await databaseSizes(env, settings);
     if (sizes.length) {

@@ -37,7 +37,7 @@ export const STACK = {
   maintenance: [],
 };
 
-export function monitor({ stack = {}, settings = {}, d1Databases = {}, bindings = {} } = {}) {
+export function monitor({ stack = {}, settings = {}, d1Databases = {}, r2Buckets = [], bindings = {} } = {}) {
   const sent = [];
   const scripts = new Map(); // host -> [answer, ...]; the last answer repeats
   const hanging = [];
@@ -66,6 +66,7 @@ export function monitor({ stack = {}, settings = {}, d1Databases = {}, bindings 
     },
   });
   options.d1Databases = { ...options.d1Databases, ...d1Databases };
+  options.r2Buckets = r2Buckets;
   const mf = new Miniflare({ ...options, unsafeTriggerHandlers: true, cf: false });
   let clock = START;
   const api = {

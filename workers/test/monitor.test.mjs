@@ -248,6 +248,8 @@ test("the banner matches the targets: one of three down is a partial outage, all
     data = (await m.get("/status.json")).body;
     assert.equal(data.overall, "major outage");
     assert.equal(triggers(m).length, 3, "one page per target");
+    assert.equal(m.delivered("slack").length, 2, "one Slack message per run, however many incidents open in it");
+    assert.equal(m.delivered("slack")[1].body.text.split("\n").length, 2, "Web and Admin in one message");
   }));
 
 test("a status page view reads a bounded number of D1 rows, whatever the length of the history",
@@ -256,18 +258,14 @@ test("a status page view reads a bounded number of D1 rows, whatever the length 
     const short = await m.get("/");
     const db = await m.db();
     for (const t of TARGETS) await seedProbes(db, t.name, m.now - 3 * 1440 * MINUTE, 3 * 1440);
-    const days = [];
-    for (let d = 0; d < 400; d++) {
-      for (const t of TARGETS) {
-        days.push(db.prepare("INSERT OR IGNORE INTO daily (target, day, total) VALUES (?, ?, 1440)")
-          .bind(t.name, new Date(START - d * 86_400_000).toISOString().slice(0, 10)));
-      }
-    }
-    for (let i = 0; i < days.length; i += 500) await db.batch(days.slice(i, i + 500));
-    const incidents = Array.from({ length: 500 }, (_, i) => db.prepare("INSERT INTO incidents (target, severity, " +
-      "summary, opened_at, resolved_at) VALUES ('API', 'critical', 'old', ?, ?)").bind(START - (i + 2) * 3_600_000,
-      START - (i + 1) * 3_600_000));
-    await db.batch(incidents);
+    const seq = (n) => `WITH RECURSIVE seq(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM seq WHERE i + 1 < ${n}) `;
+    // 400 days of aggregates per target, and 500 old incidents.
+    await db.prepare(seq(400) + "INSERT OR IGNORE INTO daily (target, day, total) SELECT t.value, " +
+      "date(? / 1000 - i * 86400, 'unixepoch'), 1440 FROM seq, json_each(?) AS t")
+      .bind(START, JSON.stringify(TARGETS.map((t) => t.name))).run();
+    await db.prepare(seq(500) + "INSERT INTO incidents (target, severity, summary, opened_at, resolved_at) " +
+      "SELECT 'API', 'critical', 'old', ? - (i + 2) * 3600000, ? - (i + 1) * 3600000 FROM seq").bind(START, START).run();
+    assert.equal((await db.prepare("SELECT count(*) AS n FROM daily").first()).n, 1200);
     await m.minutes(1); // the run prunes the daily rows past 90 days
     const long = await m.get("/");
     assert.ok(short.rowsRead > 0, "D1 reports rows_read on the local runtime");
@@ -281,8 +279,30 @@ test("a status page view reads a bounded number of D1 rows, whatever the length 
       `(3 days of probes, 90 days of aggregates, 500 incidents)`);
   }));
 
+test("a database of the previous monitor version (one incident per SLO, probes without flags) is upgraded in place",
+  () => withMonitor({}, async (m) => {
+    const db = await m.db();
+    await db.batch([
+      "CREATE TABLE probes (id INTEGER PRIMARY KEY, at INTEGER NOT NULL, target TEXT NOT NULL, ok INTEGER NOT NULL, " +
+        "down INTEGER NOT NULL, status INTEGER, latency_ms REAL, error TEXT)",
+      "CREATE TABLE incidents (id INTEGER PRIMARY KEY, target TEXT NOT NULL, kind TEXT NOT NULL, " +
+        "severity TEXT NOT NULL, summary TEXT NOT NULL, opened_at INTEGER NOT NULL, resolved_at INTEGER)",
+      `INSERT INTO probes (at, target, ok, down, status, latency_ms) VALUES (${START}, 'API', 1, 0, 200, 20)`,
+      `INSERT INTO incidents (target, kind, severity, summary, opened_at) VALUES ('API', 'availability', ` +
+        `'critical', 'old', ${START - MINUTE})`,
+    ].map((sql) => db.prepare(sql)));
+    m.script(API, { status: 503 });
+    await m.minutes(2);
+    assert.equal(triggers(m).length, 1, "the new version runs and pages");
+    const kept = await db.prepare("SELECT count(*) AS n FROM incidents_v1").first();
+    assert.equal(kept.n, 1, "the old incidents are kept aside");
+  }));
+
 test("reports: the morning report at 09:00, the evening summary at 19:00 and the Friday report go to Slack",
-  () => withMonitor({ d1Databases: { DB_CORE: "core" }, stack: { reportDatabases: { core: "DB_CORE" } } }, async (m) => {
+  () => withMonitor({ d1Databases: { DB_CORE: "core" }, r2Buckets: ["BACKUPS"],
+    stack: { reportDatabases: { core: "DB_CORE" } } }, async (m) => {
+    const bucket = await m.mf.getR2Bucket("BACKUPS");
+    await bucket.put("backups/core/2026-11-02T02-15-00-000Z/manifest.json", "{}");
     m.script(API, { status: 200, latencyMs: 120 });
     await m.minutes(60);
     m.script(API, { status: 503 });
@@ -297,6 +317,7 @@ test("reports: the morning report at 09:00, the evening summary at 19:00 and the
     assert.match(morning, /Incidents \(overnight\): 1\n- #1 API \[critical\] .*opened 2026-11-02T01:01:00Z, resolved 2026-11-02T01:33:00Z \(32 min\)/);
     assert.match(morning, /Error budget \(30 days\): -\d+\.\d+% left - SPENT/);
     assert.match(morning, /D1 sizes: core \d+\.\d MB of 10\.00 GB \(0\.0%\)/);
+    assert.match(morning, /Backups: core 2026-11-02T02-15-00-000Z \(6\.8 h old\)/);
     m.now = START + 19 * 60 * MINUTE;
     await m.cron("0 19 * * *");
     assert.match(m.delivered("slack").at(-1).body.text, /^\*Parsify Evening summary\* - 2026-11-02T19:00:00Z \(last 24 h\)/);
@@ -305,4 +326,5 @@ test("reports: the morning report at 09:00, the evening summary at 19:00 and the
     const weekly = m.delivered("slack").at(-1).body.text;
     assert.match(weekly, /^\*Parsify Weekly performance report\* - 2026-11-06T16:00:00Z \(last 168 h\)/);
     assert.match(weekly, /Incidents \(last 168 h\): 1/);
+    assert.match(weekly, /Backups: core 2026-11-02T02-15-00-000Z \(109\.8 h old, STALE: over 26 h\)/);
   }));
