@@ -231,7 +231,7 @@ function requestFor(channel, rows, env, settings) {
     const row = rows[0];
     return { url: settings.delivery.pagerdutyUrl, headers: {}, body: {
       routing_key: env.PAGERDUTY_ROUTING_KEY, event_action: row.action === "resolve" ? "resolve" : "trigger",
-      dedup_key: `parsify-monitor-${row.incident_id}`,
+      dedup_key: row.incident_id ? `parsify-monitor-${row.incident_id}` : `parsify-monitor-${row.action}-${row.id}`,
       payload: { summary: row.text, source: "parsify-monitor", severity: row.severity === "critical" ? "critical" : "warning" },
     } };
   }
@@ -276,6 +276,10 @@ export async function deliver(db, env, settings, now) {
         await db.prepare(`UPDATE outbox SET failed_at = ?, attempts = attempts + 1, last_error = ? WHERE id IN (${marks})`)
           .bind(now, outcome.error, ...ids).run();
         console.error(`alert delivery failed for good: ${channel}: ${outcome.error}`);
+        // Fail loudly: a channel that refuses alerts (a revoked key) is itself an incident for the others.
+        await enqueue(db, (settings.routes.critical ?? []).filter((c) => c !== channel), { action: "notice",
+          severity: "critical", text: `[critical] ALERT CHANNEL BROKEN: ${channel} refused an alert for good ` +
+            `(${outcome.error}); alerts on ${channel} are not arriving until its key or endpoint is fixed` }, now);
         continue;
       }
       const attempts = batch[0].attempts + 1;
@@ -549,6 +553,8 @@ export async function status(env, now) {
   const gaps = meter(await db.prepare("SELECT * FROM gaps ORDER BY id DESC LIMIT 5").all()).results;
   const undelivered = meter(await db.prepare("SELECT count(*) AS n FROM outbox WHERE delivered_at IS NULL AND " +
     "failed_at IS NULL AND id > (SELECT coalesce(max(id), 0) - 1000 FROM outbox)").all()).results[0].n;
+  const failed = meter(await db.prepare("SELECT count(*) AS n FROM outbox WHERE failed_at IS NOT NULL AND " +
+    "id > (SELECT coalesce(max(id), 0) - 1000 FROM outbox)").all()).results[0].n;
   const budget = await errorBudget(db, settings, now, meter);
   const lastSuccess = monitor?.last_success_at ?? null;
   const stale = lastSuccess === null || now - lastSuccess > settings.staleAfterMinutes * MINUTE;
@@ -571,7 +577,7 @@ export async function status(env, now) {
   return {
     title: env.STATUS_TITLE ?? "Parsify status", now: iso(now), updatedAt: lastSuccess ? iso(lastSuccess) : null,
     stale, lastError: monitor?.last_error ?? null, overall: overallOf(targets, stale), targets,
-    maintenance, errorBudget: budget, undeliveredAlerts: undelivered,
+    maintenance, errorBudget: budget, undeliveredAlerts: undelivered, failedAlerts: failed,
     incidents: incidents.map((i) => ({ id: i.id, target: i.target, severity: i.severity, summary: i.summary,
       openedAt: iso(i.opened_at), resolvedAt: i.resolved_at ? iso(i.resolved_at) : null, alerted: Boolean(i.alerted_at) })),
     gaps: gaps.map((g) => ({ startedAt: iso(g.started_at), endedAt: iso(g.ended_at) })),

@@ -104,6 +104,22 @@ test("Slack rate limiting and an email API that hangs: each is retried on a late
   assert.equal((await m.get("/status.json")).body.undeliveredAlerts, 0);
 }));
 
+test("an alert refused for good (PagerDuty 400: a bad routing key) is not retried; the other channels hear " +
+  "that the channel is broken", () => withMonitor({}, async (m) => {
+  m.script(API, { status: 503 });
+  m.script(PD, { status: 400 });
+  await m.minutes(1);
+  const slack = m.delivered("slack").map((s) => s.body.text).join("\n");
+  assert.match(slack, /OPEN: API/);
+  assert.match(slack, /ALERT CHANNEL BROKEN: pagerduty refused an alert for good \(events\.pagerduty\.test answered 400\)/);
+  assert.equal(m.delivered("email").length, 1);
+  const data = (await m.get("/status.json")).body;
+  assert.equal(data.failedAlerts, 1);
+  assert.equal(data.incidents[0].alerted, false, "the page never arrived");
+  await m.minutes(3);
+  assert.equal(m.sent.filter((s) => s.channel === "pagerduty").length, 1, "a refused request is not repeated");
+}));
+
 test("a blip (a failed probe that the confirming retry does not see) pages nobody and counts as up",
   () => withMonitor({}, async (m) => {
     await m.minutes(30);
