@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import REPO, run_cli
+from tests.conftest import PLAN_DATE, REPO, run_cli
 
 WINDOW = {"start": "2026-12-05T02:00:00+00:00", "end": "2026-12-05T04:00:00+00:00",
           "summary": "D1 read replication for the billing database", "targets": ["API"]}
@@ -122,7 +122,8 @@ def test_the_real_plan_against_the_last_deploy_gates_a_destructive_change(tmp_pa
             resource["inputs"]["name"] = "billing-old"
     before = tmp_path / "before.json"
     before.write_text(json.dumps(snapshot))
-    status, text = run_cli("plan", "--stack", "prod", "--format", "json", "--baseline", str(before), "--no-policies")
+    status, text = run_cli("plan", "--stack", "prod", "--format", "json", "--baseline", str(before), "--no-policies",
+                           "--as-of", PLAN_DATE)
     assert status == 0
     plan = tmp_path / "plan.json"
     plan.write_text(text)
