@@ -1,13 +1,17 @@
 # Two commands do all set-up on a fresh machine (Python 3.11, Node 20, pip and npm):
 #   make plan   - the offline plan of the prod stack, with the policy gate
-#   make test   - every test: lint, Python suite, Workers on the local runtime
+#   make test   - every test: lint, Python suite, Workers on the local runtime, the status page in Chromium
 # uv is pinned and installed into .tools/; Python deps come from uv.lock, npm deps from package-lock.json.
 
 UV_VERSION := 0.13.8
 UV := .tools/bin/uv
 STACK ?= prod
 
-.PHONY: setup plan test lint test-python test-workers bench bench-backup drill catalogue snapshot
+.PHONY: setup plan test lint test-python test-workers bench bench-backup drill catalogue snapshot chromium
+
+# The status page is tested in a real browser: Debian's headless Chromium (playwright-core drives it).
+CHROMIUM := /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 $(UV):
 	python3 -m venv .tools
@@ -33,7 +37,13 @@ lint: .venv/.synced
 	$(UV) run mypy
 	cd policies && ../$(UV) run mypy parsify_policies __main__.py
 
-test-workers: workers/node_modules/.package-lock.json
+$(CHROMIUM):
+	$(SUDO) apt-get update -qq
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium
+
+chromium: $(CHROMIUM)
+
+test-workers: workers/node_modules/.package-lock.json $(CHROMIUM)
 	cd workers && npm test
 
 test-python: .venv/.synced

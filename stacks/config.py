@@ -13,11 +13,13 @@ import re
 from datetime import date
 from ipaddress import IPv4Network, IPv6Network
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 import pulumi
 from pulumi.runtime import config as runtime_config
 from pydantic import (
     AfterValidator,
+    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
@@ -171,6 +173,16 @@ class HealthcheckSpec(Model):
     expected_codes: list[str] = ["200"]
 
 
+class EmailDnsSpec(Model):
+    """The records the email provider (Resend) needs to send from the zone: an MX and an SPF TXT record on
+    the bounce subdomain, and the DKIM key (https://resend.com/docs/add-a-domain; the records of Resend's
+    Domain Connect template, github.com/Domain-Connect/Templates resend.com.mail.json)."""
+
+    region: Annotated[str, StringConstraints(pattern=r"^[a-z]{2}-[a-z]+-[0-9]$")] = "eu-west-1"
+    bounce_subdomain: Annotated[str, StringConstraints(pattern=r"^[a-z0-9-]+$")] = "send"
+    dkim_public_key: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9+/]{100,}={0,2}$")]
+
+
 class AlertChannels(Model):
     emails: list[Email] = []
     pagerduty_destination_id: str | None = None
@@ -180,6 +192,7 @@ class AlertChannels(Model):
     email_api_url: Annotated[str, StringConstraints(pattern=r"^https://")] | None = None
     email_api_key_secret: SecretKey | None = None
     email_from: Email = "monitor@parsify.io"
+    email_dns: EmailDnsSpec | None = None
 
 
 class SyntheticTarget(Model):
@@ -187,14 +200,50 @@ class SyntheticTarget(Model):
     url: Annotated[str, StringConstraints(pattern=r"^https?://[^/\s]+")]
 
 
+class MaintenanceWindow(Model):
+    """A declared maintenance window: announced on the status page, no paging for its targets while it
+    runs, reported in the SLO figures; prod deploys of destructive or security-sensitive changes need one."""
+
+    start: AwareDatetime
+    end: AwareDatetime
+    targets: list[str] = []  # empty: every target
+    summary: str = Field(min_length=1, max_length=200)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> MaintenanceWindow:
+        if self.end <= self.start:
+            raise ValueError(f"maintenance window '{self.summary}' ends before it starts")
+        return self
+
+
+class ReportSchedule(Model):
+    """The handbook's routines (UTC): morning report, evening summary, Friday performance report."""
+
+    morning: Cron = "0 9 * * *"
+    evening: Cron = "0 19 * * *"
+    weekly: Cron = "0 16 * * 5"
+    channels: list[Literal["slack", "email"]] = Field(default=["slack"], min_length=1)
+
+
 class SyntheticSpec(Model):
-    """The monitor Worker: probes every minute, SLO windows, alerts, public status page."""
+    """The monitor Worker: probes every minute, burn-rate alerts, maintenance windows, reports, status page."""
 
     script_name: ResourceName
     hostname: Hostname
     database: str
-    window_minutes: int = Field(default=60, ge=5, le=1440)
     targets: list[SyntheticTarget] = Field(min_length=1)
+    maintenance: list[MaintenanceWindow] = []
+    reports: ReportSchedule = ReportSchedule()
+
+    @model_validator(mode="after")
+    def _windows_name_targets(self) -> SyntheticSpec:
+        names = {t.name for t in self.targets}
+        for i, window in enumerate(self.maintenance):
+            unknown = sorted(set(window.targets) - names)
+            if unknown:
+                raise ValueError(f"key parsify:monitoring.synthetic.maintenance[{i}].targets: {unknown} are not "
+                                 f"targets {sorted(names)}")
+        return self
 
 
 class AlertRoute(Model):
@@ -211,22 +260,79 @@ class MonitoringSpec(Model):
 
     @model_validator(mode="after")
     def _channels_configured(self) -> MonitoringSpec:
-        configured = {
-            "slack": self.channels.slack_webhook_secret is not None,
-            "email": bool(self.channels.emails),
-            "pagerduty": self.channels.pagerduty_destination_id is not None,
+        """A routed channel must have what it needs to send: a channel skipped at 3 a.m. is a lost page."""
+        c = self.channels
+        needs: dict[str, list[tuple[str, object]]] = {
+            "slack": [("slackWebhookSecret", c.slack_webhook_secret)],
+            "email": [("emails", c.emails)],
+            "pagerduty": [("pagerdutyDestinationId", c.pagerduty_destination_id)],
         }
-        for route in self.routes:
-            for channel in route.channels:
-                if not configured[channel]:
-                    raise ValueError(f"route '{route.severity}' uses channel '{channel}' that is not configured")
+        if self.synthetic:  # the monitor Worker sends on its own: the Events API key, the email API and key
+            needs["pagerduty"].append(("pagerdutyRoutingKeySecret", c.pagerduty_routing_key_secret))
+            needs["email"] += [("emailApiUrl", c.email_api_url), ("emailApiKeySecret", c.email_api_key_secret)]
+        routed = [(f"route '{r.severity}'", ch) for r in self.routes for ch in r.channels]
+        if self.synthetic:
+            routed += [("reports", ch) for ch in self.synthetic.reports.channels]
+        for where, channel in routed:
+            missing = [key for key, value in needs[channel] if not value]
+            if missing:
+                raise ValueError(f"key parsify:monitoring.channels.{missing[0]}: {where} sends to {channel}, which "
+                                 f"needs it; set it, or take {channel} out of the route")
+        if self.synthetic and c.email_api_url and urlsplit(c.email_api_url).hostname == "api.resend.com" \
+                and c.email_dns is None and any(ch == "email" for _, ch in routed):
+            raise ValueError("key parsify:monitoring.channels.emailDns: Resend sends from the zone only with its SPF "
+                             "and DKIM records; set emailDns (dkimPublicKey from the Resend dashboard)")
+        if self.synthetic and not any(h.hostname == self.synthetic.hostname and h.path == "/status.json"
+                                      for h in self.healthchecks):
+            raise ValueError(f"key parsify:monitoring.healthchecks: no health check on "
+                             f"{self.synthetic.hostname}/status.json: nothing outside the monitor would page when it "
+                             "stops; add {hostname: " + self.synthetic.hostname + ", path: /status.json}")
+        if self.synthetic and not any(r.severity == "critical" and "pagerduty" in r.channels and
+                                      "health_check_status_notification" in r.alert_types for r in self.routes):
+            raise ValueError("key parsify:monitoring.routes: no critical route pages (pagerduty) on "
+                             "health_check_status_notification: the monitor's own health check would page nobody")
         return self
 
 
+class BurnAlert(Model):
+    """A multi-window burn-rate rule (Google SRE workbook, "Alerting on SLOs"): it fires when the error
+    budget burns at `factor` or faster over both windows; the short window makes it reset quickly."""
+
+    severity: Literal["critical", "warning"]
+    factor: float = Field(gt=0)
+    # Raw probes are kept 4 days (workers/monitor/worker.json probeRetentionDays): no longer window.
+    long_minutes: int = Field(ge=5, le=5760)
+    short_minutes: int = Field(ge=1)
+
+    @model_validator(mode="after")
+    def _short_inside_long(self) -> BurnAlert:
+        if self.short_minutes >= self.long_minutes:
+            raise ValueError("shortMinutes must be shorter than longMinutes")
+        return self
+
+
+# The workbook's recommended rules for a 99.9% SLO over 30 days: page at 2% of the budget in 1 h and 5% in
+# 6 h, ticket at 10% in 3 days.
+WORKBOOK_BURN_ALERTS = [
+    BurnAlert(severity="critical", factor=14.4, long_minutes=60, short_minutes=5),
+    BurnAlert(severity="critical", factor=6, long_minutes=360, short_minutes=30),
+    BurnAlert(severity="warning", factor=1, long_minutes=4320, short_minutes=360),
+]
+
+
 class SloSpec(Model):
-    availability_percent: float = Field(default=99.9, gt=0, le=100)
+    availability_percent: float = Field(default=99.9, gt=0, lt=100)
     p95_latency_ms: int = Field(default=500, gt=0)
-    error_rate_percent: float = Field(default=1.0, ge=0, le=100)
+    error_rate_percent: float = Field(default=1.0, gt=0, le=100)
+    budget_days: int = Field(default=30, ge=1, le=90)
+    burn_alerts: list[BurnAlert] = Field(default=WORKBOOK_BURN_ALERTS, min_length=1)
+
+    @model_validator(mode="after")
+    def _one_rule_pages(self) -> SloSpec:
+        if not any(rule.severity == "critical" for rule in self.burn_alerts):
+            raise ValueError("key parsify:slo.burnAlerts: no rule pages (severity critical): a fast burn would "
+                             "spend the budget unnoticed")
+        return self
 
 
 class VercelEnvVar(Model):
@@ -292,6 +398,11 @@ class StackConfig(Model):
         if synthetic and synthetic.database not in names:
             raise ValueError(f"key parsify:monitoring.synthetic.database: '{synthetic.database}' is not one of the "
                              f"databases {names}")
+        channels = self.monitoring.channels
+        sender = channels.email_from.split("@")[1]
+        if channels.email_dns and not (sender == self.zone.name or sender.endswith("." + self.zone.name)):
+            raise ValueError(f"key parsify:monitoring.channels.emailFrom: {channels.email_from} is not in the zone "
+                             f"{self.zone.name}, where emailDns declares the sending records")
         groups = {g.name for g in self.access.groups}
         apps = {a.name for a in self.access.applications}
         for app in self.access.applications:
@@ -306,7 +417,6 @@ class StackConfig(Model):
         referenced = [*self.api_worker.secrets.values(), self.logs.access_key_id_secret,
                       self.logs.secret_access_key_secret]
         referenced += [v.secret for v in self.frontend.env if v.secret]
-        channels = self.monitoring.channels
         referenced += [key for key in (channels.slack_webhook_secret, channels.pagerduty_routing_key_secret,
                                        channels.email_api_key_secret) if key]
         for key in referenced:

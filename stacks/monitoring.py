@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
+from typing import Any
 
 import pulumi
 import pulumi_cloudflare as cloudflare
+from pydantic import BaseModel, ConfigDict, Field
 
 from stacks.access import slug
+from stacks.backups import backup_worker_manifest
 from stacks.config import StackConfig
 from stacks.edge import logs_on, worker_source
 
@@ -59,45 +63,114 @@ class Monitoring(pulumi.ComponentResource):
                     f"{name}-{route.severity}-{alert_type.replace('_', '-')}", account_id=cfg.account_id,
                     name=f"[{route.severity}] {alert_type}", alert_type=alert_type, enabled=True,
                     mechanisms=mechanisms, filters=filters, opts=child)
+        if spec.channels.email_dns:
+            self._email_records(name, cfg)
         self.register_outputs({"healthchecks": [c.hostname for c in spec.healthchecks]})
 
+    def _email_records(self, name: str, cfg: StackConfig) -> None:
+        """Resend's records for sending as channels.emailFrom: MX and SPF on the bounce subdomain, the DKIM
+        key (https://resend.com/docs/add-a-domain; Domain Connect template resend.com.mail.json)."""
+        dns = cfg.monitoring.channels.email_dns
+        assert dns is not None
+        domain = cfg.monitoring.channels.email_from.split("@")[1]
+        below = domain.removesuffix(cfg.zone.name).removesuffix(".")  # "" when sending from the apex
+        suffix = f".{below}" if below else ""
+        child = pulumi.ResourceOptions(parent=self)
+        bounce = f"{dns.bounce_subdomain}{suffix}"
+        cloudflare.DnsRecord(f"{name}-email-mx", zone_id=cfg.zone.id, name=bounce, type="MX",
+                             content=f"feedback-smtp.{dns.region}.amazonses.com", priority=10, ttl=1, opts=child)
+        cloudflare.DnsRecord(f"{name}-email-spf", zone_id=cfg.zone.id, name=bounce, type="TXT",
+                             content="v=spf1 include:amazonses.com ~all", ttl=1, opts=child)
+        cloudflare.DnsRecord(f"{name}-email-dkim", zone_id=cfg.zone.id, name=f"resend._domainkey{suffix}", type="TXT",
+                             content=f"p={dns.dkim_public_key}", ttl=1, opts=child)
 
-MONITOR_COMPATIBILITY_DATE = "2026-04-01"
+
+MONITOR_DIR = "workers/monitor"
+
+
+class _Manifest(BaseModel):
+    model_config = ConfigDict(populate_by_name=True, extra="ignore", frozen=True)
+
+
+class MonitorWorkerManifest(_Manifest):
+    """`workers/monitor/worker.json`: what the deploy and the Worker tests share (read by both)."""
+
+    main: str
+    compatibility_date: str = Field(alias="compatibilityDate")
+    database_binding: str = Field(alias="databaseBinding")
+    probe_cron: str = Field(alias="probeCron")
+    # Passed through to the Worker as they are (its MONITOR_SETTINGS); the "$..." keys say why each is set.
+    settings: dict[str, Any]
+
+
+def monitor_worker_manifest(worker_dir: str = MONITOR_DIR) -> MonitorWorkerManifest:
+    return MonitorWorkerManifest.model_validate_json(Path(worker_dir, "worker.json").read_text(encoding="utf-8"))
+
+
+def monitor_settings(cfg: StackConfig, manifest: MonitorWorkerManifest,
+                     report_databases: dict[str, str]) -> dict[str, Any]:
+    """MONITOR_SETTINGS: the manifest's settings and the stack's SLOs, burn-rate rules, maintenance windows,
+    alert routes and report schedules, in the Worker's names."""
+    spec = cfg.monitoring.synthetic
+    assert spec is not None
+    channels = cfg.monitoring.channels
+    routes: dict[str, list[str]] = {}
+    for route in cfg.monitoring.routes:
+        routes.setdefault(route.severity, [])
+        routes[route.severity] += [c for c in route.channels if c not in routes[route.severity]]
+    reports = spec.reports
+    return {
+        **{k: v for k, v in manifest.settings.items() if not k.startswith("$")},
+        "databaseBinding": manifest.database_binding,
+        "slo": {"availabilityPercent": cfg.slo.availability_percent, "p95LatencyMs": cfg.slo.p95_latency_ms,
+                "errorRatePercent": cfg.slo.error_rate_percent, "budgetDays": cfg.slo.budget_days},
+        "burnAlerts": [rule.model_dump(by_alias=True) for rule in cfg.slo.burn_alerts],
+        "routes": routes,
+        "maintenance": [{"start": w.start.isoformat(), "end": w.end.isoformat(), "targets": w.targets,
+                         "summary": w.summary} for w in spec.maintenance],
+        "reports": {"morning": reports.morning, "evening": reports.evening, "weekly": reports.weekly},
+        "reportChannels": reports.channels,
+        "reportDatabases": report_databases,
+        # A backup older than the backup Worker's own limit is stale in the morning report too.
+        "backupMaxAgeHours": backup_worker_manifest().max_age_hours,
+        "emailTo": channels.emails,
+        "emailFrom": channels.email_from,
+    }
 
 
 class SyntheticMonitor(pulumi.ComponentResource):
-    """`workers/monitor`: probes the configured endpoints every minute, computes availability, p95 latency
-    and error rate against the SLOs, alerts by severity (PagerDuty, Slack, email) and serves the status page."""
+    """`workers/monitor`: probes the configured endpoints every minute, alerts on error-budget burn rates
+    (PagerDuty, Slack, email), sends the daily and weekly reports and serves the status page."""
 
     script: cloudflare.WorkersScript
 
     def __init__(self, name: str, cfg: StackConfig, database: cloudflare.D1Database,
+                 reported: dict[str, cloudflare.D1Database], backups: cloudflare.R2Bucket,
                  opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("parsify:monitoring:SyntheticMonitor", name, None, opts)
         spec = cfg.monitoring.synthetic
         assert spec is not None
+        manifest = monitor_worker_manifest()
         channels = cfg.monitoring.channels
         child = pulumi.ResourceOptions(parent=self)
-        slo = {"availabilityPercent": cfg.slo.availability_percent, "p95LatencyMs": cfg.slo.p95_latency_ms,
-               "errorRatePercent": cfg.slo.error_rate_percent, "windowMinutes": spec.window_minutes}
-        routes: dict[str, list[str]] = {}
-        for route in cfg.monitoring.routes:
-            routes.setdefault(route.severity, [])
-            routes[route.severity] += [c for c in route.channels if c not in routes[route.severity]]
+        # The morning report reads each database's size (D1's result meta) and the newest backup of each.
+        report_bindings = {db_name: "REPORT_DB_" + db_name.upper().replace("-", "_") for db_name in reported}
+        settings = monitor_settings(cfg, manifest, report_bindings)
 
         def json_binding(binding: str, value: object) -> cloudflare.WorkersScriptBindingArgs:
             return cloudflare.WorkersScriptBindingArgs(type="json", name=binding, json=json.dumps(value))
 
         bindings = [
-            cloudflare.WorkersScriptBindingArgs(type="d1", name="MONITOR_DB", id=database.uuid),
+            cloudflare.WorkersScriptBindingArgs(type="d1", name=manifest.database_binding, id=database.uuid),
             # The policy pack counts these targets as monitoring coverage (monitoring-public-hostname-covered).
             json_binding("MONITOR_TARGETS", [t.model_dump() for t in spec.targets]),
-            json_binding("SLO", slo),
-            json_binding("ALERT_ROUTES", routes),
-            json_binding("EMAIL_TO", channels.emails),
-            cloudflare.WorkersScriptBindingArgs(type="plain_text", name="EMAIL_FROM", text=channels.email_from),
+            json_binding("MONITOR_SETTINGS", settings),
             cloudflare.WorkersScriptBindingArgs(type="plain_text", name="STATUS_TITLE", text="Parsify status"),
+            cloudflare.WorkersScriptBindingArgs(type="r2_bucket", name="BACKUPS", bucket_name=backups.name),
+            *[cloudflare.WorkersScriptBindingArgs(type="d1", name=report_bindings[db_name], id=d1.uuid)
+              for db_name, d1 in reported.items()],
         ]
+        # Config validation guarantees every routed channel has these (stacks/config.py, _channels_configured).
         if channels.email_api_url:
             bindings.append(cloudflare.WorkersScriptBindingArgs(type="plain_text", name="EMAIL_API_URL",
                                                                 text=channels.email_api_url))
@@ -109,12 +182,15 @@ class SyntheticMonitor(pulumi.ComponentResource):
                                                                     text=cfg.secret(key)))
         self.script = cloudflare.WorkersScript(
             f"{name}-script", account_id=cfg.account_id, script_name=spec.script_name,
-            content=worker_source("workers/monitor", "index.js"), main_module="index.js",
-            compatibility_date=MONITOR_COMPATIBILITY_DATE, bindings=bindings, observability=logs_on(), opts=child)
+            content=worker_source(MONITOR_DIR, manifest.main), main_module=manifest.main,
+            compatibility_date=manifest.compatibility_date, bindings=bindings, observability=logs_on(), opts=child)
+        schedules = list(dict.fromkeys([manifest.probe_cron, spec.reports.morning, spec.reports.evening,
+                                        spec.reports.weekly]))
         cloudflare.WorkersCronTrigger(
             f"{name}-cron", account_id=cfg.account_id, script_name=self.script.script_name,
-            schedules=[cloudflare.WorkersCronTriggerScheduleArgs(cron="* * * * *")], opts=child)
+            schedules=[cloudflare.WorkersCronTriggerScheduleArgs(cron=c) for c in schedules], opts=child)
         cloudflare.WorkersCustomDomain(
             f"{name}-domain", account_id=cfg.account_id, zone_id=cfg.zone.id, hostname=spec.hostname,
             service=self.script.script_name, opts=child)
-        self.register_outputs({"statusPage": f"https://{spec.hostname}/", "targets": [t.url for t in spec.targets]})
+        self.register_outputs({"statusPage": f"https://{spec.hostname}/", "targets": [t.url for t in spec.targets],
+                               "budget": f"https://{spec.hostname}/budget.json"})

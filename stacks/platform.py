@@ -34,7 +34,8 @@ def build_platform(cfg: StackConfig) -> dict[str, object]:
     Monitoring("monitoring", cfg)
     synthetic = cfg.monitoring.synthetic
     if synthetic:
-        SyntheticMonitor("synthetic", cfg, databases[synthetic.database].d1)
+        SyntheticMonitor("synthetic", cfg, databases[synthetic.database].d1,
+                         {n: db.d1 for n, db in databases.items() if n != synthetic.database}, backups.bucket)
     LogShipping("logs", cfg)
     frontend = VercelFrontend("frontend", cfg)
     return {
@@ -46,6 +47,9 @@ def build_platform(cfg: StackConfig) -> dict[str, object]:
         "backupSchedule": cfg.backups.schedule,
         "frontendProject": frontend.project.name,
         "slo": cfg.slo.model_dump(by_alias=True),
+        # Read by `parsify-infra deploy-gate`: risky prod changes deploy only inside one.
+        "maintenanceWindows": [{"start": w.start.isoformat(), "end": w.end.isoformat(), "summary": w.summary,
+                                "targets": w.targets} for w in (synthetic.maintenance if synthetic else [])],
         "statusPage": f"https://{synthetic.hostname}/" if synthetic else None,
         # The time-limited grants in force, for the access review and the expiry report.
         "accessGrants": [

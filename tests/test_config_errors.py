@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -43,6 +44,31 @@ CASES = [
      "invalid YAML: duplicate key 'parsify:members' (first on line"),
     ("unknown permission group", PROD.replace("D1 Read]", "D1 Godmode]"),
      "key parsify:tokens[2].permissionGroups: unknown account permission groups ['D1 Godmode']"),
+    # A routed channel without what it needs to send is an error, not a channel skipped at 3 a.m.
+    ("routed channel without its secret", PROD.replace("      slackWebhookSecret: slackWebhookUrl", "      #"),
+     "key parsify:monitoring.channels.slackWebhookSecret: route 'critical' sends to slack, which needs it"),
+    ("paged by the monitor without a routing key",
+     PROD.replace("      pagerdutyRoutingKeySecret: pagerdutyRoutingKey", "      #"),
+     "key parsify:monitoring.channels.pagerdutyRoutingKeySecret: route 'critical' sends to pagerduty, which needs it"),
+    ("email without its endpoint", PROD.replace("      emailApiUrl: https://api.resend.com/emails\n", ""),
+     "key parsify:monitoring.channels.emailApiUrl: route 'critical' sends to email, which needs it"),
+    ("email without the provider's DNS records",
+     re.sub(r"      emailDns:\n        region: .*\n        dkimPublicKey: .*\n", "", PROD),
+     "key parsify:monitoring.channels.emailDns: Resend sends from the zone only with its SPF and DKIM records"),
+    ("a status page nobody watches", PROD.replace("      - {hostname: status.parsify.io, path: /status.json}\n", ""),
+     "key parsify:monitoring.healthchecks: no health check on status.parsify.io/status.json"),
+    ("maintenance for an unknown target", PROD.replace("          targets: [API]\n", "          targets: [Billing]\n"),
+     "key parsify:monitoring.synthetic.maintenance[0].targets: ['Billing'] are not targets"),
+    ("maintenance ending before it starts", PROD.replace("end: 2026-12-05T04:00:00Z", "end: 2026-12-05T01:00:00Z"),
+     "maintenance window 'D1 read replication for the billing database' ends before it starts"),
+    ("a window without a time zone", PROD.replace("start: 2026-12-05T02:00:00Z", "start: 2026-12-05T02:00:00"),
+     "key parsify:monitoring.synthetic.maintenance[0].start: Input should have timezone info"),
+    ("no rule pages", PROD.replace("{severity: critical, factor: 14.4", "{severity: warning, factor: 14.4")
+     .replace("{severity: critical, factor: 6,", "{severity: warning, factor: 6,"),
+     "key parsify:slo.burnAlerts: no rule pages"),
+    ("short window longer than the long one",
+     PROD.replace("longMinutes: 60, shortMinutes: 5", "longMinutes: 60, shortMinutes: 90"),
+     "shortMinutes must be shorter than longMinutes"),
 ]
 
 

@@ -194,18 +194,60 @@ def test_component_type_tokens_name_their_module(stack_plan: Stack) -> None:
 def test_synthetic_monitor_probes_the_configured_targets_against_the_slos(stack_plan: Stack) -> None:
     _, plan, config = stack_plan
     spec = config["monitoring"]["synthetic"]
+    manifest = json.loads((REPO / "workers" / "monitor" / "worker.json").read_text())
     script = by_name(plan, "synthetic-script")["inputs"]
+    assert script["compatibilityDate"] == manifest["compatibilityDate"] and script["mainModule"] == manifest["main"]
     bindings = {b["name"]: b for b in script["bindings"]}
     assert json.loads(bindings["MONITOR_TARGETS"]["json"]) == spec["targets"]
-    assert json.loads(bindings["SLO"]["json"]) == {
-        "availabilityPercent": config["slo"]["availabilityPercent"], "p95LatencyMs": config["slo"]["p95LatencyMs"],
-        "errorRatePercent": config["slo"]["errorRatePercent"], "windowMinutes": spec["windowMinutes"]}
-    routes = json.loads(bindings["ALERT_ROUTES"]["json"])
-    assert routes["critical"] == ["pagerduty", "slack", "email"] and "pagerduty" not in routes["warning"]
+    settings = json.loads(bindings["MONITOR_SETTINGS"]["json"])
+    # The manifest's settings reach the Worker as they are; the stack's SLOs, rules and windows beside them.
+    assert {k: settings[k] for k in manifest["settings"] if not k.startswith("$")} == {
+        k: v for k, v in manifest["settings"].items() if not k.startswith("$")}
+    assert settings["slo"] == {k: config["slo"][k] for k in
+                               ("availabilityPercent", "p95LatencyMs", "errorRatePercent", "budgetDays")}
+    assert settings["burnAlerts"] == config["slo"]["burnAlerts"]
+    assert [(w["summary"], w["targets"]) for w in settings["maintenance"]] == [
+        (w["summary"], w["targets"]) for w in spec["maintenance"]]
+    assert settings["routes"]["critical"] == ["pagerduty", "slack", "email"]
+    assert "pagerduty" not in settings["routes"]["warning"]
+    others = [db["name"] for db in config["databases"] if db["name"] != spec["database"]]
+    assert sorted(settings["reportDatabases"]) == sorted(others)
+    assert all(bindings[b]["type"] == "d1" for b in settings["reportDatabases"].values())
+    assert bindings["BACKUPS"]["bucketName"] == config["backups"]["bucket"]
     for secret in ("SLACK_WEBHOOK_URL", "PAGERDUTY_ROUTING_KEY", "EMAIL_API_KEY"):
         assert bindings[secret] == {"type": "secret_text", "name": secret, "text": "[secret]"}
     monitor_db = next(r for r in resources_of(plan, ":D1Database") if r["inputs"]["name"] == spec["database"])
     assert monitor_db["urn"] in by_name(plan, "synthetic-script")["propertyDependencies"]["bindings"]
-    assert by_name(plan, "synthetic-cron")["inputs"]["schedules"] == [{"cron": "* * * * *"}]
+    assert bindings[manifest["databaseBinding"]]["type"] == "d1"
+    reports = spec["reports"]
+    assert by_name(plan, "synthetic-cron")["inputs"]["schedules"] == [
+        {"cron": c} for c in (manifest["probeCron"], reports["morning"], reports["evening"], reports["weekly"])]
     assert by_name(plan, "synthetic-domain")["inputs"]["hostname"] == spec["hostname"]
     assert plan["outputs"]["statusPage"] == f"https://{spec['hostname']}/"
+
+
+def test_the_status_page_has_a_health_check_that_pages(stack_plan: Stack) -> None:
+    """The monitor watches itself from outside: a Cloudflare health check on /status.json (503 when stale),
+    routed to PagerDuty."""
+    _, plan, config = stack_plan
+    host = config["monitoring"]["synthetic"]["hostname"]
+    check = next(r for r in resources_of(plan, ":Healthcheck") if r["inputs"]["address"] == host)
+    assert check["inputs"]["httpConfig"]["path"] == "/status.json"
+    policy = by_name(plan, "monitoring-critical-health-check-status-notification")["inputs"]
+    assert policy["mechanisms"]["pagerduties"]
+    assert check["urn"] in by_name(plan, "monitoring-critical-health-check-status-notification")[
+        "propertyDependencies"]["filters"]
+
+
+def test_the_email_provider_records_are_declared_in_the_zone(stack_plan: Stack) -> None:
+    _, plan, config = stack_plan
+    dns = config["monitoring"]["channels"]["emailDns"]
+    sender = config["monitoring"]["channels"].get("emailFrom", "monitor@parsify.io").split("@")[1]
+    below = sender.removesuffix(config["zone"]["name"]).removesuffix(".")
+    suffix = f".{below}" if below else ""
+    records = {(r["inputs"]["type"], r["inputs"]["name"]): r["inputs"] for r in resources_of(plan, ":DnsRecord")
+               if r["name"].startswith("monitoring-email-")}
+    assert records[("MX", f"send{suffix}")]["content"] == f"feedback-smtp.{dns['region']}.amazonses.com"
+    assert records[("MX", f"send{suffix}")]["priority"] == 10
+    assert records[("TXT", f"send{suffix}")]["content"] == "v=spf1 include:amazonses.com ~all"
+    assert records[("TXT", f"resend._domainkey{suffix}")]["content"] == f"p={dns['dkimPublicKey']}"

@@ -138,3 +138,21 @@ def test_codeowners_and_pull_request_template() -> None:
     template = (REPO / ".github/pull_request_template.md").read_text()
     for field in ("Risk", "Rollback plan", "Maintenance window", "User communication"):
         assert f"**{field}" in template
+
+
+def test_the_prod_deploy_is_gated_by_maintenance_windows_and_the_error_budget() -> None:
+    workflow = load(REPO / ".github/workflows/deploy.yml")
+    prod = workflow["jobs"]["prod"]
+    runs = [step.get("run", "") for step in prod["steps"]]
+    gate = next(i for i, run in enumerate(runs) if "parsify-infra deploy-gate" in run)
+    up = next(i for i, step in enumerate(prod["steps"]) if str(step.get("uses", "")).startswith("pulumi/actions"))
+    assert gate < up, "the gate runs before pulumi up"
+    assert "--summary \"$GITHUB_STEP_SUMMARY\"" in runs[gate], "the verdict (and any override) is in the run"
+    assert "--override-reason \"$OVERRIDE_REASON\"" in runs[gate]
+    env = prod["steps"][gate]["env"]
+    assert env["OVERRIDE_REASON"] == "${{ inputs.override_reason }}"
+    assert env["ACTOR"] == "${{ github.triggering_actor }}"
+    assert "override_reason" in workflow["on"]["workflow_dispatch"]["inputs"]
+    assert any("--baseline" in run and "plan.json" in run for run in runs[:gate]), "risk of what this deploy changes"
+    assert any("budget.json" in run for run in runs[:gate])
+    assert prod["permissions"] == {"contents": "read", "pull-requests": "read"}

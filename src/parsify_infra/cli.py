@@ -14,6 +14,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, NoReturn
 
+from parsify_infra import deploy_gate
 from parsify_infra.access_review import build_review, expiring, render_review
 from parsify_infra.capture import DEFAULT_TIMEOUT_SECONDS
 from parsify_infra.catalogue import catalogue_table
@@ -131,6 +132,17 @@ def build_parser() -> argparse.ArgumentParser:
                        "(e.g. from `wrangler d1 export`)")
     drill.add_argument("--restored", type=Path, help="write the restored database to this new file")
     drill.add_argument("--format", choices=["text", "json"], default="text")
+    gate = commands.add_parser("deploy-gate", help="may this change deploy to prod now (maintenance window, "
+                               "error budget)? exit 1 if not")
+    gate.add_argument("--plan", type=Path, required=True,
+                      help="plan --format json of the stack, against the snapshot of the last deploy (--baseline)")
+    gate.add_argument("--budget", type=Path, help="the monitor's /budget.json (unreadable: counts as spent)")
+    gate.add_argument("--labels", default="", help="labels of the pull request, comma-separated")
+    gate.add_argument("--fix-label", default="fix", help="the label that lets a change out on a spent budget")
+    gate.add_argument("--now", help="ISO time to judge at (default: now)")
+    gate.add_argument("--override-actor", help="who overrides a blocking gate (recorded)")
+    gate.add_argument("--override-reason", help="why (recorded in the job summary and an annotation)")
+    gate.add_argument("--summary", type=Path, help="append the verdict as Markdown (e.g. $GITHUB_STEP_SUMMARY)")
     policies = commands.add_parser("policies", help="print the policy catalogue as a Markdown table")
     policies.add_argument("--policy-pack", type=Path, default=None)
     return parser
@@ -291,6 +303,9 @@ def run(argv: list[str]) -> tuple[int, str]:
         return _restore(args)
     if args.command == "drill":
         return _drill(args)
+    if args.command == "deploy-gate":
+        return deploy_gate.run(args.plan, args.budget, args.labels, args.now, args.fix_label, args.override_actor,
+                               args.override_reason, args.summary)
     return _plan(args)
 
 

@@ -77,3 +77,22 @@ export async function triggerCron(mf, cron, scheduledTime) {
   const body = await response.text();
   if (!response.ok) throw new Error(`the cron ${cron} failed: HTTP ${response.status} ${body}`);
 }
+
+/** workers/monitor/worker.json: the monitor's settings stacks/monitoring.py deploys, declared once. */
+export const monitorManifest = JSON.parse(readFileSync(new URL("../monitor/worker.json", import.meta.url), "utf8"));
+
+/** The monitor Worker as stacks/monitoring.py deploys it: the manifest's compatibility date, its database
+ *  binding and its settings, merged with the stack's part (`stack`: SLOs, burn-rate alerts, maintenance
+ *  windows, routes, report schedules), as the MONITOR_SETTINGS binding. */
+export function monitorWorkerOptions({ scriptPath, targets, stack, settings = {}, bindings = {}, ...rest }) {
+  const m = monitorManifest;
+  const merged = { ...m.settings, databaseBinding: m.databaseBinding, backupMaxAgeHours: backupManifest.maxAgeHours,
+    ...stack, ...settings,
+    delivery: { ...m.settings.delivery, ...settings.delivery } };
+  return {
+    name: "monitor", modules: true, modulesRules: [{ type: "ESModule", include: ["**/*.js", "**/*.mjs"] }],
+    scriptPath, compatibilityDate: m.compatibilityDate, d1Databases: { [m.databaseBinding]: "monitor" },
+    bindings: { MONITOR_SETTINGS: JSON.stringify(merged), MONITOR_TARGETS: JSON.stringify(targets), ...bindings },
+    ...rest,
+  };
+}
