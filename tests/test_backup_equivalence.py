@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from tests.conftest import REPO, run_cli
 
 CORPUS = REPO / "tests/fixtures/backup_corpus.sql"
+ADVERSARIAL = REPO / "tests/fixtures/backup_corpus_adversarial.sql"
 
 
 def _database(path: Path, script: str) -> Path:
@@ -50,6 +51,18 @@ def test_the_corpus_restores_identical_objects_and_rows(tmp_path: Path) -> None:
         ("audit", 2), ("select", 3)]
     restored.execute("PRAGMA foreign_keys = ON")
     assert restored.execute("PRAGMA foreign_key_check").fetchall() == []
+
+
+def test_the_adversarial_corpus_restores_identical(tmp_path: Path) -> None:
+    source = _database(tmp_path / "adversarial.sqlite", ADVERSARIAL.read_text())
+    status, report = _drill(source, tmp_path / "restored.sqlite")
+    assert status == 0 and report["identical"], report
+    restored = sqlite3.connect(tmp_path / "restored.sqlite")
+    assert restored.execute("SELECT hex(v) FROM nul_text ORDER BY id").fetchall() == [("610062",), ("00",), ("7800",)]
+    assert restored.execute("SELECT seq FROM sqlite_sequence WHERE name = 'messages'").fetchone() == (
+        1175928471951212655,)
+    assert restored.execute("SELECT a, b FROM reals ORDER BY id").fetchall() == [
+        (float("inf"), 3.9112851797666976e+278), (float("-inf"), 5e-324), (0.0, -0.5)]
 
 
 def test_a_table_that_cannot_be_backed_up_fails_the_drill_by_name(tmp_path: Path) -> None:

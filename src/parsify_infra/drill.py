@@ -17,6 +17,7 @@ from parsify_infra.errors import InputError
 from parsify_infra.restore import RestoreRefused, restore
 
 RTO_SECONDS = 3600  # the handbook: recovery in under one hour
+D1_MAX_COLUMNS = 100  # "Maximum number of columns per table" (d1/platform/limits; ../shared/reference section 5)
 SEED_TABLES = """
 CREATE TABLE customers (id INTEGER PRIMARY KEY, email TEXT NOT NULL UNIQUE, name TEXT, plan TEXT, created TEXT);
 CREATE TABLE invoices (id INTEGER PRIMARY KEY, customer_id INTEGER NOT NULL REFERENCES customers(id),
@@ -139,7 +140,12 @@ def _rows(connection: sqlite3.Connection, table: str, columns: list[str], virtua
     without an INTEGER PRIMARY KEY are not data, as `sqlite3 .dump` treats them)."""
     listed = ", ".join(["rowid"] * virtual + [_quote(c) for c in columns]) or "rowid"
     order = ", ".join(str(i + 1) for i in range(len(columns) + virtual)) or "1"
-    return connection.execute(f"SELECT {listed} FROM {_quote(table)} ORDER BY {order}").fetchall()
+    # Text is compared as the bytes it holds: a value that is not valid UTF-8 is data too.
+    connection.text_factory = bytes
+    try:
+        return connection.execute(f"SELECT {listed} FROM {_quote(table)} ORDER BY {order}").fetchall()
+    finally:
+        connection.text_factory = str
 
 
 def _first_difference(a: list[tuple[Any, ...]], b: list[tuple[Any, ...]]) -> str | None:
@@ -159,8 +165,9 @@ def compare_databases(expected: Path, actual: Path) -> tuple[list[str], list[Tab
         restored = {(o[0], o[1]): o for o in _objects(right)}
         problems = [f"{kind} {name}: missing from the restore" for kind, name in source.keys() - restored.keys()]
         problems += [f"{kind} {name}: not in the source" for kind, name in restored.keys() - source.keys()]
+        # SQLite keeps an object's SQL as written; whitespace after its last token is not part of it.
         problems += [f"{key[0]} {key[1]}: its SQL differs" for key in source.keys() & restored.keys()
-                     if source[key][3] != restored[key][3]]
+                     if source[key][3].rstrip() != restored[key][3].rstrip()]
         sequence = "SELECT name, seq FROM sqlite_sequence ORDER BY name"
         has_sequence = [c.execute("SELECT 1 FROM sqlite_schema WHERE name = 'sqlite_sequence'").fetchone()
                         for c in (left, right)]
@@ -237,6 +244,8 @@ def run_drill(workers: Path, rows: int = 50_000, payload_bytes: int = 64, workdi
         _check_source(from_sqlite)
     if restored is not None and restored.exists():
         raise InputError(f"{restored}: already exists; the drill writes the restored database to a new file")
+    if restored is not None and not restored.parent.is_dir():
+        raise InputError(f"{restored}: its folder {restored.parent} does not exist")
     own = workdir is None
     work = Path(tempfile.mkdtemp(prefix="parsify-drill-")) if own else workdir
     assert work is not None
@@ -251,8 +260,9 @@ def run_drill(workers: Path, rows: int = 50_000, payload_bytes: int = 64, workdi
         size = seed.stat().st_size
         if backup["status"] != "complete" or backup.get("failures"):
             reasons = [f["error"] for f in backup.get("failures") or []] or [str(backup.get("error"))]
+            state = "is incomplete" if backup["status"] == "complete" else f"run ended {backup['status']}"
             return DrillReport(source, size, backup["seconds"], backup.get("invocations", 0), 0.0,
-                               [f"the backup run ended {backup['status']}: {'; '.join(reasons)}"], [])
+                               [f"the backup {state}: {'; '.join(reasons)}"], [])
         target = work / "restored.sqlite"
         started = time.perf_counter()
         try:
@@ -273,6 +283,8 @@ def run_drill(workers: Path, rows: int = 50_000, payload_bytes: int = 64, workdi
 
 def _check_source(path: Path) -> None:
     """A readable SQLite database, or one line naming the file (exit 2)."""
+    if path.is_dir():
+        raise InputError(f"{path}: is a directory; --from-sqlite takes a SQLite database file")
     if not path.is_file():
         raise InputError(f"{path}: no such file (--from-sqlite takes a SQLite database, e.g. one made from "
                          "`wrangler d1 export`)")
@@ -280,7 +292,13 @@ def _check_source(path: Path) -> None:
         connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
         try:
             connection.execute("SELECT count(*) FROM sqlite_schema").fetchone()
+            wide = connection.execute(
+                "SELECT m.name, count(*) FROM sqlite_schema AS m, pragma_table_info(m.name) AS c "
+                "WHERE m.type = 'table' GROUP BY m.name HAVING count(*) > ? LIMIT 1", (D1_MAX_COLUMNS,)).fetchone()
         finally:
             connection.close()
     except sqlite3.Error as exc:
         raise InputError(f"{path}: not a SQLite database ({exc})") from None
+    if wide:
+        raise InputError(f"{path}: table {wide[0]} has {wide[1]} columns; D1 allows {D1_MAX_COLUMNS}, so this database "
+                         "cannot be a copy of a D1 database")

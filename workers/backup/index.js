@@ -44,9 +44,14 @@ const MIB = 1024 * 1024;
 // backup stay below it with room for the key of the row in an UPDATE.
 const STATEMENT_BYTES = 100_000;
 const ROW_BYTES = 90_000; // an INSERT up to this size is written whole
-const TEXT_PIECE_CHARS = 12_000; // at most 4 bytes each in UTF-8: 48 KB per piece
-const BLOB_PIECE_BYTES = 40_000; // 80 KB of hex per piece
+const BLOB_PIECE_BYTES = 40_000; // 80 KB of hex per piece (text is cut as bytes too, and put back whole)
+const INFO_COLUMNS_PER_QUERY = 15; // 6 result columns each: D1 returns at most 100 columns
 const PIECES_PER_QUERY = 10; // about 1 MB of pieces per D1 result
+// Rows the Worker writes itself (large values, inexact REALs) cost D1 queries of their own (at most about
+// 10 for a 2 MB row): a page holds at most this many, and an invocation reads a page only while it has
+// room for one such page in its budget, so it stays under D1's 1,000 queries per invocation.
+const WORKER_ROWS_PER_PAGE = 25;
+const PAGE_RESERVE = 300;
 // D1 strings are at most 2,000,000 bytes: a row estimated above this is never rendered in one string.
 const RENDER_LIMIT = 1_900_000;
 
@@ -244,7 +249,8 @@ class Invocation {
     this.env = env;
     this.takeover = takeover; // its predecessor died: objects may be further along than the checkpoint
     this.etag = etag;
-    this.left = state.settings.budget;
+    this.budget = state.settings.budget;
+    this.left = this.budget;
     this.deadline = Date.now() + (state.settings.seconds ?? 5) * 1000; // Date.now() advances across I/O
     this.number = state.invocations;
     // Unique per claim: the names of the objects this invocation writes under backups/ carry it.
@@ -271,7 +277,9 @@ class Invocation {
     this.left -= n;
   }
   get exhausted() {
-    return this.left <= 0 || Date.now() > this.deadline;
+    // (The reserve applies to production-sized budgets; the tests' tiny ones count every query.)
+    const reserve = this.budget >= 2 * PAGE_RESERVE ? PAGE_RESERVE : 0;
+    return this.left <= reserve || Date.now() > this.deadline;
   }
 }
 
@@ -286,6 +294,26 @@ const OBJECTS_QUERY =
   "LEFT JOIN pragma_table_list AS l ON l.schema = 'main' AND l.name = m.name " +
   "WHERE substr(m.name, 1, 7) <> 'sqlite_' AND substr(m.name, 1, 4) <> '_cf_' ORDER BY m.rowid";
 const HAS_SEQUENCE_QUERY = "SELECT count(*) AS n FROM sqlite_schema WHERE name = 'sqlite_sequence'";
+
+/** SQLite keeps a view's trailing "-- comment" in its SQL without a newline, which would swallow a ";"
+ *  written on the same line (found by an adversarial test; `.dump` puts the ";" on a new line then). */
+export function endsInLineComment(sql) {
+  let inside = null; // the quote or comment the scan is in
+  for (let i = 0; i < sql.length; i++) {
+    const c = sql[i];
+    if (inside === "--") {
+      if (c === "\n") inside = null;
+    } else if (inside === "/*") {
+      if (c === "*" && sql[i + 1] === "/") { inside = null; i++; }
+    } else if (inside) {
+      if (c === inside) inside = null;
+    } else if (c === "-" && sql[i + 1] === "-") { inside = "--"; i++; }
+    else if (c === "/" && sql[i + 1] === "*") { inside = "/*"; i++; }
+    else if (c === "'" || c === '"' || c === "`") inside = c;
+    else if (c === "[") inside = "]";
+  }
+  return inside === "--";
+}
 
 /** The key of a table: its primary key columns with the primary key's collation, else the rowid. */
 export function rowidName(columns) {
@@ -302,35 +330,57 @@ function describeFts(sql) {
   return { content: value === "" ? "none" : "external" };
 }
 
-/** The SQL expression that renders one row as an INSERT statement (quote() writes text, BLOBs, NULLs and
- *  REALs as `sqlite3 .dump` does), and the key literal of the row. */
+/** `terms` joined by a binary operator as a balanced tree: SQLite limits expression depth to 100 (D1 too),
+ *  and a chain over a 100-column table is deeper than that (found by an adversarial test at 47 columns). */
+function balanced(terms, operator, empty) {
+  if (!terms.length) return empty;
+  if (terms.length === 1) return terms[0];
+  const middle = Math.ceil(terms.length / 2);
+  return `(${balanced(terms.slice(0, middle), operator, empty)} ${operator} ${balanced(terms.slice(middle), operator, empty)})`;
+}
+
+/** concat() of many arguments, in groups (SQLite functions take at most 127 arguments). */
+function concatAll(parts) {
+  if (parts.length <= 100) return `concat(${parts.join(", ")})`;
+  const groups = [];
+  for (let i = 0; i < parts.length; i += 100) groups.push(`concat(${parts.slice(i, i + 100).join(", ")})`);
+  return concatAll(groups);
+}
+
+/** A value the page query cannot write as SQL text, so the Worker writes its row (workerRowSql): a REAL
+ *  that the runtime's quote() writes inexactly (hypothesis found 3.9112851797666976e+278) or a subnormal
+ *  one (older parsers misread those), and text holding a NUL character (quote() stops at it). CASE, not
+ *  AND: SQLite may evaluate both sides of an AND. */
+export function needsWorker(sql) {
+  return `CASE typeof(${sql}) WHEN 'real' THEN CAST(quote(${sql}) AS REAL) IS NOT ${sql} OR ` +
+    `(${sql} <> 0 AND ${sql} BETWEEN -2.2250738585072014e-308 AND 2.2250738585072014e-308) ` +
+    `WHEN 'text' THEN instr(CAST(${sql} AS BLOB), X'00') > 0 ELSE 0 END`;
+}
+
+/** The SQL expressions of a page: one row as an INSERT statement (quote() writes text, BLOBs, NULLs,
+ *  integers and most REALs as `sqlite3 .dump` does), a cheap upper bound of its size (hex doubles BLOBs,
+ *  quoting at most doubles text), the key literal of the row, and whether the Worker must write it. */
 export function rowExpressions(table) {
   const columns = table.insertColumns;
   const head = `INSERT INTO ${quoteIdent(table.name)} (${columns.map((c) => c.sql).join(", ")}) VALUES (`;
-  const insert = `${literal(head)} || ${columns.map((c) => `quote(${c.sql})`).join(" || ',' || ")} || ');' || char(10)`;
-  // A cheap upper bound of the rendered size: hex doubles BLOBs, quoting at most doubles text.
-  const estimate = columns.map((c) => `(CASE typeof(${c.sql}) WHEN 'blob' THEN 2 * length(${c.sql}) ` +
-    `WHEN 'text' THEN 2 * length(CAST(${c.sql} AS BLOB)) ELSE 24 END + 4)`).join(" + ");
-  const keyLiteral = `json_array(${table.key.map((k) => `quote(${quoteIdent(k.name)})`).join(", ")})`;
-  const any = (terms) => (terms.length ? terms.join(" OR ") : "0");
-  return { insert, estimate, keyLiteral, inexact: any(columns.map((c) => inexactReal(c.sql))),
-    keyInexact: any(table.key.map((k) => inexactReal(quoteIdent(k.name)))) };
+  const insert = concatAll([literal(head), ...columns.flatMap((c, i) => [...(i ? ["','"] : []), `quote(${c.sql})`]),
+    "');'", "char(10)"]);
+  const estimate = balanced(columns.map((c) => `(CASE typeof(${c.sql}) WHEN 'blob' THEN 2 * length(${c.sql}) ` +
+    `WHEN 'text' THEN 2 * length(CAST(${c.sql} AS BLOB)) ELSE 24 END + 4)`), "+", "0");
+  // Text keys travel as the bytes they are (NULs and all): CAST(X'..' AS TEXT) compares as the text itself.
+  const keyLiteral = `json_array(${table.key.map((k) => `CASE typeof(${quoteIdent(k.name)}) WHEN 'text' THEN ` +
+    `'CAST(X''' || hex(CAST(${quoteIdent(k.name)} AS BLOB)) || ''' AS TEXT)' ELSE quote(${quoteIdent(k.name)}) END`)
+    .join(", ")})`;
+  return { insert, estimate, keyLiteral, inexact: balanced(columns.map((c) => `(${needsWorker(c.sql)})`), "OR", "0"),
+    keyInexact: balanced(table.key.map((k) => `(typeof(${quoteIdent(k.name)}) = 'real' AND ${needsWorker(quoteIdent(k.name))})`),
+      "OR", "0") };
 }
-
-/** A REAL that quote() does not write exactly. The runtime's SQLite writes some doubles with wrong last
- *  digits (hypothesis found quote(3.9112851797666976e+278) = 3.911285179766696832e+278, which is another
- *  double): such rows are written by the Worker itself (exactRealLiteral). */
-// CASE, not AND: SQLite may evaluate both sides of an AND, and quote() of a 1.9 MB BLOB is over D1's 2 MB
-// strings. Subnormals go to the Worker too: older SQLite parsers misread quote()'s digits for them.
-const inexactReal = (sql) => `CASE WHEN typeof(${sql}) = 'real' THEN CAST(quote(${sql}) AS REAL) IS NOT ${sql} OR ` +
-  `${sql} BETWEEN -2.2250738585072014e-308 AND 2.2250738585072014e-308 ELSE 0 END`;
 
 const TWO_60 = 2n ** 60n;
 
-/** A double as SQL that every SQLite evaluates to exactly that double: its 53-bit integer significand,
- *  scaled by powers of two (multiplying or dividing by 2^n is exact in IEEE 754; D1 refuses power()). */
+/** A finite double as SQL that every SQLite evaluates to exactly that double: its 53-bit integer
+ *  significand, scaled by powers of two (exact in IEEE 754; D1 refuses power()). */
 export function exactRealLiteral(x) {
-  if (!Number.isFinite(x)) return x > 0 ? "9.0e+999" : "-9.0e+999"; // as quote() writes infinities
   const view = new DataView(new ArrayBuffer(8));
   view.setFloat64(0, x);
   const high = view.getUint32(0);
@@ -460,22 +510,24 @@ async function startDatabase(env, state, entry, invocation) {
   // One batch = one transaction: the bounds, the row counts and the AUTOINCREMENT counters of one instant.
   const queries = [...exportable.map((t) => boundQuery(db, t)),
     ...exportable.map((t) => db.prepare(`SELECT count(*) AS n FROM ${quoteIdent(t.name)}`)),
-    ...(hasSequence ? [db.prepare("SELECT name, seq FROM sqlite_sequence ORDER BY rowid")] : [])];
+    ...(hasSequence ? [db.prepare("SELECT quote(name) AS name, quote(seq) AS seq FROM sqlite_sequence ORDER BY rowid")] : [])];
   const results = queries.length ? await db.batch(queries) : [];
   invocation.spend();
   const sequences = hasSequence ? results[results.length - 1].results : [];
 
-  const schemaSql = "PRAGMA defer_foreign_keys = on;\n" + objects
+  const statement = (sql) => `${sql}${endsInLineComment(sql) ? "\n" : ""};\n`;
+  const schemaSql = "PRAGMA defer_foreign_keys = on;\n" + PIECES_DDL + objects
     .filter((o) => o.type === "table" && (o.kind === "table" || o.kind === "virtual") && o.sql)
-    .map((o) => `${o.sql};\n`).join("");
-  const post = [];
+    .map((o) => statement(o.sql)).join("");
+  const post = [`DROP TABLE ${PIECES};\n`];
   if (sequences.length) {
-    // As .dump writes them: the counters as of the bound, so a restored AUTOINCREMENT never reuses a key.
+    // As .dump writes them: the counters as of the bound (as SQL literals: they go past 2^53), so a restored
+    // AUTOINCREMENT never reuses a key.
     post.push("DELETE FROM sqlite_sequence;\n",
-      ...sequences.map((s) => `INSERT INTO sqlite_sequence (name, seq) VALUES (${literal(s.name)}, ${s.seq});\n`));
+      ...sequences.map((s) => `INSERT INTO sqlite_sequence (name, seq) VALUES (${s.name}, ${s.seq});\n`));
   }
   for (const type of ["index", "view", "trigger"]) {
-    post.push(...objects.filter((o) => o.type === type && o.sql).map((o) => `${o.sql};\n`));
+    post.push(...objects.filter((o) => o.type === type && o.sql).map((o) => statement(o.sql)));
   }
   for (const t of tables.filter((x) => x.fts?.content === "external")) {
     post.push(`INSERT INTO ${quoteIdent(t.name)} (${quoteIdent(t.name)}) VALUES ('rebuild');\n`);
@@ -496,6 +548,7 @@ async function startDatabase(env, state, entry, invocation) {
     }
     if (t.fts?.content === "external") return { ...base, done: true, external: true };
     const bound = results[at].results[0]?.k;
+    if (bound && bound.length > KEY_LITERAL_CHARS) return { ...base, done: true, failed: keyTooLong(entry, t) };
     return { ...base, bound: bound ? JSON.parse(bound) : null };
   });
   entry.post = post.join("");
@@ -511,59 +564,91 @@ async function putSmall(env, entry, name, text, invocation) {
 }
 
 // ---------------------------------------------------------------------------------------------------
-// Large values: an INSERT with the large values empty, then UPDATEs that append them in pieces.
+// Rows the Worker writes itself: large values, exact REALs, text with NUL characters.
+//
+// A large value goes into a scratch table in pieces (each INSERT well under D1's 100 KB statements), and the
+// row's one INSERT takes it from there, whole: CHECK, UNIQUE and NOT NULL constraints see the real value,
+// never a placeholder. schema.sql creates the scratch table; post.sql drops it.
+
+const PIECES_TABLE = "_parsify_restore_pieces";
+const PIECES = quoteIdent(PIECES_TABLE);
+const PIECES_DDL = `CREATE TABLE ${PIECES} (n INTEGER PRIMARY KEY, c INTEGER NOT NULL, v BLOB NOT NULL);\n`;
 
 function rowLocator(table, keyLiterals) {
-  if (table.key.length === 1 && table.key[0].name === table.rowid) return `${quoteIdent(table.rowid)} = ${keyLiterals[0]}`;
   return table.key.map((k, i) => `${quoteIdent(k.name)} = ${keyLiterals[i]}`).join(" AND ");
 }
 
-async function largeRowSql(db, table, keyLiterals, invocation, where) {
+// A key travels inside each page query (twice, with the bound): a longer one would not fit D1's 100 KB.
+const KEY_LITERAL_CHARS = 30_000;
+const keyTooLong = (entry, table) => `${entry.name}.${table.name}: a primary key value is over ` +
+  `${KEY_LITERAL_CHARS / 2} bytes, too long to page by it within D1's 100 KB statements; use a shorter key (or an ` +
+  "INTEGER one)";
+
+/** A message never carries a whole key: a text key can be 96 KB (an adversarial test's). */
+export function clip(text, max = 200) {
+  const value = String(text);
+  return value.length <= max ? value : `${value.slice(0, max)}... (${value.length - max} more characters)`;
+}
+
+async function workerRowSql(db, table, keyLiterals, invocation, where) {
   const cols = table.insertColumns;
-  const locator = rowLocator(table, keyLiterals);
-  const info = await db.prepare(`SELECT ${cols.map((c, i) => `typeof(${c.sql}) AS t${i}, length(${c.sql}) AS l${i}, ` +
-    // coalesce: a NULL has no length, and is small (hypothesis found NULLs restored as '' here).
-    `CASE WHEN coalesce(length(CAST(${c.sql} AS BLOB)), 0) <= ${BLOB_PIECE_BYTES} THEN quote(${c.sql}) END AS q${i}, ` +
-    `CASE WHEN typeof(${c.sql}) = 'real' THEN ${c.sql} END AS r${i}`).join(", ")} ` +
-    `FROM ${quoteIdent(table.name)} WHERE ${locator}`).all();
-  invocation.spend();
-  const row = info.results[0];
-  if (!row) return null; // deleted since its page was read: rows deleted during the run may be missing
-  const values = [];
-  const large = [];
-  cols.forEach((c, i) => {
-    const [type, length, quoted] = [row[`t${i}`], row[`l${i}`], row[`q${i}`]];
-    if (type === "real") values.push(exactRealLiteral(row[`r${i}`])); // D1 hands the double over exactly
-    else if (quoted !== null) values.push(quoted);
-    else {
-      values.push(type === "blob" ? "X''" : "''");
-      large.push({ column: c, type, length });
-    }
+  const from = `FROM ${quoteIdent(table.name)} WHERE ${rowLocator(table, keyLiterals)}`;
+  // Per column: its type and size in bytes; its quote() when that is exact and small; the double when
+  // quote() is not exact (D1 hands it to JavaScript exactly; infinities quote() writes exactly); the bytes
+  // of a small text holding a NUL.
+  const row = {};
+  for (let first = 0; first < cols.length; first += INFO_COLUMNS_PER_QUERY) {
+    const group = cols.slice(first, first + INFO_COLUMNS_PER_QUERY);
+    const info = await db.prepare(`SELECT ${group.map((c, j) => {
+      const i = first + j;
+      const bytes = `coalesce(length(CAST(${c.sql} AS BLOB)), 0)`;
+      return `typeof(${c.sql}) AS t${i}, ${bytes} AS l${i}, (${needsWorker(c.sql)}) AS w${i}, ` +
+        `CASE WHEN ${bytes} <= ${BLOB_PIECE_BYTES} THEN quote(${c.sql}) END AS q${i}, ` +
+        `CASE WHEN typeof(${c.sql}) = 'real' THEN ${c.sql} END AS r${i}, ` +
+        `CASE WHEN typeof(${c.sql}) = 'text' AND ${bytes} <= ${BLOB_PIECE_BYTES} THEN hex(CAST(${c.sql} AS BLOB)) END AS h${i}`;
+    }).join(", ")} ${from}`).all();
+    invocation.spend();
+    if (!info.results.length) return null; // deleted since its page was read: such rows may be missing
+    Object.assign(row, info.results[0]);
+  }
+  const values = cols.map((c, i) => {
+    const [type, bytes, worker, quoted, real, hex] = ["t", "l", "w", "q", "r", "h"].map((f) => row[`${f}${i}`]);
+    if (type === "real") return { sql: worker ? exactRealLiteral(real) : quoted };
+    if (type === "text" && worker) return hex !== null ? { sql: `CAST(X'${hex}' AS TEXT)` } : { column: i, type, bytes };
+    if (quoted !== null) return { sql: quoted };
+    return { column: i, type, bytes }; // large: in pieces
   });
-  // The UPDATEs find the restored row by its key (a rowid-keyed table is written with its rowids).
-  const statements = [`INSERT INTO ${quoteIdent(table.name)} (${cols.map((c) => c.sql).join(", ")}) VALUES (` +
-    `${values.join(",")});\n`];
-  for (const { column, type, length } of large) {
-    const step = type === "blob" ? BLOB_PIECE_BYTES : TEXT_PIECE_CHARS;
+  // Small values that still make the INSERT too long go in pieces too, largest first.
+  const size = () => values.reduce((n, v) => n + (v.sql ? v.sql.length * 3 : 120), 200);
+  for (const v of [...values].filter((x) => x.sql && x.sql.length > 1000).sort((a, b) => b.sql.length - a.sql.length)) {
+    if (size() <= ROW_BYTES) break;
+    const i = values.indexOf(v);
+    values[i] = { column: i, type: row[`t${i}`], bytes: row[`l${i}`] };
+  }
+  const statements = [];
+  for (const v of values.filter((x) => x.column !== undefined)) {
+    const column = cols[v.column].sql;
     const starts = [];
-    for (let start = 1; start <= length; start += step) starts.push(start);
+    for (let start = 1; start <= v.bytes; start += BLOB_PIECE_BYTES) starts.push(start);
     for (let i = 0; i < starts.length; i += PIECES_PER_QUERY) {
       const group = starts.slice(i, i + PIECES_PER_QUERY);
-      const pieces = await db.prepare(`SELECT ${group.map((s, j) => `quote(substr(${column.sql}, ${s}, ${step})) AS p${j}`)
-        .join(", ")} FROM ${quoteIdent(table.name)} WHERE ${locator}`).all();
+      const pieces = await db.prepare(`SELECT ${group.map((start, j) =>
+        `hex(substr(CAST(${column} AS BLOB), ${start}, ${BLOB_PIECE_BYTES})) AS p${j}`).join(", ")} ${from}`).all();
       invocation.spend();
       if (!pieces.results.length) return null;
-      for (const piece of group.map((_, j) => pieces.results[0][`p${j}`])) {
-        // `||` makes text; a BLOB is cast back after each append, byte for byte.
-        const value = type === "blob" ? `CAST(${column.sql} || ${piece} AS BLOB)` : `${column.sql} || ${piece}`;
-        statements.push(`UPDATE ${quoteIdent(table.name)} SET ${column.sql} = ${value} WHERE ${locator};\n`);
-      }
+      group.forEach((_, j) => statements.push(`INSERT INTO ${PIECES} (c, v) VALUES (${v.column}, X'${pieces.results[0][`p${j}`]}');\n`));
     }
+    // The bytes, put back together in order and given their type back, byte for byte.
+    v.sql = `(SELECT CAST(group_concat(v, '' ORDER BY n) AS ${v.type === "blob" ? "BLOB" : "TEXT"}) FROM ${PIECES} ` +
+      `WHERE c = ${v.column})`;
   }
+  statements.push(`INSERT INTO ${quoteIdent(table.name)} (${cols.map((c) => c.sql).join(", ")}) VALUES (` +
+    `${values.map((v) => v.sql).join(",")});\n`);
+  if (statements.length > 1) statements.push(`DELETE FROM ${PIECES};\n`);
   for (const statement of statements) {
     if (encoder.encode(statement).length > STATEMENT_BYTES) {
-      throw new TableFailure(`${where}: the row with key ${keyLiterals.join(", ")} needs a statement over D1's ` +
-        `${STATEMENT_BYTES}-byte limit (its key or a column name is too long)`);
+      throw new TableFailure(`${where}: the row with key ${clip(keyLiterals.join(", "))} needs a statement over D1's ` +
+        `${STATEMENT_BYTES}-byte limit (its column names are too long)`);
     }
   }
   return statements.join("");
@@ -646,12 +731,12 @@ async function exportTable(env, state, entry, table, invocation) {
   // pageBytes; a page too big anyway is retried with a quarter of the rows.
   async function readPage() {
     for (;;) {
-      const limit = table.nextRows ?? Math.min(pageRows, 1000);
+      const limit = table.nextRows ?? Math.min(pageRows, WORKER_ROWS_PER_PAGE); // the first page learns the row size
       try {
         return (await db.prepare(pageQuery(table, limit)).all()).results[0];
       } catch (err) {
         if (!/TOOBIG|too big/i.test(String(err?.message ?? err)) || limit === 1) {
-          throw new TableFailure(`${where}: reading the rows after key ${table.cursor?.join(", ") ?? "(start)"} ` +
+          throw new TableFailure(`${where}: reading the rows after key ${clip(table.cursor?.join(", ") ?? "(start)")} ` +
             `failed: ${err?.message ?? err}`);
         }
         table.nextRows = Math.max(1, Math.floor(limit / 4));
@@ -670,25 +755,37 @@ async function exportTable(env, state, entry, table, invocation) {
       await env.BACKUPS.put(table.carryKey, concat(pending, pendingBytes)); // removed when the run ends
       return false;
     }
+    const bytesBefore = table.bytes;
     const page = await readPage();
     if (!page.n) break;
     if (page.keyInexact) {
       // The cursor is carried as quote()'s literal: one that is not exact could skip or repeat rows.
-      throw new TableFailure(`${where}: a REAL primary key value after key ${table.cursor?.join(", ") ?? "(start)"} ` +
-        "cannot be written exactly by this runtime's quote(), so the table cannot be paged by its key; " +
-        "give it an INTEGER or TEXT primary key");
+      throw new TableFailure(`${where}: a primary key value after key ${clip(table.cursor?.join(", ") ?? "(start)")} ` +
+        "is a REAL that quote() cannot write exactly, so the table cannot be paged by its key; give it an INTEGER " +
+        "or TEXT primary key");
     }
     if (page.sql) append(page.sql);
     let rows = page.n;
-    for (const keyJson of JSON.parse(page.large)) {
-      const sql = await largeRowSql(db, table, JSON.parse(keyJson), invocation, where);
+    if (page.last.length > KEY_LITERAL_CHARS) throw new TableFailure(keyTooLong(entry, table));
+    for (const keyJson of JSON.parse(page.large)) { // at most about WORKER_ROWS_PER_PAGE once sized
+      let sql;
+      try {
+        sql = await workerRowSql(db, table, JSON.parse(keyJson), invocation, where);
+      } catch (err) {
+        if (err instanceof TableFailure || err instanceof Superseded) throw err;
+        throw new TableFailure(`${where}: the row with key ${clip(JSON.parse(keyJson).join(", "))} could not be read: ` +
+          `${err?.message ?? err}`);
+      }
       if (sql === null) rows -= 1;
       else append(sql);
     }
     table.rows += rows;
     table.cursor = JSON.parse(page.last);
+    // The next page: about pageBytes of SQL at this page's bytes per row, and few rows the Worker writes.
+    const large = JSON.parse(page.large).length;
     table.nextRows = Math.max(1, Math.min(pageRows,
-      Math.floor((0.8 * state.settings.pageBytes * page.n) / Math.max(1, encoder.encode(page.sql ?? "").length))));
+      Math.floor((0.8 * state.settings.pageBytes * page.n) / Math.max(1, table.bytes - bytesBefore)),
+      large ? Math.floor((WORKER_ROWS_PER_PAGE * page.n) / large) : Infinity));
     await flush(false);
   }
   if (table.uploadId) {
@@ -735,7 +832,7 @@ async function failTable(env, entry, table, err) {
 
 /** The per-table record of the manifest: where the rows are, how many, and how many the source had. */
 export function tableRecord(table) {
-  const record = { index: table.index, object: table.object, key: table.key.map((k) => k.name), rows: table.rows,
+  const record = { index: table.index, object: table.object, key: (table.key ?? []).map((k) => k.name), rows: table.rows,
     sourceRows: table.sourceRows, sourceRowsAtEnd: table.sourceRowsAtEnd ?? table.sourceRows };
   if (table.external) Object.assign(record, { object: null, rows: 0, external: true });
   if (table.failed) record.failed = table.failed;
@@ -809,6 +906,7 @@ async function advance(env, state, invocation) {
     } catch (err) {
       if (err instanceof Superseded) throw err;
       // The database fails alone: what it wrote stays under backups/ without a complete manifest.
+      console.error(`${entry.name}: ${err?.stack ?? err}`);
       entry.phase = "failed";
       entry.error = String(err?.message ?? err);
       for (const table of entry.tables ?? []) if (!table.done) await failTable(env, entry, table, err);

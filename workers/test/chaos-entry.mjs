@@ -203,11 +203,14 @@ async function chaosEnv(env) {
   // rowid, above any rowid bound) in the text-keyed table `accounts` (codes k0000..k0399).
   const onReplace = async (result) => {
     const { n } = result.results[0];
-    if (!n || !env.DB_CORE || !result.results[0].last.includes("'k")) return;
-    const at = Number(JSON.parse(result.results[0].last)[0].slice(2, -1));
-    const code = (i) => `k${String(i).padStart(4, "0")}`;
+    // Text keys travel as CAST(X'<hex>' AS TEXT): the code is in the hex.
+    const hex = /X'([0-9A-F]+)'/.exec(JSON.parse(result.results[0].last)[0] ?? "")?.[1];
+    const code = hex ? Buffer.from(hex, "hex").toString("utf8") : "";
+    if (!n || !env.DB_CORE || !code.startsWith("k")) return;
+    const at = Number(code.slice(1));
+    const codeOf = (i) => `k${String(i).padStart(4, "0")}`;
     const db = env.DB_CORE;
-    const targets = [at - 3, at + 4].filter((i) => i >= 0 && i < 400).map(code);
+    const targets = [at - 3, at + 4].filter((i) => i >= 0 && i < 400).map(codeOf);
     await db.batch(targets.map((c) => db.prepare("INSERT OR REPLACE INTO accounts (code, v) VALUES (?, ?)").bind(c, `replaced ${c}`)));
     const previous = await env.BACKUPS.get("__chaos_log.json");
     const logged = previous ? JSON.parse(await previous.text()) : [];
