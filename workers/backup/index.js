@@ -1100,7 +1100,17 @@ export async function reportToMonitor(env, state) {
       databases.push({ name: entry.name, complete: entry.phase === "done" && entry.complete === true && completedAt !== null,
         completedAt, failures: [...failures], sizeBytes, error: entry.phase === "failed" ? String(entry.error) : null });
     }
-    return await monitor.record({ backupId: state.id, databases });
+    // Bounded: a monitor that does not answer must not hold the invocation (or its queue message) open.
+    const seconds = 30;
+    let timer;
+    const timeout = new Promise((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer in ${seconds} s`)), seconds * 1000);
+    });
+    try {
+      return await Promise.race([monitor.record({ backupId: state.id, databases }), timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
   } catch (err) {
     console.error(`backup run ${state.id}: the report to the monitor failed: ${err?.message ?? err}`);
     return null;
