@@ -3,6 +3,7 @@ through a queue, alerts on failure, and verifies the newest backups every aftern
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import pulumi
@@ -37,6 +38,8 @@ class BackupWorkerManifest(_Manifest):
     main: str
     compatibility_date: str = Field(alias="compatibilityDate")
     bucket_binding: str = Field(alias="bucketBinding")
+    # The service binding to the monitor's BackupReports entrypoint, which each run reports to.
+    monitor_binding: str = Field(alias="monitorBinding", pattern=r"^[A-Z][A-Z0-9_]*$")
     # Everything the Worker writes here is written once, never overwritten or deleted: the bucket lock's
     # prefix. Its run state (runs/) and undelivered alerts (alerts/) lie outside it.
     locked_prefix: str = Field(alias="lockedPrefix", pattern=r"^[a-z0-9-]+/$")
@@ -57,15 +60,25 @@ def binding_name(database_name: str) -> str:
     return "DB_" + database_name.upper().replace("-", "_")
 
 
+@dataclass(frozen=True)
+class MonitorReportsArgs:
+    """Where the backup Worker reports each run: a Worker script and its named entrypoint (an RPC
+    `WorkerEntrypoint` class), bound as a service binding."""
+
+    script_name: pulumi.Input[str]
+    entrypoint: str
+
+
 class BackupJob(pulumi.ComponentResource):
     """`workers/backup` bound to every database it covers, the backup bucket, its continuation queue,
-    the alert webhook, and cron triggers for the backup and the afternoon verification."""
+    the alert webhook, the monitor's BackupReports entrypoint (when there is a monitor), and cron triggers
+    for the backup and the afternoon verification."""
 
     script: cloudflare.WorkersScript
 
     def __init__(self, name: str, account_id: str, script_name: str, databases: list[Database],
                  bucket: cloudflare.R2Bucket, spec: BackupSpec, alert_webhook: pulumi.Input[str] | None,
-                 opts: pulumi.ResourceOptions | None = None) -> None:
+                 monitor: MonitorReportsArgs | None = None, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("parsify:backups:BackupJob", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         worker = backup_worker_manifest()
@@ -83,6 +96,12 @@ class BackupJob(pulumi.ComponentResource):
             cloudflare.WorkersScriptBindingArgs(type="plain_text", name="BACKUP_LOCKED_PREFIX",
                                                 text=worker.locked_prefix),
         ]
+        if monitor is not None:
+            # A service binding to a named entrypoint: only RPC into that class, never the monitor's public
+            # fetch handler (developers.cloudflare.com/workers/runtime-apis/bindings/service-bindings/rpc).
+            bindings.append(cloudflare.WorkersScriptBindingArgs(type="service", name=worker.monitor_binding,
+                                                                service=monitor.script_name,
+                                                                entrypoint=monitor.entrypoint))
         if alert_webhook is not None:
             bindings.append(cloudflare.WorkersScriptBindingArgs(type="secret_text", name="ALERT_WEBHOOK_URL",
                                                                 text=alert_webhook))

@@ -98,6 +98,8 @@ class MonitorWorkerManifest(_Manifest):
     main: str
     compatibility_date: str = Field(alias="compatibilityDate")
     database_binding: str = Field(alias="databaseBinding")
+    # The named entrypoint (WorkerEntrypoint class) the backup Worker reports each run to.
+    backup_reports_entrypoint: str = Field(alias="backupReportsEntrypoint", pattern=r"^[A-Z][A-Za-z0-9_]*$")
     probe_cron: str = Field(alias="probeCron")
     # Passed through to the Worker as they are (its MONITOR_SETTINGS); the "$..." keys say why each is set.
     settings: dict[str, Any]
@@ -108,7 +110,7 @@ def monitor_worker_manifest(worker_dir: str = MONITOR_DIR) -> MonitorWorkerManif
 
 
 def monitor_settings(cfg: StackConfig, manifest: MonitorWorkerManifest,
-                     report_databases: dict[str, str]) -> dict[str, Any]:
+                     report_databases: list[str]) -> dict[str, Any]:
     """MONITOR_SETTINGS: the manifest's settings and the stack's SLOs, burn-rate rules, maintenance windows,
     alert routes and report schedules, in the Worker's names."""
     spec = cfg.monitoring.synthetic
@@ -130,6 +132,7 @@ def monitor_settings(cfg: StackConfig, manifest: MonitorWorkerManifest,
                          "summary": w.summary} for w in spec.maintenance],
         "reports": {"morning": reports.morning, "evening": reports.evening, "weekly": reports.weekly},
         "reportChannels": reports.channels,
+        # The databases the backup Worker reports on: one that never reports shows as NONE, not as absent.
         "reportDatabases": report_databases,
         # A backup older than the backup Worker's own limit is stale in the morning report too.
         "backupMaxAgeHours": backup_worker_manifest().max_age_hours,
@@ -144,8 +147,7 @@ class SyntheticMonitor(pulumi.ComponentResource):
 
     script: cloudflare.WorkersScript
 
-    def __init__(self, name: str, cfg: StackConfig, database: cloudflare.D1Database,
-                 reported: dict[str, cloudflare.D1Database], backups: cloudflare.R2Bucket,
+    def __init__(self, name: str, cfg: StackConfig, database: cloudflare.D1Database, reported: list[str],
                  opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("parsify:monitoring:SyntheticMonitor", name, None, opts)
         spec = cfg.monitoring.synthetic
@@ -153,9 +155,9 @@ class SyntheticMonitor(pulumi.ComponentResource):
         manifest = monitor_worker_manifest()
         channels = cfg.monitoring.channels
         child = pulumi.ResourceOptions(parent=self)
-        # The morning report reads each database's size (D1's result meta) and the newest backup of each.
-        report_bindings = {db_name: "REPORT_DB_" + db_name.upper().replace("-", "_") for db_name in reported}
-        settings = monitor_settings(cfg, manifest, report_bindings)
+        # Least privilege: a public Worker, bound to its own database only. The backups and sizes of the other
+        # databases reach the reports from the backup Worker (its service binding to BackupReports).
+        settings = monitor_settings(cfg, manifest, reported)
 
         def json_binding(binding: str, value: object) -> cloudflare.WorkersScriptBindingArgs:
             return cloudflare.WorkersScriptBindingArgs(type="json", name=binding, json=json.dumps(value))
@@ -166,9 +168,6 @@ class SyntheticMonitor(pulumi.ComponentResource):
             json_binding("MONITOR_TARGETS", [t.model_dump() for t in spec.targets]),
             json_binding("MONITOR_SETTINGS", settings),
             cloudflare.WorkersScriptBindingArgs(type="plain_text", name="STATUS_TITLE", text="Parsify status"),
-            cloudflare.WorkersScriptBindingArgs(type="r2_bucket", name="BACKUPS", bucket_name=backups.name),
-            *[cloudflare.WorkersScriptBindingArgs(type="d1", name=report_bindings[db_name], id=d1.uuid)
-              for db_name, d1 in reported.items()],
         ]
         # Config validation guarantees every routed channel has these (stacks/config.py, _channels_configured).
         if channels.email_api_url:

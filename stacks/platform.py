@@ -5,13 +5,13 @@ from __future__ import annotations
 import pulumi
 
 from stacks.access import AccessControl
-from stacks.backups import BackupJob, backup_worker_manifest
+from stacks.backups import BackupJob, MonitorReportsArgs, backup_worker_manifest
 from stacks.config import StackConfig, plan_date
 from stacks.data import Database, RetainedBucket
 from stacks.edge import ApiWorker, ZoneBaseline
 from stacks.frontend import VercelFrontend
 from stacks.logs import LogShipping
-from stacks.monitoring import Monitoring, SyntheticMonitor
+from stacks.monitoring import Monitoring, SyntheticMonitor, monitor_worker_manifest
 from stacks.tokens import ApiTokens
 
 
@@ -24,18 +24,21 @@ def build_platform(cfg: StackConfig) -> dict[str, object]:
     backups = RetainedBucket("backups", cfg.account_id, cfg.backups.bucket, cfg.backups.location,
                              cfg.backups.retention_days, cfg.backups.immutable_days,
                              immutable_prefix=backup_worker_manifest().locked_prefix)
+    synthetic = cfg.monitoring.synthetic
+    reports_to: MonitorReportsArgs | None = None
+    if synthetic:
+        # The monitor gets no access to the backups or the databases: the backup Worker reports to it.
+        monitor = SyntheticMonitor("synthetic", cfg, databases[synthetic.database].d1, list(databases))
+        reports_to = MonitorReportsArgs(script_name=monitor.script.script_name,
+                                        entrypoint=monitor_worker_manifest().backup_reports_entrypoint)
     slack = cfg.monitoring.channels.slack_webhook_secret
     backup_job = BackupJob("backup-job", cfg.account_id, f"parsify-{env}-backup", list(databases.values()),
-                           backups.bucket, cfg.backups, cfg.secret(slack) if slack else None)
+                           backups.bucket, cfg.backups, cfg.secret(slack) if slack else None, reports_to)
     ZoneBaseline("zone", cfg.zone, cfg.dns)
     api = ApiWorker("api", cfg, databases[cfg.api_worker.database].d1)
     AccessControl("access", cfg)
     ApiTokens("tokens", cfg)
     Monitoring("monitoring", cfg)
-    synthetic = cfg.monitoring.synthetic
-    if synthetic:
-        SyntheticMonitor("synthetic", cfg, databases[synthetic.database].d1,
-                         {n: db.d1 for n, db in databases.items() if n != synthetic.database}, backups.bucket)
     LogShipping("logs", cfg)
     frontend = VercelFrontend("frontend", cfg)
     return {

@@ -63,7 +63,7 @@ def change_record(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 def test_change_record_counts_and_classifies_the_change(change_record: str) -> None:
     assert "## Change record: parsify/prod" in change_record
-    # 6 changes: the monitor Worker reports on every database, so removing one changes its bindings too.
+    # 6 changes: the monitor's reports list every database, so removing one changes its settings too.
     assert "**Risk: DESTRUCTIVE** · 1 to add, 6 to change, 0 to replace, 2 to remove" in change_record
     assert "> [!CAUTION]" in change_record
     assert "| - delete | cloudflare:D1Database | `db-analytics-d1` | destructive |" in change_record

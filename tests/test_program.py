@@ -210,10 +210,8 @@ def test_synthetic_monitor_probes_the_configured_targets_against_the_slos(stack_
         (w["summary"], w["targets"]) for w in spec["maintenance"]]
     assert settings["routes"]["critical"] == ["pagerduty", "slack", "email"]
     assert "pagerduty" not in settings["routes"]["warning"]
-    others = [db["name"] for db in config["databases"] if db["name"] != spec["database"]]
-    assert sorted(settings["reportDatabases"]) == sorted(others)
-    assert all(bindings[b]["type"] == "d1" for b in settings["reportDatabases"].values())
-    assert bindings["BACKUPS"]["bucketName"] == config["backups"]["bucket"]
+    # The reports cover every database the backup Worker backs up (it reports them to the monitor).
+    assert settings["reportDatabases"] == [db["name"] for db in config["databases"]]
     for secret in ("SLACK_WEBHOOK_URL", "PAGERDUTY_ROUTING_KEY", "EMAIL_API_KEY"):
         assert bindings[secret] == {"type": "secret_text", "name": secret, "text": "[secret]"}
     monitor_db = next(r for r in resources_of(plan, ":D1Database") if r["inputs"]["name"] == spec["database"])
@@ -251,3 +249,38 @@ def test_the_email_provider_records_are_declared_in_the_zone(stack_plan: Stack) 
     assert records[("MX", f"send{suffix}")]["priority"] == 10
     assert records[("TXT", f"send{suffix}")]["content"] == "v=spf1 include:amazonses.com ~all"
     assert records[("TXT", f"resend._domainkey{suffix}")]["content"] == f"p={dns['dkimPublicKey']}"
+
+
+def test_public_monitor_has_no_access_to_backups_or_application_databases(stack_plan: Stack) -> None:
+    """Least privilege: the monitor serves the public status page, so a bug or an injection there must not
+    reach production data or backups. It binds no R2 bucket (R2 has no read-only binding) and no D1
+    database but its own; it binds nothing that can call another Worker either."""
+    _, plan, config = stack_plan
+    spec = config["monitoring"]["synthetic"]
+    script = by_name(plan, "synthetic-script")
+    bindings = script["inputs"]["bindings"]
+    assert [b for b in bindings if b["type"] == "r2_bucket"] == []
+    own = next(r for r in resources_of(plan, ":D1Database") if r["inputs"]["name"] == spec["database"])
+    d1 = [b for b in bindings if b["type"] == "d1"]
+    assert len(d1) == 1 and d1[0]["name"] == "MONITOR_DB"
+    other_dbs = {r["urn"] for r in resources_of(plan, ":D1Database")} - {own["urn"]}
+    assert not other_dbs & set(script["propertyDependencies"]["bindings"])
+    assert {b["type"] for b in bindings} <= {"d1", "json", "plain_text", "secret_text"}
+
+
+def test_backup_worker_reports_to_the_monitor_entrypoint_over_a_service_binding(stack_plan: Stack) -> None:
+    """The backup Worker, which already has the databases and the bucket, reports each run to the
+    monitor's named entrypoint (workers/monitor/worker.json), bound by the names both manifests declare."""
+    _, plan, _ = stack_plan
+    backup_manifest = json.loads((REPO / "workers" / "backup" / "worker.json").read_text())
+    monitor_manifest = json.loads((REPO / "workers" / "monitor" / "worker.json").read_text())
+    monitor = by_name(plan, "synthetic-script")
+    backup = by_name(plan, "backup-job-script")
+    services = [b for b in backup["inputs"]["bindings"] if b["type"] == "service"]
+    assert services == [{"type": "service", "name": backup_manifest["monitorBinding"],
+                         "service": monitor["inputs"]["scriptName"],
+                         "entrypoint": monitor_manifest["backupReportsEntrypoint"]}]
+    # Declared from the monitor's script: the monitor is created (and deployed) before the binding to it.
+    assert monitor["urn"] in backup["propertyDependencies"]["bindings"]
+    assert f"export class {monitor_manifest['backupReportsEntrypoint']} extends WorkerEntrypoint" in (
+        monitor["inputs"]["content"])

@@ -979,6 +979,7 @@ async function continueRun(env, state, etag, takeover = false) {
       state.status = "complete";
       await invocation.save(state);
       await reportDatabases(env, state);
+      await reportToMonitor(env, state); // never throws: an unreachable monitor is logged, the backup stands
       return state;
     }
     await invocation.save(state);
@@ -1161,6 +1162,57 @@ export async function verifyBackups(env, now) {
   }
   if (problems.length) await alert(env, "critical", `backup verification failed: ${problems.join("; ")}`);
   return problems;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Report to the monitor: at the end of a run, what the morning and weekly reports say about backups.
+// The monitor serves a public page, so it is bound to neither the bucket nor the databases; this Worker,
+// which has both, tells it over a service binding (MONITOR, workers/backup/worker.json `monitorBinding`)
+// to the monitor's named entrypoint BackupReports (an RPC call: Cloudflare,
+// workers/runtime-apis/bindings/service-bindings/rpc).
+
+/** Per database: name, backup id, whether its manifest is complete, when the manifest was written (R2
+ *  head's `uploaded`), the failed tables, and the database's size in bytes (`meta.size_after` of a D1
+ *  result: "the size of the database after the query is successfully applied", d1/worker-api/return-object).
+ *  Returns the monitor's answer, or null. Never throws: a monitor that cannot be reached is logged and the
+ *  backup is not failed (the morning report then shows the backup as stale after 26 h). */
+export async function reportToMonitor(env, state) {
+  const monitor = env.MONITOR;
+  if (!monitor) return null; // a stack without the monitor
+  try {
+    const databases = [];
+    for (const entry of state.databases) {
+      let sizeBytes = null;
+      try {
+        sizeBytes = (await env[entry.binding].prepare("SELECT 1").run()).meta?.size_after ?? null;
+      } catch (err) {
+        console.error(`${entry.name}: its size could not be read: ${err?.message ?? err}`);
+      }
+      let completedAt = null;
+      if (entry.phase === "done") {
+        const manifest = await env.BACKUPS.head(`${entry.prefix}/manifest.json`);
+        completedAt = manifest?.uploaded ? new Date(manifest.uploaded).toISOString() : null;
+      }
+      const failures = new Set([...(entry.failures ?? []).map((f) => f.table),
+        ...(entry.tables ?? []).filter((t) => t.failed).map((t) => t.name)]);
+      databases.push({ name: entry.name, complete: entry.phase === "done" && entry.complete === true && completedAt !== null,
+        completedAt, failures: [...failures], sizeBytes, error: entry.phase === "failed" ? String(entry.error) : null });
+    }
+    // Bounded: a monitor that does not answer must not hold the invocation (or its queue message) open.
+    const seconds = 30;
+    let timer;
+    const timeout = new Promise((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer in ${seconds} s`)), seconds * 1000);
+    });
+    try {
+      return await Promise.race([monitor.record({ backupId: state.id, databases }), timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  } catch (err) {
+    console.error(`backup run ${state.id}: the report to the monitor failed: ${err?.message ?? err}`);
+    return null;
+  }
 }
 
 export default {

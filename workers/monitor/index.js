@@ -9,6 +9,14 @@
 //
 // Settings: MONITOR_SETTINGS (workers/monitor/worker.json merged with the stack config by
 // stacks/monitoring.py). Secrets: PAGERDUTY_ROUTING_KEY, SLACK_WEBHOOK_URL, EMAIL_API_KEY.
+//
+// Least privilege: this Worker serves a public page, so it is bound to its own D1 database only, never to
+// the backup bucket or the application databases. What the reports say about backups and database sizes
+// comes from the backup Worker, which calls BackupReports.record() (below) over a service binding at the
+// end of each run; that named entrypoint is reachable only by Workers bound to it, never from the public
+// fetch handler.
+
+import { WorkerEntrypoint } from "cloudflare:workers";
 
 const DAY = 86_400_000;
 const MINUTE = 60_000;
@@ -47,6 +55,10 @@ const SCHEMA = [
   "CREATE INDEX IF NOT EXISTS outbox_pending ON outbox(channel, delivered_at, failed_at, id)",
   "CREATE TABLE IF NOT EXISTS monitor_state (id INTEGER PRIMARY KEY CHECK (id = 1), last_run_at INTEGER, " +
     "last_success_at INTEGER, last_error TEXT, last_error_at INTEGER)",
+  // What the backup Worker reported of each database at the end of a run (BackupReports.record).
+  "CREATE TABLE IF NOT EXISTS backup_reports (database TEXT NOT NULL, backup_id TEXT NOT NULL, " +
+    "complete INTEGER NOT NULL, completed_at INTEGER, failures TEXT NOT NULL, size_bytes INTEGER, error TEXT, " +
+    "received_at INTEGER NOT NULL, PRIMARY KEY (database, backup_id))",
 ];
 
 // The previous version kept one incident per SLO (a `kind` column) and probes without the sample flags:
@@ -443,36 +455,114 @@ async function latencyFigures(db, since, now, target) {
   return { p50: percentile(rows, 50), p95: percentile(rows, 95), p99: percentile(rows, 99) };
 }
 
-async function databaseSizes(env, settings) {
-  const sizes = [];
-  for (const [name, binding] of Object.entries(settings.reportDatabases ?? {})) {
-    try {
-      const result = await env[binding].prepare("SELECT 1").run();
-      sizes.push({ name, bytes: result.meta.size_after });
-    } catch (err) {
-      sizes.push({ name, bytes: null, error: String(err?.message ?? err) });
-    }
-  }
-  return sizes;
+/** Backup id: the run's scheduled time with ":" and "." replaced (workers/backup/index.js backupId). */
+const BACKUP_ID = /^(\d{4}-\d\d-\d\d)T(\d\d)-(\d\d)-(\d\d)-(\d{3})Z$/;
+const DATABASE_NAME = /^[a-z0-9][a-z0-9-]{0,62}$/;
+const REPORT_LIMITS = { databases: 100, failures: 500, text: 500 };
+
+/** The time a backup id names (its scheduled time), or NaN. */
+export function backupIdTime(id) {
+  const m = BACKUP_ID.exec(String(id));
+  return m ? Date.parse(`${m[1]}T${m[2]}:${m[3]}:${m[4]}.${m[5]}Z`) : NaN;
 }
 
-async function backupStatus(env, settings, now) {
-  const bucket = env.BACKUPS;
-  if (!bucket) return [];
-  const out = [];
-  for (const name of Object.keys(settings.reportDatabases ?? {})) {
-    const listing = await bucket.list({ prefix: `backups/${name}/`, delimiter: "/" });
-    const newest = [...listing.delimitedPrefixes].sort().at(-1);
-    const manifest = newest ? await bucket.head(`${newest}manifest.json`) : null;
-    const id = newest ? newest.split("/").at(-2) : null;
-    // A backup's id is its scheduled time (2026-11-02T02-15-00-000Z); the upload time if it is not.
-    const at = id ? Date.parse(id.replace(/T(\d\d)-(\d\d)-(\d\d)-(\d{3})Z$/, "T$1:$2:$3.$4Z")) : NaN;
-    const taken = Number.isFinite(at) ? at : manifest?.uploaded.getTime();
-    const ageHours = manifest ? Math.round((now - taken) / 360_000) / 10 : null;
-    out.push({ name, newest: id, complete: Boolean(manifest), ageHours,
-      stale: ageHours === null || ageHours > settings.backupMaxAgeHours });
+/** A report of the backup Worker, checked field by field: the rows to store, or a TypeError that says what
+ *  is wrong. Only this shape is ever written, whatever a caller sends. */
+export function checkBackupReport(report) {
+  const refuse = (why) => {
+    throw new TypeError(`backup report refused: ${why}`);
+  };
+  if (!report || typeof report !== "object") refuse("not an object");
+  const { backupId, databases } = report;
+  if (typeof backupId !== "string" || !Number.isFinite(backupIdTime(backupId))) {
+    refuse(`backupId ${JSON.stringify(backupId)} is not a backup id (e.g. 2026-11-02T02-15-00-000Z)`);
   }
-  return out;
+  if (!Array.isArray(databases) || databases.length === 0 || databases.length > REPORT_LIMITS.databases) {
+    refuse(`databases must list 1 to ${REPORT_LIMITS.databases} databases`);
+  }
+  const seen = new Set();
+  return databases.map((d, i) => {
+    const at = `databases[${i}]`;
+    if (!d || typeof d !== "object") refuse(`${at} is not an object`);
+    if (typeof d.name !== "string" || !DATABASE_NAME.test(d.name)) refuse(`${at}.name is not a database name`);
+    if (seen.has(d.name)) refuse(`${at}: ${d.name} is listed twice`);
+    seen.add(d.name);
+    if (typeof d.complete !== "boolean") refuse(`${at}.complete must be true or false`);
+    const completedAt = d.completedAt === null || d.completedAt === undefined ? null : Date.parse(d.completedAt);
+    if (completedAt !== null && (typeof d.completedAt !== "string" || !Number.isFinite(completedAt))) {
+      refuse(`${at}.completedAt is not a time`);
+    }
+    const failures = d.failures ?? [];
+    if (!Array.isArray(failures) || failures.length > REPORT_LIMITS.failures ||
+        failures.some((f) => typeof f !== "string" || f.length === 0 || f.length > REPORT_LIMITS.text)) {
+      refuse(`${at}.failures must be a list of table names`);
+    }
+    const sizeBytes = d.sizeBytes ?? null;
+    if (sizeBytes !== null && !(Number.isSafeInteger(sizeBytes) && sizeBytes >= 0)) {
+      refuse(`${at}.sizeBytes must be a number of bytes`);
+    }
+    const error = d.error ?? null;
+    if (error !== null && typeof error !== "string") refuse(`${at}.error must be text`);
+    if (d.complete && (failures.length || error)) refuse(`${at}: a complete backup has no failures`);
+    return { name: d.name, backupId, complete: d.complete, completedAt, failures, sizeBytes,
+      error: error === null ? null : error.slice(0, REPORT_LIMITS.text) };
+  });
+}
+
+/** Store a backup report (a redelivered one replaces the rows of the same run); reports older than the
+ *  history are removed. */
+export async function recordBackupReport(env, report, now) {
+  const rows = checkBackupReport(report);
+  const settings = settingsOf(env);
+  const db = env.MONITOR_DB;
+  await ensureSchema(db);
+  await db.batch([
+    ...rows.map((r) => db.prepare("INSERT INTO backup_reports (database, backup_id, complete, completed_at, failures, " +
+      "size_bytes, error, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (database, backup_id) DO UPDATE SET " +
+      "complete = excluded.complete, completed_at = excluded.completed_at, failures = excluded.failures, " +
+      "size_bytes = excluded.size_bytes, error = excluded.error, received_at = excluded.received_at")
+      .bind(r.name, r.backupId, r.complete ? 1 : 0, r.completedAt, JSON.stringify(r.failures), r.sizeBytes, r.error, now)),
+    db.prepare("DELETE FROM backup_reports WHERE received_at < ?").bind(now - settings.historyDays * DAY),
+  ]);
+  return { recorded: rows.length, databases: rows.map((r) => r.name) };
+}
+
+/** The backup Worker's way in (a named entrypoint, reached only through a service binding: Cloudflare,
+ *  workers/runtime-apis/bindings/service-bindings/rpc, "Named entrypoints"). Its methods are RPC methods,
+ *  callable only by Workers that declare a binding to this entrypoint; the public fetch handler (the
+ *  default export) cannot reach them, so the status page gains no write path. */
+export class BackupReports extends WorkerEntrypoint {
+  async record(report) {
+    return recordBackupReport(this.env, report, Date.now());
+  }
+}
+
+/** Per database the reports expect (settings.reportDatabases, else whatever has reported): the newest
+ *  report, the newest complete one, and whether that is older than the backup Worker's own limit. */
+async function backupStatus(db, settings, now) {
+  const rows = (await db.prepare("SELECT * FROM backup_reports ORDER BY database, backup_id DESC").all()).results;
+  const names = settings.reportDatabases?.length ? settings.reportDatabases : [...new Set(rows.map((r) => r.database))];
+  return names.map((name) => {
+    const mine = rows.filter((r) => r.database === name);
+    const newest = mine[0] ?? null;
+    const complete = mine.find((r) => r.complete) ?? null;
+    // A backup's id is its scheduled time (2026-11-02T02-15-00-000Z); its completion time if it is not.
+    const at = complete ? (Number.isFinite(backupIdTime(complete.backup_id)) ? backupIdTime(complete.backup_id)
+      : complete.completed_at) : null;
+    const ageHours = at === null || at === undefined ? null : Math.round((now - at) / 360_000) / 10;
+    return { name, newest: newest?.backup_id ?? null, newestComplete: Boolean(newest?.complete),
+      failures: newest ? JSON.parse(newest.failures) : [], error: newest?.error ?? null,
+      complete: complete?.backup_id ?? null, ageHours, sizeBytes: newest?.size_bytes ?? null,
+      stale: ageHours === null || ageHours > settings.backupMaxAgeHours };
+  });
+}
+
+function backupLine(b, settings) {
+  const age = (id) => `${id} (${b.ageHours} h old${b.stale ? `, STALE: over ${settings.backupMaxAgeHours} h` : ""})`;
+  if (!b.newest) return `${b.name} NONE`;
+  if (b.newestComplete) return `${b.name} ${age(b.newest)}`;
+  const why = b.failures.length ? ` (failed: ${b.failures.join(", ")})` : b.error ? ` (${b.error})` : "";
+  return `${b.name} ${b.newest} INCOMPLETE${why}, newest complete: ${b.complete ? age(b.complete) : "NONE, STALE"}`;
 }
 
 const fmtMs = (v) => (v === null || v === undefined ? "-" : `${Math.round(v)} ms`);
@@ -507,16 +597,14 @@ export async function buildReport(env, kind, now) {
   lines.push(`Error budget (${budget.windowDays} days): ${budget.remainingPercent.toFixed(2)}% left` +
     (budget.exhausted ? " - SPENT: only fixes deploy to prod" : ""));
   if (kind !== "evening") {
-    const backups = await backupStatus(env, settings, now);
+    // From the backup Worker's reports (BackupReports.record): this Worker reads neither the bucket nor the
+    // databases.
+    const backups = await backupStatus(db, settings, now);
     if (backups.length) {
-      lines.push("Backups: " + backups.map((b) => `${b.name} ${b.complete ? `${b.newest} (${b.ageHours} h old` +
-        `${b.stale ? `, STALE: over ${settings.backupMaxAgeHours} h` : ""})` : b.newest ? `${b.newest} INCOMPLETE` : "NONE"}`)
-        .join("; "));
-    }
-    const sizes = await databaseSizes(env, settings);
-    if (sizes.length) {
-      lines.push("D1 sizes: " + sizes.map((s) => `${s.name} ${fmtBytes(s.bytes)} of ${fmtBytes(settings.d1LimitBytes)}` +
-        (s.bytes !== null ? ` (${((100 * s.bytes) / settings.d1LimitBytes).toFixed(1)}%)` : "")).join("; "));
+      lines.push("Backups: " + backups.map((b) => backupLine(b, settings)).join("; "));
+      lines.push("D1 sizes (at the last backup): " + backups.map((b) => `${b.name} ${fmtBytes(b.sizeBytes)} of ` +
+        `${fmtBytes(settings.d1LimitBytes)}` +
+        (b.sizeBytes !== null ? ` (${((100 * b.sizeBytes) / settings.d1LimitBytes).toFixed(1)}%)` : "")).join("; "));
     }
   }
   const upcoming = settings.maintenance.filter((w) => w.endMs > now && w.startMs < now + 7 * DAY);

@@ -5,6 +5,9 @@
 // of that run fail, as when the monitor's database is broken.
 import { handleRequest, handleScheduled, timing } from "../monitor/index.js";
 
+// The named entrypoint the backup Worker calls, exported from the entry module as in production.
+export { BackupReports } from "../monitor/index.js";
+
 timing.start = () => 0;
 timing.latency = (_started, response) => Number(response?.headers.get("x-test-latency-ms") ?? 0);
 

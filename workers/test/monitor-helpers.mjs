@@ -7,7 +7,7 @@ import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { Miniflare } from "miniflare";
 import { parse } from "yaml";
-import { monitorWorkerOptions } from "../local/harness.mjs";
+import { backupManifest, monitorManifest, monitorWorkerOptions } from "../local/harness.mjs";
 
 export const SLACK = "https://hooks.slack.test/services/T000/B000/monitor";
 export const EMAIL = "https://email.test/emails";
@@ -43,7 +43,11 @@ export const STACK = {
   maintenance: [],
 };
 
-export function monitor({ stack = {}, settings = {}, d1Databases = {}, r2Buckets = [], bindings = {} } = {}) {
+/** The monitor as deployed: its own database only. With `backupCaller`, a second Worker ("caller") beside it
+ *  calls its BackupReports entrypoint as the backup Worker does (backup-caller.mjs): bound to it as
+ *  workers/backup/worker.json and workers/monitor/worker.json declare, with the backup bucket and the
+ *  databases `d1Databases` names (which the monitor does not get). */
+export function monitor({ stack = {}, settings = {}, d1Databases = {}, bindings = {}, backupCaller = false } = {}) {
   const sent = [];
   const scripts = new Map(); // host -> [answer, ...]; the last answer repeats
   const hanging = [];
@@ -71,9 +75,17 @@ export function monitor({ stack = {}, settings = {}, d1Databases = {}, r2Buckets
       return response;
     },
   });
-  options.d1Databases = { ...options.d1Databases, ...d1Databases };
-  options.r2Buckets = r2Buckets;
-  const mf = new Miniflare({ ...options, unsafeTriggerHandlers: true, cf: false });
+  const caller = {
+    name: "caller", modules: true, modulesRules: [{ type: "ESModule", include: ["**/*.js", "**/*.mjs"] }],
+    scriptPath: fileURLToPath(new URL("./backup-caller.mjs", import.meta.url)),
+    compatibilityDate: backupManifest.compatibilityDate, d1Databases, r2Buckets: [backupManifest.bucketBinding],
+    // miniflare: a service binding to a named entrypoint of another Worker.
+    serviceBindings: { [backupManifest.monitorBinding]: { name: "monitor",
+      entrypoint: monitorManifest.backupReportsEntrypoint } },
+  };
+  const mf = new Miniflare(backupCaller
+    ? { workers: [options, caller], unsafeTriggerHandlers: true, cf: false }
+    : { ...options, unsafeTriggerHandlers: true, cf: false });
   let clock = START;
   const api = {
     mf, sent, scripts,
@@ -103,6 +115,12 @@ export function monitor({ stack = {}, settings = {}, d1Databases = {}, r2Buckets
       return { status: response.status, body, rowsRead: Number(response.headers.get("x-d1-rows-read")) };
     },
     db: () => mf.getD1Database("MONITOR_DB"),
+    /** POST a body to the caller Worker (backup-caller.mjs). */
+    async call(body) {
+      const response = await (await mf.getWorker("caller")).fetch("http://caller.local/", { method: "POST",
+        body: JSON.stringify(body) });
+      return response.json();
+    },
     async dispose() {
       for (const release of hanging.splice(0)) release();
       await mf.dispose();

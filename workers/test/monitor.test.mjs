@@ -314,33 +314,60 @@ test("a database of the previous monitor version (one incident per SLO, probes w
     assert.equal(kept.n, 1, "the old incidents are kept aside");
   }));
 
-test("reports: the morning report at 09:00, the evening summary at 19:00 and the Friday report go to Slack",
-  () => withMonitor({ d1Databases: { DB_CORE: "core" }, r2Buckets: ["BACKUPS"],
-    stack: { reportDatabases: { core: "DB_CORE" } } }, async (m) => {
-    const bucket = await m.mf.getR2Bucket("BACKUPS");
-    await bucket.put("backups/core/2026-11-02T02-15-00-000Z/manifest.json", "{}");
-    m.script(API, { status: 200, latencyMs: 120 });
-    await m.minutes(60);
-    m.script(API, { status: 503 });
-    await m.minutes(3);
-    m.script(API, { status: 200, latencyMs: 120 });
-    await m.minutes(60);
-    m.now = START + 9 * 60 * MINUTE;
-    await m.cron("0 9 * * *");
-    const morning = m.delivered("slack").at(-1).body.text;
-    assert.match(morning, /^\*Parsify Morning report\* - 2026-11-02T09:00:00Z/);
-    assert.match(morning, /- API: operational; availability 97\.56%, error rate 2\.44%, p50 120 ms \/ p95 120 ms \/ p99 120 ms, throughput 0\.15 probes\/min \(123 samples\)/);
-    assert.match(morning, /Incidents \(overnight\): 1\n- #1 API \[critical\] .*opened 2026-11-02T01:01:00Z, resolved 2026-11-02T01:33:00Z \(32 min\)/);
-    assert.match(morning, /Error budget \(30 days\): -\d+\.\d+% left - SPENT/);
-    assert.match(morning, /D1 sizes: core \d+\.\d MB of 10\.00 GB \(0\.0%\)/);
-    assert.match(morning, /Backups: core 2026-11-02T02-15-00-000Z \(6\.8 h old\)/);
-    m.now = START + 19 * 60 * MINUTE;
-    await m.cron("0 19 * * *");
-    assert.match(m.delivered("slack").at(-1).body.text, /^\*Parsify Evening summary\* - 2026-11-02T19:00:00Z \(last 24 h\)/);
-    m.now = START + 4 * 1440 * MINUTE + 16 * 60 * MINUTE; // Friday 16:00
-    await m.cron("0 16 * * 5");
-    const weekly = m.delivered("slack").at(-1).body.text;
-    assert.match(weekly, /^\*Parsify Weekly performance report\* - 2026-11-06T16:00:00Z \(last 168 h\)/);
-    assert.match(weekly, /Incidents \(last 168 h\): 1/);
-    assert.match(weekly, /Backups: core 2026-11-02T02-15-00-000Z \(109\.8 h old, STALE: over 26 h\)/);
-  }));
+test("reports: the morning report at 09:00, the evening summary at 19:00 and the Friday report go to Slack; " +
+  "backups and sizes come from what the backup Worker recorded", () => withMonitor({ backupCaller: true,
+  d1Databases: { DB_CORE: "core", DB_BILLING: "billing" }, stack: { reportDatabases: ["core", "billing", "audit-eu"] } },
+async (m) => {
+  // The backup Worker's end of a run, through its own reportToMonitor: core complete, billing with a table
+  // that failed, audit-eu never reported.
+  const core = await m.mf.getD1Database("DB_CORE", "caller");
+  await core.prepare("CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT)").run();
+  await core.prepare("INSERT INTO users (name) VALUES ('ada'), ('grace')").run();
+  const id = "2026-11-02T02-15-00-000Z";
+  const bucket = await m.mf.getR2Bucket("BACKUPS", "caller");
+  await bucket.put(`backups/core/${id}/manifest.json`, JSON.stringify({ complete: true }));
+  await bucket.put(`backups/billing/${id}/manifest.json`, JSON.stringify({ complete: false }));
+  const state = { id, status: "complete", databases: [
+    { binding: "DB_CORE", name: "core", prefix: `backups/core/${id}`, phase: "done", complete: true, failures: [],
+      tables: [{ name: "users" }] },
+    { binding: "DB_BILLING", name: "billing", prefix: `backups/billing/${id}`, phase: "done", complete: false,
+      failures: [{ table: "invoices", error: "billing.invoices: reading the rows failed" }],
+      tables: [{ name: "invoices", failed: "billing.invoices: reading the rows failed" }] },
+  ] };
+  const answer = await m.call({ state });
+  assert.deepEqual(answer, { ok: true, result: { recorded: 2, databases: ["core", "billing"] } });
+  const recorded = (await (await m.db()).prepare("SELECT * FROM backup_reports ORDER BY database").all()).results;
+  const coreSize = (await core.prepare("SELECT 1").run()).meta.size_after;
+  assert.ok(coreSize > 0);
+  assert.deepEqual(recorded.map((r) => [r.database, r.backup_id, r.complete, JSON.parse(r.failures), r.size_bytes]), [
+    ["billing", id, 0, ["invoices"], recorded[0].size_bytes], ["core", id, 1, [], coreSize]]);
+  assert.ok(recorded.every((r) => Number.isFinite(r.completed_at)), "completed: when each manifest was written");
+
+  m.script(API, { status: 200, latencyMs: 120 });
+  await m.minutes(60);
+  m.script(API, { status: 503 });
+  await m.minutes(3);
+  m.script(API, { status: 200, latencyMs: 120 });
+  await m.minutes(60);
+  m.now = START + 9 * 60 * MINUTE;
+  await m.cron("0 9 * * *");
+  const morning = m.delivered("slack").at(-1).body.text;
+  assert.match(morning, /^\*Parsify Morning report\* - 2026-11-02T09:00:00Z/);
+  assert.match(morning, /- API: operational; availability 97\.56%, error rate 2\.44%, p50 120 ms \/ p95 120 ms \/ p99 120 ms, throughput 0\.15 probes\/min \(123 samples\)/);
+  assert.match(morning, /Incidents \(overnight\): 1\n- #1 API \[critical\] .*opened 2026-11-02T01:01:00Z, resolved 2026-11-02T01:33:00Z \(32 min\)/);
+  assert.match(morning, /Error budget \(30 days\): -\d+\.\d+% left - SPENT/);
+  assert.match(morning, new RegExp("\\nBackups: core 2026-11-02T02-15-00-000Z \\(6\\.8 h old\\); " +
+    "billing 2026-11-02T02-15-00-000Z INCOMPLETE \\(failed: invoices\\), newest complete: NONE, STALE; audit-eu NONE\\n"));
+  const mb = (bytes) => (bytes / 1e6).toFixed(1).replace(".", "\\.");
+  assert.match(morning, new RegExp(`D1 sizes \\(at the last backup\\): core ${mb(coreSize)} MB of 10\\.00 GB \\(0\\.0%\\); ` +
+    `billing \\d+\\.\\d MB of 10\\.00 GB \\(0\\.0%\\); audit-eu unknown of 10\\.00 GB`));
+  m.now = START + 19 * 60 * MINUTE;
+  await m.cron("0 19 * * *");
+  assert.match(m.delivered("slack").at(-1).body.text, /^\*Parsify Evening summary\* - 2026-11-02T19:00:00Z \(last 24 h\)/);
+  m.now = START + 4 * 1440 * MINUTE + 16 * 60 * MINUTE; // Friday 16:00
+  await m.cron("0 16 * * 5");
+  const weekly = m.delivered("slack").at(-1).body.text;
+  assert.match(weekly, /^\*Parsify Weekly performance report\* - 2026-11-06T16:00:00Z \(last 168 h\)/);
+  assert.match(weekly, /Incidents \(last 168 h\): 1/);
+  assert.match(weekly, /Backups: core 2026-11-02T02-15-00-000Z \(109\.8 h old, STALE: over 26 h\)/);
+}));
