@@ -69,6 +69,7 @@ test("rows rewritten with INSERT OR REPLACE during the run (new rowids) appear e
   const maxRowid = (await core.prepare("SELECT max(rowid) AS m FROM accounts").first()).m;
   assert.ok(maxRowid > 400, "replaced rows got rowids above the count at the start");
   const manifest = await manifestOf(mf, "core", T0);
+  assert.equal(manifest.complete, true, JSON.stringify(manifest.failures));
   const target = await mf.getD1Database("RESTORE");
   await restoreInto(target, await backupSql(mf, "core", manifest)); // a row exported twice fails here
   const codes = (await asText(target, "SELECT code FROM accounts ORDER BY code")).map((r) => r.code);

@@ -203,9 +203,10 @@ async function chaosEnv(env) {
   // rowid, above any rowid bound) in the text-keyed table `accounts` (codes k0000..k0399).
   const onReplace = async (result) => {
     const { n } = result.results[0];
+    if (!n) return;
     // Text keys travel as CAST(X'<hex>' AS TEXT): the code is in the hex.
     const hex = /X'([0-9A-F]+)'/.exec(JSON.parse(result.results[0].last)[0] ?? "")?.[1];
-    const code = hex ? Buffer.from(hex, "hex").toString("utf8") : "";
+    const code = hex ? hex.match(/../g).map((h) => String.fromCharCode(parseInt(h, 16))).join("") : ""; // ASCII codes
     if (!n || !env.DB_CORE || !code.startsWith("k")) return;
     const at = Number(code.slice(1));
     const codeOf = (i) => `k${String(i).padStart(4, "0")}`;
