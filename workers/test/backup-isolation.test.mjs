@@ -1,15 +1,9 @@
 // The plan's bucket lock against the Worker, alert delivery, and isolation of failures.
-import { test, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { backupWorker, fireCron, manifestOf, planLockRules, runBackup, runState } from "./helpers.mjs";
+import { backupWorkers, fireCron, manifestOf, planLockRules, runBackup, runState } from "./helpers.mjs";
 
-const opened = [];
-after(async () => Promise.all(opened.map((mf) => mf.dispose())));
-function open(options) {
-  const worker = backupWorker(options);
-  opened.push(worker.mf);
-  return worker;
-}
+const open = backupWorkers();
 const DAY = 24 * 3600e3;
 const T0 = Date.UTC(2026, 10, 27, 2, 15, 0);
 

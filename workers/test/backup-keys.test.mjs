@@ -1,17 +1,11 @@
 // Every row exactly once, whatever the keys (the guarantee in workers/backup/index.js and the README):
 // pages follow the primary key as SQL literals, across invocations. D1 returns integers above 2^53 as
 // rounded JavaScript numbers, so these tests read keys back as text.
-import { test, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { backupSql, backupWorker, manifestOf, restoreInto, runBackup } from "./helpers.mjs";
+import { backupSql, backupWorkers, manifestOf, restoreInto, runBackup } from "./helpers.mjs";
 
-const opened = [];
-after(async () => Promise.all(opened.map((mf) => mf.dispose())));
-function open(options) {
-  const worker = backupWorker(options);
-  opened.push(worker.mf);
-  return worker;
-}
+const open = backupWorkers();
 // Small pages and budgets: every table below spans several pages and invocations.
 const PAGED = { BACKUP_PAGE_ROWS: "7", BACKUP_QUERY_BUDGET: "6" };
 const T0 = Date.UTC(2026, 10, 27, 2, 15, 0);

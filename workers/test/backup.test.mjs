@@ -2,22 +2,15 @@
 // cron event, read the objects back from R2 and check every row is there; then a database larger than
 // one invocation (paged reads, multipart parts, continuation through the queue); then the afternoon
 // verification.
-import { test, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
-  assertChecksums, backupSql, backupWorker, fireCron, manifestOf, restoreInto, rows, rowsOf, runBackup, runState,
+  assertChecksums, backupSql, backupWorkers, fireCron, manifestOf, restoreInto, rows, rowsOf, runBackup, runState,
   seedBulk, statements,
 } from "./helpers.mjs";
 
 const T0 = Date.UTC(2026, 10, 27, 2, 15, 0);
-const opened = [];
-after(async () => Promise.all(opened.map((mf) => mf.dispose())));
-
-function open(options) {
-  const worker = backupWorker(options);
-  opened.push(worker.mf);
-  return worker;
-}
+const open = backupWorkers();
 
 async function seedSmall(mf) {
   const core = await mf.getD1Database("DB_CORE");

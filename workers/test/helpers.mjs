@@ -2,6 +2,7 @@
 // backup bucket and a captured alert webhook, behind the test entry (chaos-entry.mjs), which the tests
 // drive on their own clock: they fire the cron and deliver the queue's messages (driven-queue.mjs).
 import assert from "node:assert/strict";
+import { after } from "node:test";
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
@@ -45,6 +46,17 @@ export function backupWorker({ bindings = {}, extraD1 = {}, lockRules = planLock
     },
   })));
   return { mf, alerts, webhook };
+}
+
+/** `open(options)`: backupWorker() for a test file, each one disposed after the file's tests. */
+export function backupWorkers() {
+  const opened = [];
+  after(async () => Promise.all(opened.map((mf) => mf.dispose())));
+  return (options) => {
+    const worker = backupWorker(options);
+    opened.push(worker.mf);
+    return worker;
+  };
 }
 
 export const runId = backupId;
