@@ -43,6 +43,21 @@ CASES = [
      "invalid YAML: duplicate key 'parsify:members' (first on line"),
     ("unknown permission group", PROD.replace("D1 Read]", "D1 Godmode]"),
      "key parsify:tokens[2].permissionGroups: unknown account permission groups ['D1 Godmode']"),
+    # Each database becomes resources named after it: Pulumi refuses two resources with one URN ("Duplicate
+    # resource URN", https://www.pulumi.com/docs/iac/concepts/resources/names/), and wrangler and the backup
+    # manifests address a D1 database by its name (https://developers.cloudflare.com/d1/wrangler-commands/).
+    ("duplicate database", PROD.replace("    - name: billing\n", "    - name: core\n"),
+     "key parsify:databases: database names must be unique"),
+    ("grant for an unknown application", PROD.replace("application: Database console", "application: Data console"),
+     "key parsify:access.grants: the grant for jon.bell@parsify.io names unknown application 'Data console'"),
+    ("application naming an unknown group", PROD.replace("groups: [support, sre]", "groups: [support, sres]"),
+     "key parsify:access.applications: 'Support console' names unknown groups ['sres']"),
+    # Cron Triggers take five fields, minute to day of week (https://developers.cloudflare.com/workers/
+    # configuration/cron-triggers/, reference D-CRON); a sixth (seconds or year) is refused by the API.
+    ("six-field cron", PROD.replace('schedule: "15 2 * * *"', 'schedule: "0 15 2 * * *"'),
+     "key parsify:backups.schedule: must be a five-field cron expression such as '0 3 * * *'"),
+    ("four-field cron", PROD.replace('schedule: "15 2 * * *"', 'schedule: "15 2 * *"'),
+     "key parsify:backups.schedule: must be a five-field cron expression"),
 ]
 
 

@@ -97,6 +97,47 @@ def test_a_policy_that_raises_fails_closed(tmp_path: Path) -> None:
                 if p["policy"] == "api-token-no-wildcard-resources")["status"] == "pass"
 
 
+def _compliance(plan: dict[str, Any], policy: str) -> dict[str, Any]:
+    return next(p for p in plan["compliance"]["policies"] if p["policy"] == policy)
+
+
+def test_an_advisory_policy_that_crashes_blocks_and_fails_its_section(tmp_path: Path) -> None:
+    # `observability` must be an object (pulumi-cloudflare WorkersScript.observability); a string makes the
+    # advisory policy raise. A crash is not a verdict: it fails closed, whatever the policy's own level.
+    script = {"type": "cloudflare:index/workersScript:WorkersScript", "name": "w", "inputs": {"observability": "on"}}
+    status, plan = gate(tmp_path, [script])
+    (failure,) = [v for v in plan["violations"] if v["policy"] == "workers-script-observability-logs"]
+    assert failure["message"].startswith("POLICY ERROR: policy 'workers-script-observability-logs' raised")
+    assert failure["level"] == "mandatory" and status == 1
+    summary = _compliance(plan, "workers-script-observability-logs")
+    assert (summary["level"], summary["status"], summary["violations"]) == ("advisory", "fail", 1)
+    assert plan["compliance"]["sections"][summary["section"]]["fail"] >= 1
+
+
+def test_an_unknown_value_blocks_instead_of_passing(tmp_path: Path) -> None:
+    # During `pulumi preview` a computed output is unknown; the SDK alone would pass with an advisory note.
+    token = {"type": "cloudflare:index/apiToken:ApiToken", "name": "t", "inputs": {"name": "ci", "expiresOn": "unknown:"}}
+    status, plan = gate(tmp_path, [token])
+    (finding,) = [v for v in plan["violations"] if v["policy"] == "api-token-expires"]
+    assert finding["level"] == "mandatory" and "is unknown until apply" in finding["message"]
+    assert status == 1 and _compliance(plan, "api-token-expires")["status"] == "fail"
+
+
+def test_compliance_summary_says_pass_warn_and_fail(tmp_path: Path) -> None:
+    script = {"type": "cloudflare:index/workersScript:WorkersScript", "name": "w", "inputs": {}}
+    token = {"type": TOKEN, "name": "t", "inputs": {"name": "ci"}}  # no expiry: mandatory
+    status, plan = gate(tmp_path, [script, token])
+    assert status == 1
+    statuses = {p["policy"]: p["status"] for p in plan["compliance"]["policies"]}
+    assert statuses["workers-script-observability-logs"] == "warn"
+    assert statuses["api-token-expires"] == "fail"
+    assert statuses["api-token-no-wildcard-resources"] == "pass"
+    sections = plan["compliance"]["sections"]
+    assert sum(s["policies"] for s in sections.values()) == len(POLICIES)
+    assert sum(s["fail"] for s in sections.values()) == list(statuses.values()).count("fail")
+    assert sum(s["warn"] for s in sections.values()) == list(statuses.values()).count("warn")
+
+
 def test_advisory_violations_do_not_block(tmp_path: Path) -> None:
     script = {"type": "cloudflare:index/workersScript:WorkersScript", "name": "w", "inputs": {}}
     status, plan = gate(tmp_path, [script])

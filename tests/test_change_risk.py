@@ -1,0 +1,114 @@
+"""The change-risk classification, directly: what a reviewer is told about a change to the approved snapshot.
+
+Cloudflare cannot rename or move a D1 database or an R2 bucket in place: the provider replaces it (a new, empty
+one), which is the same loss of data as a delete. `protect` is Pulumi's guard against that: `pulumi up` refuses
+to delete a protected resource (https://www.pulumi.com/docs/iac/concepts/options/protect/), so dropping it is a
+change the reviewer must see.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+import pytest
+
+from parsify_infra.changes import Change, diff, overall_risk, read_codeowners, required_reviewers
+from tests.conftest import REPO
+
+APPROVED: dict[str, Any] = json.loads((REPO / "stacks" / "snapshots" / "prod.json").read_text())
+D1 = "cloudflare:index/d1Database:D1Database"
+R2 = "cloudflare:index/r2Bucket:R2Bucket"
+OWNERS = read_codeowners(REPO / ".github" / "CODEOWNERS")
+
+
+def _first(doc: dict[str, Any], type_token: str) -> dict[str, Any]:
+    return next(r for r in doc["resources"] if r["type"] == type_token)
+
+
+def _edit(type_token: str, edit: Any) -> tuple[list[Change], dict[str, Any]]:
+    """The changes after `edit(resource)` on the first resource of `type_token` (None from edit: deleted)."""
+    current = copy.deepcopy(APPROVED)
+    resource = _first(current, type_token)
+    if edit(resource) is None:
+        current["resources"].remove(resource)
+    return diff(APPROVED, current), resource
+
+
+def _inputs(**values: Any) -> Any:
+    def apply(resource: dict[str, Any]) -> dict[str, Any]:
+        resource["inputs"].update(values)
+        return resource
+    return apply
+
+
+def test_the_approved_snapshot_against_itself_is_no_change() -> None:
+    assert diff(APPROVED, APPROVED) == []
+
+
+@pytest.mark.parametrize("type_token, edit, action", [
+    (D1, lambda r: None, "delete"),
+    (D1, _inputs(name="core-renamed"), "replace"),
+    (D1, _inputs(primaryLocationHint="apac"), "replace"),
+    (R2, lambda r: None, "delete"),
+    (R2, _inputs(name="parsify-prod-backups-2"), "replace"),
+    (R2, _inputs(location="apac"), "replace"),
+], ids=["D1 deleted", "D1 renamed", "D1 moved", "R2 deleted", "R2 renamed", "R2 moved"])
+def test_removing_or_replacing_a_database_or_bucket_is_destructive_and_needs_the_database_team(
+        type_token: str, edit: Any, action: str) -> None:
+    changes, resource = _edit(type_token, edit)
+    (change,) = changes
+    assert (change.action, change.risk, change.name) == (action, "destructive", resource["name"])
+    assert change.protected, "the approved state protects it: the record says the deploy will refuse"
+    assert overall_risk(changes) == "destructive"
+    # The database team reviews it even when the resource sits in a component the team does not own.
+    elsewhere = Change(change.action, change.urn, change.type, change.name, "parsify:monitoring:Monitoring",
+                       change.risk)
+    assert "@parsify/database" in required_reviewers([elsewhere], "staging", OWNERS)
+
+
+def test_a_setting_that_keeps_the_data_is_an_update_not_destructive() -> None:
+    changes, _ = _edit(D1, _inputs(readReplication={"mode": "disabled"}))
+    (change,) = changes
+    assert (change.action, change.risk) == ("update", "routine")
+    assert [(p.path, p.old, p.new) for p in change.properties] == [("readReplication.mode", "auto", "disabled")]
+    routine = Change("update", change.urn, change.type, change.name, "parsify:monitoring:Monitoring", "routine")
+    assert "@parsify/database" not in required_reviewers([routine], "staging", OWNERS)
+
+
+@pytest.mark.parametrize("type_token", [D1, R2])
+def test_dropping_protect_is_shown_as_a_change(type_token: str) -> None:
+    def unprotect(resource: dict[str, Any]) -> dict[str, Any]:
+        resource["protect"] = False
+        return resource
+    changes, resource = _edit(type_token, unprotect)
+    (change,) = changes
+    assert change.name == resource["name"] and change.action == "update"
+    assert [(p.path, p.old, p.new) for p in change.properties] == [("(protect)", True, False)]
+
+
+@pytest.mark.parametrize("type_token, risk", [
+    ("cloudflare:index/zeroTrustAccessPolicy:ZeroTrustAccessPolicy", "security-sensitive"),
+    ("cloudflare:index/accountToken:AccountToken", "security-sensitive"),
+    ("cloudflare:index/zeroTrustGatewayPolicy:ZeroTrustGatewayPolicy", "security-sensitive"),  # any Zero Trust
+    ("cloudflare:index/workersScript:WorkersScript", "routine"),
+    (D1, "routine"),  # created, not destroyed
+])
+def test_risk_of_a_new_resource(type_token: str, risk: str) -> None:
+    current = copy.deepcopy(APPROVED)
+    current["resources"].append({"urn": f"urn:pulumi:prod::parsify::{type_token}::new", "type": type_token,
+                                 "name": "new", "parent": "", "custom": True, "protect": False,
+                                 "inputs": {"name": "new"}})
+    (change,) = diff(APPROVED, current)
+    assert (change.action, change.risk) == ("create", risk)
+    reviewers = required_reviewers([change], "staging", OWNERS)
+    assert ("@parsify/security" in reviewers) is (risk == "security-sensitive")
+
+
+def test_overall_risk_is_the_highest_of_the_changes() -> None:
+    def change(risk: str) -> Change:
+        return Change("update", f"urn:{risk}", "t", risk, "", risk)
+    assert overall_risk([]) == "routine"
+    assert overall_risk([change("routine"), change("security-sensitive")]) == "security-sensitive"
+    assert overall_risk([change("destructive"), change("security-sensitive"), change("routine")]) == "destructive"
