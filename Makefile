@@ -7,7 +7,7 @@ UV_VERSION := 0.13.8
 UV := .tools/bin/uv
 STACK ?= prod
 
-.PHONY: setup plan test lint test-python test-workers bench bench-backup drill catalogue snapshot
+.PHONY: setup plan test lint test-python test-workers bench bench-backup drill catalogue snapshot mutate
 
 $(UV):
 	python3 -m venv .tools
@@ -52,3 +52,8 @@ drill: .venv/.synced workers/node_modules/.package-lock.json
 
 catalogue: .venv/.synced
 	$(UV) run parsify-infra policies
+
+# Mutation testing (on demand, not part of `make test`): mutmut from the lock's `mutation` group, results in
+# mutation/results.md. ONLY="src/parsify_infra/secrets.py ..." scopes a run (results in .mutation/results.md).
+mutate: .venv/.synced workers/node_modules/.package-lock.json
+	$(UV) run --locked --group mutation python mutation/run.py $(if $(ONLY),--only $(ONLY))

@@ -6,14 +6,15 @@ The run therefore happens in a scratch copy (`.mutation/`) where the package sit
 the pack folder keeps its `__main__.py` and config and imports the (mutated) package from there. Subprocesses
 that the tests start (the console script) get the mutated code too, through PYTHONPATH.
 
-Usage: python mutation/run.py [--only GLOB ...] [--max-children N]
-  --only  mutate only these files (scratch-copy paths, e.g. src/parsify_infra/secrets.py); the results then go
-          to .mutation/results.md, not to mutation/results.md, which only a full run rewrites.
+Usage: python mutation/run.py [--only GLOB ...] [--max-children N] [--report-only]
+  --only  mutate only these files (scratch-copy paths, e.g. src/parsify_infra/secrets.py); the results of the
+          modules it mutated replace theirs in mutation/status.json and mutation/results.md.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import platform
@@ -27,12 +28,14 @@ from collections import Counter
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / ".mutation"
 RESULTS = ROOT / "mutation" / "results.md"
+STATUS = ROOT / "mutation" / "status.json"  # every mutant's last status (and diff when not killed), by run
 EQUIVALENT = ROOT / "mutation" / "equivalent.toml"
 GOAL = 0.90
 
@@ -50,9 +53,13 @@ IN_SCOPE = [
 # The workflow checks (checkov, zizmor: 25 s, no code in scope) and the backup Worker's restore and drill tests
 # (being rewritten, issue 11) exercise none of the modules above.
 DESELECT = ["--ignore=tests/test_workflows.py", "--ignore=tests/test_restore.py"]
+PRELOAD = WORK / "preload-modules.txt"
+THIRD_PARTY = ["pulumi", "pulumi.runtime", "pulumi_policy", "pulumi_cloudflare", "pulumiverse_vercel", "pydantic",
+               "jsonschema", "yaml", "detect_secrets", "codeowners", "hypothesis", "pytest"]
 SKIP_COPY = shutil.ignore_patterns(".git", ".venv", ".tools", ".mutation", "node_modules", "__pycache__",
                                    ".hypothesis", ".mypy_cache", ".ruff_cache", ".pytest_cache")
 KILLED = {"killed", "caught by type check"}
+NOT_CHECKED = "not checked"  # an interrupted run: counted apart, not in the score
 
 
 class Equivalent(BaseModel):
@@ -82,7 +89,7 @@ def read_equivalent() -> dict[str, str]:
     return {e.mutant: e.reason for e in parsed.equivalent}
 
 
-def prepare() -> None:
+def prepare(only: list[str]) -> None:
     """A fresh scratch copy with the pack's package moved under src/ (see the module docstring)."""
     shutil.rmtree(WORK, ignore_errors=True)
     shutil.copytree(ROOT, WORK, ignore=SKIP_COPY)
@@ -91,20 +98,24 @@ def prepare() -> None:
     (WORK / "policies" / "parsify_policies").rename(WORK / "src" / "parsify_policies")
     pyproject = (WORK / "pyproject.toml").read_text(encoding="utf-8")
     pyproject = pyproject.replace('pythonpath = ["policies", "."]', 'pythonpath = ["src", "."]')
-    (WORK / "pyproject.toml").write_text(pyproject + "\n" + mutmut_config(), encoding="utf-8")
+    (WORK / "pyproject.toml").write_text(pyproject + "\n" + mutmut_config(only), encoding="utf-8")
+    PRELOAD.write_text("\n".join(THIRD_PARTY) + "\n", encoding="utf-8")
 
 
-def mutmut_config(only: list[str] | None = None) -> str:
+def mutmut_config(only: list[str]) -> str:
     also = sorted(p.name for p in ROOT.iterdir() if p.name not in {"src", "stacks", "tests", "pyproject.toml"}
                   and not SKIP_COPY(str(ROOT), [p.name]))
     return "[tool.mutmut]\n" + "\n".join([
         'source_paths = ["src", "stacks"]',
-        f"only_mutate = {json.dumps(only or IN_SCOPE)}",
+        f"only_mutate = {json.dumps(only)}",
         f"also_copy = {json.dumps(also)}",
         f'pytest_add_cli_args_test_selection = {json.dumps(["tests", *DESELECT])}',
-        'debug = true',
         # pulumi loads grpc, which is not fork-safe once used: fork each mutant from a clean server process.
         'process_isolation = "forkserver"',
+        # The server preloads only third-party modules: the pack builds its policies (framework._guarded, the
+        # waiver and fail-closed code) when it is imported, so it must be imported after a mutant is switched on.
+        'forkserver_warmup = "import"',
+        f'preload_modules_file = "{PRELOAD.name}"',
         "",
     ])
 
@@ -119,15 +130,16 @@ def run_mutmut(max_children: int) -> float:
     return time.monotonic() - started
 
 
-def collect() -> dict[str, str]:
-    """mutant name -> status, from mutmut's own result files."""
-    from mutmut.stats import status_by_exit_code
-
-    found: dict[str, str] = {}
+def collect() -> dict[str, dict[str, str]]:
+    """mutant name -> {status, diff} from mutmut's own result files (the diff only for what was not killed)."""
+    # Imported here: mutmut is only installed for `make mutate` (the lock's `mutation` group).
+    status_by_exit_code = importlib.import_module("mutmut.stats").status_by_exit_code
+    found: dict[str, dict[str, str]] = {}
     for meta in sorted((WORK / "mutants").rglob("*.py.meta")):
         data = json.loads(meta.read_text(encoding="utf-8"))
         for name, code in data["exit_code_by_key"].items():
-            found[name] = status_by_exit_code[code]
+            status = status_by_exit_code[code]
+            found[name] = {"status": status, "diff": "" if status in KILLED | {NOT_CHECKED} else diff_of(name)}
     return found
 
 
@@ -143,39 +155,62 @@ def module_of(name: str) -> str:
     return re.split(r"\.x[_ǁ]", name, maxsplit=1)[0]
 
 
-def report(statuses: dict[str, str], equivalent: dict[str, str], seconds: float, only: list[str] | None) -> str:
-    survivors = sorted(n for n, s in statuses.items() if s not in KILLED and n not in equivalent)
-    judged = [n for n in statuses if n not in equivalent]
-    killed = [n for n in judged if statuses[n] in KILLED]
-    score = len(killed) / len(judged) if judged else 1.0
+def merge(found: dict[str, dict[str, str]], scope: list[str], minutes: float) -> dict[str, Any]:
+    """The recorded results with this run's modules replaced: a scoped run refreshes only what it mutated."""
+    recorded: dict[str, Any] = json.loads(STATUS.read_text(encoding="utf-8")) if STATUS.is_file() else {}
+    modules = {module_of(n) for n in found}
+    mutants = {n: v for n, v in recorded.get("mutants", {}).items() if module_of(n) not in modules} | found
+    run = {"finished": f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC", "scope": scope, "mutants": len(found),
+           "minutes": round(minutes, 1), "modules": sorted(modules)}
+    runs = [r for r in recorded.get("runs", []) if set(r["modules"]) - modules] + [run]
+    return {"tool": f"mutmut {metadata.version('mutmut')}", "python": platform.python_version(),
+            "runs": runs, "mutants": dict(sorted(mutants.items()))}
+
+
+def score(mutants: dict[str, Any], equivalent: dict[str, str]) -> tuple[int, int]:
+    judged = [n for n in mutants if n not in equivalent and mutants[n]["status"] != NOT_CHECKED]
+    return sum(mutants[n]["status"] in KILLED for n in judged), len(judged)
+
+
+def report(results: dict[str, Any], equivalent: dict[str, str]) -> str:
+    mutants: dict[str, Any] = results["mutants"]
+    survivors = [n for n, v in mutants.items() if v["status"] not in KILLED | {NOT_CHECKED} and n not in equivalent]
+    killed, judged = score(mutants, equivalent)
     by_module: dict[str, Counter[str]] = {}
-    for name, status in statuses.items():
+    for name, value in mutants.items():
         counter = by_module.setdefault(module_of(name), Counter())
+        status = value["status"]
         counter["equivalent" if name in equivalent else ("killed" if status in KILLED else status)] += 1
-    stale = sorted(n for n in equivalent if statuses.get(n) not in ("survived", None) or n not in statuses)
+    stale = sorted(n for n in equivalent if mutants.get(n, {}).get("status") != "survived")
+    minutes = sum(r["minutes"] for r in results["runs"])
     lines = [
         "# Mutation testing results",
         "",
-        f"Written by `make mutate` ({'scoped: ' + ', '.join(only) if only else 'full run'}) on "
-        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC with mutmut {metadata.version('mutmut')}, Python "
-        f"{platform.python_version()}, {os.cpu_count()} cores (shared with other work).",
+        f"Written by `make mutate` ({results['tool']}, Python {results['python']}) on a machine of "
+        f"{os.cpu_count()} cores shared with other work. Modules in scope and how to run: README, "
+        "\"Mutation testing\". A scoped run (`make mutate ONLY=...`) replaces the rows of the modules it mutated.",
         "",
-        f"**Score: {len(killed)} of {len(judged)} non-equivalent mutants killed ({score:.1%}); goal "
-        f"{GOAL:.0%}.** {len(equivalent)} reviewed as equivalent ([equivalent.toml](equivalent.toml)). "
-        f"Run time: {seconds / 60:.1f} minutes.",
+        f"**Score: {killed} of {judged} non-equivalent mutants killed ({killed / judged if judged else 1:.1%}); "
+        f"goal {GOAL:.0%}.** {len(equivalent)} reviewed as equivalent ([equivalent.toml](equivalent.toml)).",
         "",
-        "| Module | killed | survived | equivalent | no tests | timeout | other |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| Module | killed | survived | equivalent | no tests | timeout | other | not checked | score |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for module, c in sorted(by_module.items()):
-        other = sum(v for k, v in c.items() if k not in {"killed", "survived", "equivalent", "no tests", "timeout"})
+        named = {"killed", "survived", "equivalent", "no tests", "timeout", NOT_CHECKED}
+        other = sum(v for k, v in c.items() if k not in named)
+        total = sum(c.values()) - c["equivalent"] - c[NOT_CHECKED]
         lines.append(f"| `{module}` | {c['killed']} | {c['survived']} | {c['equivalent']} | {c['no tests']} | "
-                     f"{c['timeout']} | {other} |")
+                     f"{c['timeout']} | {other} | {c[NOT_CHECKED]} | {c['killed'] / total if total else 1:.0%} |")
+    lines += ["", f"## Runs (time on this machine: {minutes:.0f} minutes in all)", "",
+              "| Finished | Scope | Mutants | Minutes |", "|---|---|---:|---:|"]
+    lines += [f"| {r['finished']} | {', '.join(r['scope'])} | {r['mutants']} | {r['minutes']} |"
+              for r in results["runs"]]
     lines += ["", "## Survivors (not killed, not reviewed as equivalent)", ""]
     if not survivors:
         lines.append("None.")
     for name in survivors:
-        lines += [f"### `{name}` ({statuses[name]})", "", "```diff", diff_of(name), "```", ""]
+        lines += [f"### `{name}` ({mutants[name]['status']})", "", "```diff", mutants[name]["diff"], "```", ""]
     lines += ["", "## Equivalent mutants", "", "| Mutant | Why no test can tell it apart |", "|---|---|"]
     lines += [f"| `{n}` | {equivalent[n]} |" for n in sorted(equivalent)]
     if stale:
@@ -187,21 +222,21 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--only", nargs="+", help="files to mutate (scratch-copy paths)")
     parser.add_argument("--max-children", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--report-only", action="store_true",
+                        help="collect what the last (possibly interrupted) run in .mutation/ has, without running")
     args = parser.parse_args(argv)
     equivalent = read_equivalent()
-    prepare()
-    if args.only:
-        pyproject = WORK / "pyproject.toml"
-        text = pyproject.read_text(encoding="utf-8")
-        pyproject.write_text(text.replace(mutmut_config(), mutmut_config(args.only)), encoding="utf-8")
-    seconds = run_mutmut(args.max_children)
-    statuses = collect()
-    target = WORK / "results.md" if args.only else RESULTS
-    target.write_text(report(statuses, equivalent, seconds, args.only), encoding="utf-8")
-    judged = [n for n in statuses if n not in equivalent]
-    score = sum(statuses[n] in KILLED for n in judged) / len(judged) if judged else 1.0
-    print(f"mutation score {score:.1%} over {len(judged)} non-equivalent mutants; written to {target}")
-    return 0 if score >= GOAL else 1
+    minutes = 0.0
+    if not args.report_only:
+        prepare(args.only or IN_SCOPE)
+        minutes = run_mutmut(args.max_children) / 60
+    results = merge(collect(), args.only or IN_SCOPE, minutes)
+    STATUS.write_text(json.dumps(results, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    RESULTS.write_text(report(results, equivalent), encoding="utf-8")
+    killed, judged = score(results["mutants"], equivalent)
+    print(f"mutation score {killed}/{judged} ({killed / judged if judged else 1:.1%}) of the non-equivalent "
+          f"mutants; written to {RESULTS.relative_to(ROOT)}")
+    return 0 if not judged or killed / judged >= GOAL else 1
 
 
 if __name__ == "__main__":

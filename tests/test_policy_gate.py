@@ -59,6 +59,19 @@ def test_expired_waiver_stops_applying_and_is_reported(tmp_path: Path) -> None:
     assert status == 1
 
 
+@pytest.mark.parametrize("expires, applies", [("2026-11-27", True), ("2026-11-26", False)],
+                         ids=["last valid day", "a day after"])
+def test_a_waiver_applies_through_its_expiry_day_and_not_a_day_longer(tmp_path: Path, expires: str,
+                                                                      applies: bool) -> None:
+    # The suite's plan date is 2026-11-27: a waiver expiring that day still applies on it.
+    config = {"access-policy-no-public-include": {"waivers": [waiver(expires=expires)]}}
+    _, plan = gate(tmp_path, [OPEN_POLICY], config)
+    waived = [w for w in plan["waived"] if w["policy"] == "access-policy-no-public-include"]
+    blocking = [v for v in plan["violations"]
+                if v["policy"] == "access-policy-no-public-include" and v["level"] == "mandatory"]
+    assert (bool(waived), bool(blocking), bool(plan["expiredWaivers"])) == (applies, not applies, not applies)
+
+
 @pytest.mark.parametrize("config, expected", [
     ({"no-such-policy": {"waivers": [waiver()]}}, "key no-such-policy: no policy of that name"),
     ({"access-policy-no-public-include": {"waivers": [waiver(resources=["ghost"])]}},
@@ -116,7 +129,8 @@ def test_an_advisory_policy_that_crashes_blocks_and_fails_its_section(tmp_path: 
 
 def test_an_unknown_value_blocks_instead_of_passing(tmp_path: Path) -> None:
     # During `pulumi preview` a computed output is unknown; the SDK alone would pass with an advisory note.
-    token = {"type": "cloudflare:index/apiToken:ApiToken", "name": "t", "inputs": {"name": "ci", "expiresOn": "unknown:"}}
+    token = {"type": "cloudflare:index/apiToken:ApiToken", "name": "t",
+             "inputs": {"name": "ci", "expiresOn": "unknown:"}}
     status, plan = gate(tmp_path, [token])
     (finding,) = [v for v in plan["violations"] if v["policy"] == "api-token-expires"]
     assert finding["level"] == "mandatory" and "is unknown until apply" in finding["message"]
