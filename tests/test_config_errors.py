@@ -52,6 +52,22 @@ CASES = [
      "key parsify:access.grants: the grant for jon.bell@parsify.io names unknown application 'Data console'"),
     ("application naming an unknown group", PROD.replace("groups: [support, sre]", "groups: [support, sres]"),
      "key parsify:access.applications: 'Support console' names unknown groups ['sres']"),
+    # "Lock rules take precedence over lifecycle rules": a lock longer than the retention keeps every backup past
+    # the lifecycle's deletion (https://developers.cloudflare.com/r2/buckets/bucket-locks/, reference D-R2LOCK).
+    ("lock longer than retention", PROD.replace("immutableDays: 7", "immutableDays: 36"),
+     "key parsify:backups: immutableDays cannot exceed retentionDays"),
+    # A D1 database is placed by a location hint or restricted to a jurisdiction, one or the other
+    # (https://developers.cloudflare.com/d1/configuration/data-location/).
+    ("both placements", PROD.replace("      jurisdiction: eu\n", "      jurisdiction: eu\n      locationHint: weur\n"),
+     "key parsify:databases[3]: set exactly one of locationHint or jurisdiction"),
+    ("no placement", PROD.replace("      jurisdiction: eu\n", ""),
+     "key parsify:databases[3]: set exactly one of locationHint or jurisdiction"),
+    ("env value and secret", PROD.replace("secret: webSessionSecret,", "secret: webSessionSecret, value: x,"),
+     "key parsify:frontend.env[1]: set exactly one of value or secret"),
+    ("secrets key reserved", PROD + "  parsify:secrets: {}\n", "key parsify:secrets: is reserved"),
+    ("several problems", PROD.replace("retentionDays: 35", "retentionDays: 0").replace("immutableDays: 7",
+                                                                                   "immutableDays: -1"),
+     "key parsify:backups.retentionDays: Input should be greater than or equal to 1 (and 1 more problems)"),
     # Cron Triggers take five fields, minute to day of week (https://developers.cloudflare.com/workers/
     # configuration/cron-triggers/, reference D-CRON); a sixth (seconds or year) is refused by the API.
     ("six-field cron", PROD.replace('schedule: "15 2 * * *"', 'schedule: "0 15 2 * * *"'),
@@ -68,6 +84,16 @@ def test_bad_config_is_one_line_naming_file_and_key(program: Path, label: str, t
     assert status == 2, message
     assert "Pulumi.prod.yaml" in message and expected in message
     assert "\n" not in message
+
+
+@pytest.mark.parametrize("label, text", [
+    ("lock as long as the retention", PROD.replace("immutableDays: 7", "immutableDays: 35")),
+    ("cron with ranges and steps", PROD.replace('schedule: "15 2 * * *"', 'schedule: "*/30 1-5 * * mon-fri"')),
+])
+def test_the_edge_of_each_rule_is_accepted(program: Path, label: str, text: str) -> None:
+    (program / "Pulumi.prod.yaml").write_text(text)
+    status, message = run_cli("plan", "--stack", "prod", "--program", str(program), "--no-policies")
+    assert status == 0, message
 
 
 def test_unrecorded_invoke_names_the_fixture_file(program: Path) -> None:
