@@ -127,13 +127,37 @@ def test_an_advisory_policy_that_crashes_blocks_and_fails_its_section(tmp_path: 
     assert plan["compliance"]["sections"][summary["section"]]["fail"] >= 1
 
 
+def test_a_stack_policy_that_crashes_fails_closed_naming_the_stack(tmp_path: Path) -> None:
+    # Worker `bindings` is a list of objects (pulumi-cloudflare WorkersScript.bindings); a string makes the
+    # backup policies, which read the whole stack, raise.
+    db = {"type": "cloudflare:index/d1Database:D1Database", "name": "db", "inputs": {"name": "core"}, "protect": True}
+    script = {"type": "cloudflare:index/workersScript:WorkersScript", "name": "w", "inputs": {"bindings": "DB"}}
+    status, plan = gate(tmp_path, [db, script])
+    (failure,) = [v for v in plan["violations"] if v["policy"] == "d1-database-has-scheduled-backup"]
+    assert failure["level"] == "mandatory" and status == 1
+    assert failure["message"].startswith("POLICY ERROR: policy 'd1-database-has-scheduled-backup' raised ")
+    assert failure["message"].endswith(" on the stack. The policy fails closed: fix the policy or the resource "
+                                       "before deploying.")
+
+
+def test_a_resource_policy_crash_names_the_resource_by_type_and_name(tmp_path: Path) -> None:
+    token = {"type": TOKEN, "name": "t", "inputs": {"name": "ci", "expiresOn": "next tuesday"}}
+    _, plan = gate(tmp_path, [token])
+    (failure,) = [v for v in plan["violations"] if v["policy"] == "api-token-expires"]
+    assert " on AccountToken 't'. The policy fails closed: fix the policy or the resource" in failure["message"]
+
+
 def test_an_unknown_value_blocks_instead_of_passing(tmp_path: Path) -> None:
     # During `pulumi preview` a computed output is unknown; the SDK alone would pass with an advisory note.
     token = {"type": "cloudflare:index/apiToken:ApiToken", "name": "t",
              "inputs": {"name": "ci", "expiresOn": "unknown:"}}
     status, plan = gate(tmp_path, [token])
     (finding,) = [v for v in plan["violations"] if v["policy"] == "api-token-expires"]
-    assert finding["level"] == "mandatory" and "is unknown until apply" in finding["message"]
+    assert finding["level"] == "mandatory" and finding["message"].startswith(
+        "Policy 'api-token-expires' cannot judge ApiToken 't' during preview because a value it reads is unknown "
+        "until apply (")
+    assert finding["message"].endswith("). It fails closed: make the value known (for example a literal or a config "
+                                       "value), or waive this with a ticket."), "it says how to proceed"
     assert status == 1 and _compliance(plan, "api-token-expires")["status"] == "fail"
 
 
