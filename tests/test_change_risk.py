@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from parsify_infra.changes import Change, diff, overall_risk, read_codeowners, required_reviewers
+from parsify_infra.changes import Change, diff, module_of, overall_risk, read_codeowners, required_reviewers
 from tests.conftest import REPO
 
 APPROVED: dict[str, Any] = json.loads((REPO / "stacks" / "snapshots" / "prod.json").read_text())
@@ -112,3 +112,25 @@ def test_overall_risk_is_the_highest_of_the_changes() -> None:
     assert overall_risk([]) == "routine"
     assert overall_risk([change("routine"), change("security-sensitive")]) == "security-sensitive"
     assert overall_risk([change("destructive"), change("security-sensitive"), change("routine")]) == "destructive"
+
+
+@pytest.mark.parametrize("component, module", [
+    ("parsify:access:AccessControl", "stacks/access.py"),
+    ("parsify:backups:BackupJob", "stacks/backups.py"),
+    ("", None),  # a top-level resource: no component module
+    ("parsify::Nameless", None),
+    ("parsify:access", None),
+    ("parsify:access:AccessControl:Extra", None),
+])
+def test_the_module_of_a_component_by_the_naming_convention(component: str, module: str | None) -> None:
+    assert module_of(component) == module
+
+
+def test_a_routine_change_still_needs_the_owners_of_its_component_module() -> None:
+    # CODEOWNERS: /stacks/backups.py is the database team's, /stacks/access.py the security team's.
+    backup = Change("update", "urn:b", "cloudflare:index/workersScript:WorkersScript", "backup",
+                    "parsify:backups:BackupJob", "routine")
+    assert required_reviewers([backup], "staging", OWNERS) == ["@parsify/database", "@parsify/infrastructure"]
+    access = Change("update", "urn:a", "cloudflare:index/workersScript:WorkersScript", "x",
+                    "parsify:access:AccessControl", "routine")
+    assert required_reviewers([access], "staging", OWNERS) == ["@parsify/infrastructure", "@parsify/security"]
