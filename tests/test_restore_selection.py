@@ -35,7 +35,7 @@ def test_the_latest_complete_backup_is_chosen_not_the_oldest(tmp_path: Path) -> 
 def test_a_backup_not_marked_complete_is_refused_even_when_asked_for_by_id(tmp_path: Path,
                                                                            complete: bool | None) -> None:
     _backup(tmp_path, NEWER, complete=complete)
-    with pytest.raises(RestoreRefused, match="no complete manifest.json; the backup is incomplete and is refused"):
+    with pytest.raises(RestoreRefused, match=r"no complete manifest\.json; the backup is incomplete and is refused"):
         find_backup(tmp_path, "core", backup_id=NEWER)
     with pytest.raises(RestoreRefused, match="no complete backup from 2026-11-27"):
         find_backup(tmp_path, "core", on_date="2026-11-27")
