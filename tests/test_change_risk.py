@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -60,6 +61,7 @@ def test_removing_or_replacing_a_database_or_bucket_is_destructive_and_needs_the
     changes, resource = _edit(type_token, edit)
     (change,) = changes
     assert (change.action, change.risk, change.name) == (action, "destructive", resource["name"])
+    assert change.component == ("parsify:data:Database" if type_token == D1 else "parsify:data:RetainedBucket")
     assert change.protected, "the approved state protects it: the record says the deploy will refuse"
     assert overall_risk(changes) == "destructive"
     # The database team reviews it even when the resource sits in a component the team does not own.
@@ -134,3 +136,21 @@ def test_a_routine_change_still_needs_the_owners_of_its_component_module() -> No
     access = Change("update", "urn:a", "cloudflare:index/workersScript:WorkersScript", "x",
                     "parsify:access:AccessControl", "routine")
     assert required_reviewers([access], "staging", OWNERS) == ["@parsify/infrastructure", "@parsify/security"]
+
+
+def test_a_change_is_grouped_under_its_outermost_component() -> None:
+    current = copy.deepcopy(APPROVED)
+    database = next(r for r in current["resources"] if r["type"] == "parsify:data:Database")
+    database["inputs"] = {**database.get("inputs", {}), "note": "x"}  # the component resource itself
+    current["resources"].append({"urn": "urn:pulumi:prod::parsify::cloudflare:index/dnsRecord:DnsRecord::top",
+                                 "type": "cloudflare:index/dnsRecord:DnsRecord", "name": "top",
+                                 "parent": "urn:pulumi:prod::parsify::pulumi:pulumi:Stack::parsify-prod",
+                                 "custom": True, "protect": False, "inputs": {"name": "top"}})
+    by_name = {c.name: c for c in diff(APPROVED, current)}
+    assert by_name[database["name"]].component == "parsify:data:Database"
+    assert by_name["top"].component == "", "a resource of the stack itself has no component"
+
+
+def test_no_codeowners_file_means_no_owners(tmp_path: Path) -> None:
+    assert required_reviewers([Change("update", "urn:x", "t", "x", "parsify:data:Database", "destructive")],
+                              "prod", read_codeowners(tmp_path / "CODEOWNERS")) == []
