@@ -6,9 +6,11 @@ The run therefore happens in a scratch copy (`.mutation/`) where the package sit
 the pack folder keeps its `__main__.py` and config and imports the (mutated) package from there. Subprocesses
 that the tests start (the console script) get the mutated code too, through PYTHONPATH.
 
-Usage: python mutation/run.py [--only GLOB ...] [--max-children N] [--report-only]
+Usage: python mutation/run.py [--only GLOB ...] [--sample DIGIT] [--max-children N] [--report-only]
   --only  mutate only these files (scratch-copy paths, e.g. src/parsify_infra/secrets.py); the results of the
           modules it mutated replace theirs in mutation/status.json and mutation/results.md.
+  --sample  only the mutants whose number ends in DIGIT: a systematic tenth, to estimate a module's score
+          quickly; it replaces only the verdicts of the mutants it checked.
 """
 
 from __future__ import annotations
@@ -120,13 +122,13 @@ def mutmut_config(only: list[str]) -> str:
     ])
 
 
-def run_mutmut(max_children: int) -> float:
+def run_mutmut(max_children: int, names: list[str]) -> float:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(WORK / "mutants" / "src"), str(WORK / "mutants")])}
     # Python caches a missing sys.path entry as "nothing there": the folders must exist before mutmut starts.
     (WORK / "mutants" / "src").mkdir(parents=True, exist_ok=True)
     mutmut = Path(sys.executable).parent / "mutmut"
     started = time.monotonic()
-    subprocess.run([str(mutmut), "run", "--max-children", str(max_children)], cwd=WORK, env=env, check=True)
+    subprocess.run([str(mutmut), "run", "--max-children", str(max_children), *names], cwd=WORK, env=env, check=True)
     return time.monotonic() - started
 
 
@@ -155,14 +157,18 @@ def module_of(name: str) -> str:
     return re.split(r"\.x[_ǁ]", name, maxsplit=1)[0]
 
 
-def merge(found: dict[str, dict[str, str]], scope: list[str], minutes: float) -> dict[str, Any]:
-    """The recorded results with this run's modules replaced: a scoped run refreshes only what it mutated."""
+def merge(found: dict[str, dict[str, str]], scope: list[str], minutes: float, sampled: bool) -> dict[str, Any]:
+    """The recorded results with this run's modules replaced (a scoped run refreshes only what it mutated); a
+    sampled run replaces only the mutants it checked."""
     recorded: dict[str, Any] = json.loads(STATUS.read_text(encoding="utf-8")) if STATUS.is_file() else {}
+    if sampled:
+        found = {n: v for n, v in found.items() if v["status"] != NOT_CHECKED}
     modules = {module_of(n) for n in found}
-    mutants = {n: v for n, v in recorded.get("mutants", {}).items() if module_of(n) not in modules} | found
+    mutants = {n: v for n, v in recorded.get("mutants", {}).items()
+               if (n not in found if sampled else module_of(n) not in modules)} | found
     run = {"finished": f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC", "scope": scope, "mutants": len(found),
            "minutes": round(minutes, 1), "modules": sorted(modules)}
-    runs = [r for r in recorded.get("runs", []) if set(r["modules"]) - modules] + [run]
+    runs = [r for r in recorded.get("runs", []) if sampled or set(r["modules"]) - modules] + [run]
     return {"tool": f"mutmut {metadata.version('mutmut')}", "python": platform.python_version(),
             "runs": runs, "mutants": dict(sorted(mutants.items()))}
 
@@ -222,6 +228,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--only", nargs="+", help="files to mutate (scratch-copy paths)")
     parser.add_argument("--max-children", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--sample", metavar="DIGIT", choices=list("0123456789"),
+                        help="a systematic tenth: only the mutants whose number ends in DIGIT (an estimate)")
     parser.add_argument("--report-only", action="store_true",
                         help="collect what the last (possibly interrupted) run in .mutation/ has, without running")
     args = parser.parse_args(argv)
@@ -229,8 +237,9 @@ def main(argv: list[str] | None = None) -> int:
     minutes = 0.0
     if not args.report_only:
         prepare(args.only or IN_SCOPE)
-        minutes = run_mutmut(args.max_children) / 60
-    results = merge(collect(), args.only or IN_SCOPE, minutes)
+        minutes = run_mutmut(args.max_children, [f"*__mutmut_*{args.sample}"] if args.sample else []) / 60
+    scope = [*(args.only or IN_SCOPE), *([f"sample: mutants numbered *{args.sample}"] if args.sample else [])]
+    results = merge(collect(), scope, minutes, sampled=bool(args.sample))
     STATUS.write_text(json.dumps(results, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     RESULTS.write_text(report(results, equivalent), encoding="utf-8")
     killed, judged = score(results["mutants"], equivalent)
