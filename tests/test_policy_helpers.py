@@ -105,6 +105,37 @@ def test_waiver_expiry_window_both_sides_of_the_boundary(expires: str, valid: bo
     assert len(parse_waivers("p", {"waivers": [_waiver(expires=expires)]}, TODAY, {"web"})) == int(valid)
 
 
+@pytest.mark.parametrize("entry, why", [
+    ("SEC-1", "Waiver #1 of policy 'p' (waivers[0]) is not an object; it does not apply"),
+    ({**_waiver(), "approver": ""}, "Waiver SEC-1 of policy 'p' (waivers[0]) is missing approver; it does not apply"),
+    ({"resources": ["web"]}, "Waiver #1 of policy 'p' (waivers[0]) is missing reason, ticket, approver, expires"),
+    (_waiver(expires="soon"), "Waiver SEC-1 of policy 'p' (waivers[0]) expires 'soon', which is not a date"),
+    (_waiver(resources=["ghost"]), "(waivers[0]) names ghost, which is not a resource of this stack"),
+], ids=["not an object", "empty approver", "missing keys", "not a date", "unknown resource"])
+def test_a_waiver_that_cannot_apply_says_why(entry: Any, why: str) -> None:
+    (found,) = problems("p", {"waivers": [entry]}, TODAY, {"web"})
+    assert why in found
+    assert parse_waivers("p", {"waivers": [entry]}, TODAY, {"web"}) == [], "and it is not applied"
+
+
+def test_a_resource_policy_reports_only_the_waivers_naming_its_resource() -> None:
+    config = {"waivers": [_waiver(resources=["web"], expires="2028-01-01"),
+                          _waiver(resources=["api"], ticket="SEC-2", expires="2028-01-01")]}
+    (found,) = problems("p", config, TODAY, None, subject="urn:pulumi:prod::parsify::vercel:index/project:Project::api")
+    assert found.startswith("Waiver SEC-2 of policy 'p' (waivers[1]) expires 2028-01-01")
+    assert problems("p", config, TODAY, None, subject="urn:other::db") == []
+    assert len(problems("p", config, TODAY, None)) == 2, "without a subject, every waiver is judged"
+    assert problems("p", {}, TODAY, None) == [] and problems("p", {"waivers": None}, TODAY, None) == []
+
+
+def test_a_waiver_describes_itself_for_the_ledger() -> None:
+    (waiver,) = parse_waivers("p", {"waivers": [_waiver(resources=["web", "urn:x::api"])]}, TODAY, None)
+    assert waiver.describe() == {"policy": "p", "ticket": "SEC-1", "reason": "r" * 20, "approver": "a@b.c",
+                                 "expires": "2026-12-01", "resources": ["web", "urn:x::api"]}
+    assert waiver.covers("urn:y::web") and waiver.covers("urn:x::api"), "by name, or by the full URN"
+    assert not waiver.covers("urn:y::api") and not waiver.covers("urn:x::db")
+
+
 def test_waiver_active_until_the_end_of_its_expiry_day() -> None:
     (waiver,) = parse_waivers("p", {"waivers": [_waiver(expires="2026-12-01")]}, TODAY, {"web"})
     assert waiver.active(date(2026, 12, 1)) and not waiver.active(date(2026, 12, 2))
