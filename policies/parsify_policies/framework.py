@@ -58,9 +58,6 @@ class PolicyMeta:
     resource_types: tuple[str, ...] = ()
     config: dict[str, dict[str, Any]] = field(default_factory=dict)
 
-    # pragma: no mutate start
-    # (mutation testing: built once when the pack is imported, before any test runs, so mutmut cannot tell
-    # which tests use it; every policy case does: mutation/results.md, "Not mutated")
     @property
     def tags(self) -> list[str]:
         return [f"handbook:{self.section}", f"severity:{self.severity.value}"]
@@ -72,6 +69,9 @@ class PolicyMeta:
                                          specification=handbook.SOURCE)
 
 
+# pragma: no mutate start
+# (mutation testing: built once when the pack is imported, before any test runs, so mutmut cannot tell which
+# tests use it; every policy case goes through it. README, "Mutation testing")
 def _schema(meta: PolicyMeta) -> PolicyConfigSchema:
     properties = {key: dict(spec) for key, spec in meta.config.items()}
     properties["waivers"] = waivers.WAIVER_SCHEMA
