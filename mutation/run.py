@@ -56,6 +56,7 @@ IN_SCOPE = [
 # (being rewritten, issue 11) exercise none of the modules above.
 DESELECT = ["--ignore=tests/test_workflows.py", "--ignore=tests/test_restore.py"]
 PRELOAD = WORK / "preload-modules.txt"
+STARTED = WORK / "started"  # when the run began (an interrupted run is reported with --report-only)
 THIRD_PARTY = ["pulumi", "pulumi.runtime", "pulumi_policy", "pulumi_cloudflare", "pulumiverse_vercel", "pydantic",
                "jsonschema", "yaml", "detect_secrets", "codeowners", "hypothesis", "pytest"]
 SKIP_COPY = shutil.ignore_patterns(".git", ".venv", ".tools", ".mutation", "node_modules", "__pycache__",
@@ -95,6 +96,7 @@ def prepare(only: list[str]) -> None:
     """A fresh scratch copy with the pack's package moved under src/ (see the module docstring)."""
     shutil.rmtree(WORK, ignore_errors=True)
     shutil.copytree(ROOT, WORK, ignore=SKIP_COPY)
+    STARTED.write_text(str(time.time()), encoding="utf-8")
     if (ROOT / "workers" / "node_modules").is_dir():
         (WORK / "workers" / "node_modules").symlink_to(ROOT / "workers" / "node_modules")
     (WORK / "policies" / "parsify_policies").rename(WORK / "src" / "parsify_policies")
@@ -132,6 +134,12 @@ def run_mutmut(max_children: int, names: list[str]) -> float:
     return time.monotonic() - started
 
 
+def generated() -> int:
+    """How many mutants mutmut made for this run's scope (checked or not)."""
+    return sum(len(json.loads(m.read_text(encoding="utf-8"))["exit_code_by_key"])
+               for m in (WORK / "mutants").rglob("*.py.meta"))
+
+
 def collect() -> dict[str, dict[str, str]]:
     """mutant name -> {status, diff} from mutmut's own result files (the diff only for what was not killed)."""
     # Imported here: mutmut is only installed for `make mutate` (the lock's `mutation` group).
@@ -166,8 +174,9 @@ def merge(found: dict[str, dict[str, str]], scope: list[str], minutes: float, sa
     modules = {module_of(n) for n in found}
     mutants = {n: v for n, v in recorded.get("mutants", {}).items()
                if (n not in found if sampled else module_of(n) not in modules)} | found
-    run = {"finished": f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC", "scope": scope, "mutants": len(found),
-           "minutes": round(minutes, 1), "modules": sorted(modules)}
+    checked = sum(v["status"] != NOT_CHECKED for v in found.values())
+    run = {"finished": f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC", "scope": scope, "generated": generated(),
+           "mutants": checked, "minutes": round(minutes, 1), "modules": sorted(modules)}
     runs = [r for r in recorded.get("runs", []) if sampled or set(r["modules"]) - modules] + [run]
     return {"tool": f"mutmut {metadata.version('mutmut')}", "python": platform.python_version(),
             "runs": runs, "mutants": dict(sorted(mutants.items()))}
@@ -209,9 +218,14 @@ def report(results: dict[str, Any], equivalent: dict[str, str]) -> str:
         lines.append(f"| `{module}` | {c['killed']} | {c['survived']} | {c['equivalent']} | {c['no tests']} | "
                      f"{c['timeout']} | {other} | {c[NOT_CHECKED]} | {c['killed'] / total if total else 1:.0%} |")
     lines += ["", f"## Runs (time on this machine: {minutes:.0f} minutes in all)", "",
-              "| Finished | Scope | Mutants | Minutes |", "|---|---|---:|---:|"]
-    lines += [f"| {r['finished']} | {', '.join(r['scope'])} | {r['mutants']} | {r['minutes']} |"
-              for r in results["runs"]]
+              "A run's rate (mutants checked per minute) estimates a full run: generated / rate.", "",
+              "| Finished | Scope | Generated | Checked | Minutes | Full run at this rate |",
+              "|---|---|---:|---:|---:|---:|"]
+    for r in results["runs"]:
+        rate = r["mutants"] / r["minutes"] if r["minutes"] else 0
+        full = f"{r.get('generated', r['mutants']) / rate / 60:.1f} h" if rate else "-"
+        lines.append(f"| {r['finished']} | {', '.join(r['scope'])} | {r.get('generated', '-')} | {r['mutants']} | "
+                     f"{r['minutes']} | {full} |")
     lines += ["", "## Survivors (not killed, not reviewed as equivalent)", ""]
     if not survivors:
         lines.append("None.")
@@ -234,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="collect what the last (possibly interrupted) run in .mutation/ has, without running")
     args = parser.parse_args(argv)
     equivalent = read_equivalent()
-    minutes = 0.0
+    minutes = (time.time() - float(STARTED.read_text(encoding="utf-8"))) / 60 if STARTED.is_file() else 0.0
     if not args.report_only:
         prepare(args.only or IN_SCOPE)
         minutes = run_mutmut(args.max_children, [f"*__mutmut_*{args.sample}"] if args.sample else []) / 60
