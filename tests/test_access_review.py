@@ -103,3 +103,31 @@ def test_who_gets_into_each_application_and_vercel_owners() -> None:
     text = render_review(review)
     assert "| sre only | allow | sre (b@parsify.io) | c@parsify.io | hwk | 8h |" in text
     assert "## Findings (1)" in text and "- **administrator**: o@parsify.io (Vercel team OWNER)" in text
+
+
+def test_the_review_is_a_markdown_document_with_one_table_per_section() -> None:
+    # The weekly job posts this as an issue for the security team: headings, and tables GitHub renders (a header
+    # row, a separator row of as many columns, then one row per entry).
+    group_type = "cloudflare:index/zeroTrustAccessGroup:ZeroTrustAccessGroup"
+    group = _resource(group_type, "g", {"name": "sre", "includes": [{"email": {"email": "b@parsify.io"}},
+                                                                   {"email": {"email": "e@x.io"}}]})
+    policy = _resource("cloudflare:index/zeroTrustAccessPolicy:ZeroTrustAccessPolicy", "p",
+                       {"name": "open", "decision": "allow", "sessionDuration": "1h",
+                        "includes": [{"group": {"id": "g"}}, {"group": {"id": "h"}}]}, {"includes": ["urn:g", "urn:h"]})
+    other = _resource(group_type, "h", {"name": "ops", "includes": []})
+    app = _resource("cloudflare:index/zeroTrustAccessApplication:ZeroTrustAccessApplication", "a",
+                    {"name": "Admin", "domain": "admin.parsify.io", "sessionDuration": "12h"}, {"policies": ["urn:p"]})
+    member = _resource("vercel:index/teamMember:TeamMember", "w", {"email": "d@parsify.io", "role": "MEMBER"})
+    review = build_review(_doc(group, other, policy, app, member, grants=[_grant("2027-06-01")]), TODAY)
+    assert render_review(review) == "\n".join([
+        "# Access review: parsify/test (2026-11-27)", "",
+        "## Findings (0)", "", "- none", "",
+        "## Cloudflare account members", "", "| Member | Roles |", "|---|---|", "",
+        "## Zero Trust Access applications", "",
+        "### Admin (`admin.parsify.io`, session 12h)", "",
+        "| Policy | Decision | Groups (members) | Emails | MFA required | Session |", "|---|---|---|---|---|---|",
+        "| open | allow | sre (b@parsify.io, e@x.io); ops () | - | **none** | 1h |", "",
+        "## Time-limited grants", "", "| Person | Application | Expires | Ticket | Reason |", "|---|---|---|---|---|",
+        "| a@parsify.io | Admin | 2027-06-01 | OPS-1 | a reason of some length |", "",
+        "## API tokens", "", "| Token | Permission groups | Scope | IP condition | Expires |", "|---|---|---|---|---|",
+        "", "## Vercel team", "", "| Member | Role |", "|---|---|", "| d@parsify.io | MEMBER |", ""])
