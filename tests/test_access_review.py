@@ -65,9 +65,10 @@ def test_members_roles_and_who_is_an_administrator() -> None:
 def test_grants_tokens_and_waivers_expiring_within_14_days_both_sides(expires: str, listed: bool) -> None:
     waiver = {"ticket": "SEC-1", "policy": "p", "expires": expires}
     review = build_review(_doc(_token(f"{expires}T12:00:00Z"), grants=[_grant(expires)]), TODAY, [waiver])
-    subjects = [f["subject"] for f in expiring(review)]
-    expected = ["grant a@parsify.io -> Admin", "token ci", "waiver SEC-1 (p)"]
-    assert subjects == (expected if listed else [])
+    expected = [{"kind": "expiring", "subject": "grant a@parsify.io -> Admin", "detail": f"expires {expires}"},
+                {"kind": "expiring", "subject": "token ci", "detail": f"expires {expires}T12:00:00Z"},
+                {"kind": "expiring", "subject": "waiver SEC-1 (p)", "detail": f"expires {expires}"}]
+    assert expiring(review) == (expected if listed else [])
 
 
 def test_a_token_that_never_expires_and_a_grant_without_a_ticket_are_findings() -> None:
@@ -88,17 +89,21 @@ def test_who_gets_into_each_application_and_vercel_owners() -> None:
         "name": "sre only", "decision": "allow", "sessionDuration": "8h",
         "includes": [{"group": {"id": "g"}}, {"email": {"email": "c@parsify.io"}}],
         "requires": [{"authMethod": {"authMethod": "hwk"}}, {"geo": {"countryCode": "DE"}}]}, {"includes": ["urn:g"]})
+    bare = _resource("cloudflare:index/zeroTrustAccessPolicy:ZeroTrustAccessPolicy", "q",
+                     {"name": "bare", "decision": "deny"})  # nothing included or required: admits no one
     app = _resource("cloudflare:index/zeroTrustAccessApplication:ZeroTrustAccessApplication", "a",
                     {"name": "Admin", "domain": "admin.parsify.io", "sessionDuration": "12h"},
-                    {"policies": ["urn:p", "urn:gone"]})
+                    {"policies": ["urn:p", "urn:gone", "urn:q"]})
     owner = _resource("vercel:index/teamMember:TeamMember", "v", {"email": "o@parsify.io", "role": "OWNER"})
     member = _resource("vercel:index/teamMember:TeamMember", "w", {"email": "d@parsify.io", "role": "MEMBER"})
-    review = build_review(_doc(group, policy, app, owner, member), TODAY)
+    review = build_review(_doc(group, policy, bare, app, owner, member), TODAY)
     assert review["applications"] == [{"name": "Admin", "domain": "admin.parsify.io", "sessionDuration": "12h",
                                        "policies": [{"policy": "sre only", "decision": "allow",
                                                      "groups": [{"name": "sre", "emails": ["b@parsify.io"]}],
                                                      "emails": ["c@parsify.io"], "mfa": ["hwk"],
-                                                     "sessionDuration": "8h"}]}]
+                                                     "sessionDuration": "8h"},
+                                                    {"policy": "bare", "decision": "deny", "groups": [], "emails": [],
+                                                     "mfa": [], "sessionDuration": None}]}]
     assert review["findings"] == [{"kind": "administrator", "subject": "o@parsify.io", "detail": "Vercel team OWNER"}]
     text = render_review(review)
     assert "| sre only | allow | sre (b@parsify.io) | c@parsify.io | hwk | 8h |" in text
