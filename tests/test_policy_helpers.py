@@ -111,7 +111,9 @@ def test_waiver_expiry_window_both_sides_of_the_boundary(expires: str, valid: bo
     ({"resources": ["web"]}, "Waiver #1 of policy 'p' (waivers[0]) is missing reason, ticket, approver, expires"),
     (_waiver(expires="soon"), "Waiver SEC-1 of policy 'p' (waivers[0]) expires 'soon', which is not a date"),
     (_waiver(resources=["ghost"]), "(waivers[0]) names ghost, which is not a resource of this stack"),
-], ids=["not an object", "empty approver", "missing keys", "not a date", "unknown resource"])
+    (_waiver(expires="2027-03-01"), "Waiver SEC-1 of policy 'p' (waivers[0]) expires 2027-03-01, more than 90 days "
+                                    "after the plan date 2026-11-27; waivers are time-limited; it does not apply"),
+], ids=["not an object", "empty approver", "missing keys", "not a date", "unknown resource", "too long"])
 def test_a_waiver_that_cannot_apply_says_why(entry: Any, why: str) -> None:
     (found,) = problems("p", {"waivers": [entry]}, TODAY, {"web"})
     assert why in found
