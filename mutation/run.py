@@ -6,11 +6,12 @@ The run therefore happens in a scratch copy (`.mutation/`) where the package sit
 the pack folder keeps its `__main__.py` and config and imports the (mutated) package from there. Subprocesses
 that the tests start (the console script) get the mutated code too, through PYTHONPATH.
 
-Usage: python mutation/run.py [--only GLOB ...] [--sample DIGIT] [--max-children N] [--report-only]
+Usage: python mutation/run.py [--only GLOB ...] [--sample DIGIT | --mutants NAME ...] [--max-children N]
+                              [--report-only]
   --only  mutate only these files (scratch-copy paths, e.g. src/parsify_infra/secrets.py); the results of the
           modules it mutated replace theirs in mutation/status.json and mutation/results.md.
   --sample  only the mutants whose number ends in DIGIT: a systematic tenth, to estimate a module's score
-          quickly; it replaces only the verdicts of the mutants it checked.
+          quickly; it replaces only the verdicts of the mutants it checked (as does --mutants).
 """
 
 from __future__ import annotations
@@ -244,6 +245,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-children", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--sample", metavar="DIGIT", choices=list("0123456789"),
                         help="a systematic tenth: only the mutants whose number ends in DIGIT (an estimate)")
+    parser.add_argument("--mutants", nargs="+", metavar="NAME",
+                        help="re-check these mutants (names or globs, e.g. the survivors of a run after new tests)")
     parser.add_argument("--report-only", action="store_true",
                         help="collect what the last (possibly interrupted) run in .mutation/ has, without running")
     args = parser.parse_args(argv)
@@ -251,9 +254,11 @@ def main(argv: list[str] | None = None) -> int:
     minutes = (time.time() - float(STARTED.read_text(encoding="utf-8"))) / 60 if STARTED.is_file() else 0.0
     if not args.report_only:
         prepare(args.only or IN_SCOPE)
-        minutes = run_mutmut(args.max_children, [f"*__mutmut_*{args.sample}"] if args.sample else []) / 60
-    scope = [*(args.only or IN_SCOPE), *([f"sample: mutants numbered *{args.sample}"] if args.sample else [])]
-    results = merge(collect(), scope, minutes, sampled=bool(args.sample))
+        names = [f"*__mutmut_*{args.sample}"] if args.sample else list(args.mutants or [])
+        minutes = run_mutmut(args.max_children, names) / 60
+    scope = [*(args.only or IN_SCOPE), *([f"sample: mutants numbered *{args.sample}"] if args.sample else []),
+             *([f"re-check of {len(args.mutants)} mutants"] if args.mutants else [])]
+    results = merge(collect(), scope, minutes, sampled=bool(args.sample or args.mutants))
     STATUS.write_text(json.dumps(results, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     RESULTS.write_text(report(results, equivalent), encoding="utf-8")
     killed, judged = score(results["mutants"], equivalent)
