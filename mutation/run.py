@@ -224,7 +224,8 @@ def report(results: dict[str, Any], equivalent: dict[str, str]) -> str:
               "|---|---|---:|---:|---:|---:|"]
     for r in results["runs"]:
         rate = r["mutants"] / r["minutes"] if r["minutes"] else 0
-        full = f"{r.get('generated', r['mutants']) / rate / 60:.1f} h" if rate else "-"
+        recheck = any(part.startswith("re-check") for part in r["scope"])  # survivors only: not a fair rate
+        full = f"{r.get('generated', r['mutants']) / rate / 60:.1f} h" if rate and not recheck else "-"
         lines.append(f"| {r['finished']} | {', '.join(r['scope'])} | {r.get('generated', '-')} | {r['mutants']} | "
                      f"{r['minutes']} | {full} |")
     lines += ["", "## Survivors (not killed, not reviewed as equivalent)", ""]
