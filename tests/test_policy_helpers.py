@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import date
 from typing import Any
 
@@ -169,3 +170,25 @@ def test_the_pack_itself_refuses_bad_waivers_as_the_real_cli_runs_it(monkeypatch
         lambda message, urn=None: found.append(message))
     assert any("SEC-2" in m and "names ghost, which is not a resource of this stack" in m for m in found), found
     assert any("has no scheduled backup" in m for m in found)
+
+
+@pytest.mark.parametrize("zone", ["America/Los_Angeles", "Pacific/Kiritimati"])
+def test_token_expiry_is_judged_in_utc_whatever_the_machine_s_time_zone(monkeypatch: pytest.MonkeyPatch,
+                                                                        zone: str) -> None:
+    # RFC 3339: 22:00 at -05:00 on 2027-02-25 is 03:00 UTC on 2027-02-26, day 91 after 2026-11-27. A runner in
+    # another time zone (the engine runs the pack on the operator's machine) must reach the same verdict.
+    monkeypatch.setenv("PARSIFY_PLAN_DATE", "2026-11-27")
+    monkeypatch.setenv("TZ", zone)
+    time.tzset()
+    try:
+        policy = next(p for p in POLICIES if p.name == "api-token-expires")
+        opts = PolicyResourceOptions(False, [], None, [], None, [])  # type: ignore[arg-type]
+        found: list[str] = []
+        policy.validate(ResourceValidationArgs(
+            "cloudflare:index/accountToken:AccountToken", {"name": "ci", "expiresOn": "2027-02-25T22:00:00-05:00"},
+            "urn:pulumi:prod::parsify::cloudflare:index/accountToken:AccountToken::t", "t", opts, None, {}),
+            lambda message, urn=None: found.append(message))
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    assert len(found) == 1 and "expires on 2027-02-26, beyond the 90-day maximum (2027-02-25)" in found[0], found
