@@ -170,6 +170,10 @@ def merge(found: dict[str, dict[str, str]], scope: list[str], minutes: float, sa
     """The recorded results with this run's modules replaced (a scoped run refreshes only what it mutated); a
     sampled run replaces only the mutants it checked."""
     recorded: dict[str, Any] = json.loads(STATUS.read_text(encoding="utf-8")) if STATUS.is_file() else {}
+    # A mutant mutmut no longer makes (its code changed or is now excluded) has no verdict any more.
+    made, made_modules = set(found), {module_of(n) for n in found}
+    recorded["mutants"] = {n: v for n, v in recorded.get("mutants", {}).items()
+                           if n in made or module_of(n) not in made_modules}
     if sampled:
         found = {n: v for n, v in found.items() if v["status"] != NOT_CHECKED}
     modules = {module_of(n) for n in found}
