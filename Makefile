@@ -55,6 +55,6 @@ catalogue: .venv/.synced
 
 # Mutation testing (on demand, not part of `make test`): mutmut from the lock's `mutation` group, results in
 # mutation/results.md. ONLY="src/parsify_infra/secrets.py ..." scopes a run; SAMPLE=3 checks only the mutants whose
-# number ends in 3 (a systematic tenth, an estimate).
+# number ends in 3 (a systematic tenth, an estimate); MUTANTS="name ..." re-checks those (e.g. after new tests).
 mutate: .venv/.synced workers/node_modules/.package-lock.json
-	$(UV) run --locked --group mutation python mutation/run.py $(if $(ONLY),--only $(ONLY)) $(if $(SAMPLE),--sample $(SAMPLE))
+	$(UV) run --locked --group mutation python mutation/run.py $(if $(ONLY),--only $(ONLY)) $(if $(SAMPLE),--sample $(SAMPLE)) $(if $(MUTANTS),--mutants $(MUTANTS))
