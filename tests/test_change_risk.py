@@ -15,7 +15,15 @@ from typing import Any
 
 import pytest
 
-from parsify_infra.changes import Change, diff, module_of, overall_risk, read_codeowners, required_reviewers
+from parsify_infra.changes import (
+    Change,
+    diff,
+    module_of,
+    overall_risk,
+    property_changes,
+    read_codeowners,
+    required_reviewers,
+)
 from tests.conftest import REPO
 
 APPROVED: dict[str, Any] = json.loads((REPO / "stacks" / "snapshots" / "prod.json").read_text())
@@ -154,3 +162,21 @@ def test_a_change_is_grouped_under_its_outermost_component() -> None:
 def test_no_codeowners_file_means_no_owners(tmp_path: Path) -> None:
     assert required_reviewers([Change("update", "urn:x", "t", "x", "parsify:data:Database", "destructive")],
                               "prod", read_codeowners(tmp_path / "CODEOWNERS")) == []
+
+
+def test_a_binding_added_in_front_is_one_change_not_a_cascade() -> None:
+    # Bindings are keyed by name: the reviewer sees the new binding, not every later one shifted by one.
+    def prepend(resource: dict[str, Any]) -> dict[str, Any]:
+        resource["inputs"]["bindings"].insert(0, {"type": "d1", "name": "DB_NEW", "id": "x"})
+        return resource
+    changes, _ = _edit("cloudflare:index/workersScript:WorkersScript", prepend)
+    (change,) = changes
+    assert [(p.path, p.new) for p in change.properties] == [
+        ("bindings[DB_NEW].id", "x"), ("bindings[DB_NEW].name", "DB_NEW"), ("bindings[DB_NEW].type", "d1")]
+
+
+def test_items_named_by_id_are_keyed_by_id_and_duplicates_by_position() -> None:
+    old = {"rules": [{"id": "a", "v": 1}], "pair": [{"name": "x", "v": 1}, {"name": "x", "v": 2}]}
+    new = {"rules": [{"id": "b", "v": 0}, {"id": "a", "v": 1}], "pair": [{"name": "x", "v": 1}, {"name": "x", "v": 3}]}
+    assert [(p.path, p.old, p.new) for p in property_changes(old, new)] == [
+        ("pair[1].v", 2, 3), ("rules[b].id", None, "b"), ("rules[b].v", None, 0)]

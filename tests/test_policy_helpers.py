@@ -68,6 +68,12 @@ def test_public_values_and_names_by_convention_are_not_secrets(name: str, value:
     assert looks_secret(name, value) is None
 
 
+def test_a_secret_name_counts_even_when_its_value_is_json() -> None:
+    # The value is JSON without a secret in it; the name alone says it holds one.
+    assert secret_reason("DB_PASSWORD", '{"user": "app"}') is not None
+    assert secret_reason("DB_SETTINGS", '{"user": "app"}') is None
+
+
 def test_nested_json_is_walked() -> None:
     assert secret_reason("CONFIG", '{"db": {"host": "db.internal", "password": "x"}}') == \
         "its name 'password' suggests a secret"
