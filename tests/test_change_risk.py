@@ -180,3 +180,18 @@ def test_items_named_by_id_are_keyed_by_id_and_duplicates_by_position() -> None:
     new = {"rules": [{"id": "b", "v": 0}, {"id": "a", "v": 1}], "pair": [{"name": "x", "v": 1}, {"name": "x", "v": 3}]}
     assert [(p.path, p.old, p.new) for p in property_changes(old, new)] == [
         ("pair[1].v", 2, 3), ("rules[b].id", None, "b"), ("rules[b].v", None, 0)]
+
+
+def test_a_change_to_a_vercel_resource_is_listed() -> None:
+    # Vercel URNs sort after the stack's own URN: the stack is skipped, not the end of the diff.
+    changes, resource = _edit("vercel:index/project:Project", _inputs(framework="astro"))
+    (change,) = changes
+    assert (change.name, change.action, change.risk) == (resource["name"], "update", "routine")
+
+
+def test_a_new_resource_without_inputs_has_no_property_changes() -> None:
+    current = copy.deepcopy(APPROVED)
+    current["resources"].append({"urn": "urn:pulumi:prod::parsify::x:index/y:Y::bare", "type": "x:index/y:Y",
+                                 "name": "bare", "parent": "", "custom": True, "protect": False, "inputs": {}})
+    (change,) = diff(APPROVED, current)
+    assert (change.action, change.properties) == ("create", [])
