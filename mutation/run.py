@@ -7,7 +7,7 @@ the pack folder keeps its `__main__.py` and config and imports the (mutated) pac
 that the tests start (the console script) get the mutated code too, through PYTHONPATH.
 
 Usage: python mutation/run.py [--only GLOB ...] [--sample DIGIT | --mutants NAME ...] [--max-children N]
-                              [--report-only]
+                              [--report-only | --render-only]
   --only  mutate only these files (scratch-copy paths, e.g. src/parsify_infra/secrets.py); the results of the
           modules it mutated replace theirs in mutation/status.json and mutation/results.md.
   --sample  only the mutants whose number ends in DIGIT: a systematic tenth, to estimate a module's score
@@ -201,7 +201,7 @@ def report(results: dict[str, Any], equivalent: dict[str, str]) -> str:
         counter = by_module.setdefault(module_of(name), Counter())
         status = value["status"]
         counter["equivalent" if name in equivalent else ("killed" if status in KILLED else status)] += 1
-    stale = sorted(n for n in equivalent if mutants.get(n, {}).get("status") != "survived")
+    stale = sorted(n for n in equivalent if n not in mutants or mutants[n]["status"] in KILLED)
     minutes = sum(r["minutes"] for r in results["runs"])
     lines = [
         "# Mutation testing results",
@@ -240,7 +240,7 @@ def report(results: dict[str, Any], equivalent: dict[str, str]) -> str:
     lines += ["", "## Equivalent mutants", "", "| Mutant | Why no test can tell it apart |", "|---|---|"]
     lines += [f"| `{n}` | {equivalent[n]} |" for n in sorted(equivalent)]
     if stale:
-        lines += ["", "Listed as equivalent but not (or no longer) surviving: " + ", ".join(f"`{n}`" for n in stale)]
+        lines += ["", "Listed as equivalent but killed, or no longer made: " + ", ".join(f"`{n}`" for n in stale)]
     return "\n".join(lines) + "\n"
 
 
@@ -252,10 +252,18 @@ def main(argv: list[str] | None = None) -> int:
                         help="a systematic tenth: only the mutants whose number ends in DIGIT (an estimate)")
     parser.add_argument("--mutants", nargs="+", metavar="NAME",
                         help="re-check these mutants (names or globs, e.g. the survivors of a run after new tests)")
+    parser.add_argument("--render-only", action="store_true",
+                        help="rewrite mutation/results.md from mutation/status.json (after editing equivalent.toml)")
     parser.add_argument("--report-only", action="store_true",
                         help="collect what the last (possibly interrupted) run in .mutation/ has, without running")
     args = parser.parse_args(argv)
     equivalent = read_equivalent()
+    if args.render_only:
+        results = json.loads(STATUS.read_text(encoding="utf-8"))
+        RESULTS.write_text(report(results, equivalent), encoding="utf-8")
+        killed, judged = score(results["mutants"], equivalent)
+        print(f"mutation score {killed}/{judged}; written to {RESULTS.relative_to(ROOT)}")
+        return 0 if not judged or killed / judged >= GOAL else 1
     minutes = (time.time() - float(STARTED.read_text(encoding="utf-8"))) / 60 if STARTED.is_file() else 0.0
     if not args.report_only:
         prepare(args.only or IN_SCOPE)
