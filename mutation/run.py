@@ -203,6 +203,7 @@ def report(results: dict[str, Any], equivalent: dict[str, str]) -> str:
         counter["equivalent" if name in equivalent else ("killed" if status in KILLED else status)] += 1
     stale = sorted(n for n in equivalent if n not in mutants or mutants[n]["status"] in KILLED)
     minutes = sum(r["minutes"] for r in results["runs"])
+    unchecked = sum(v["status"] == NOT_CHECKED for v in mutants.values())
     lines = [
         "# Mutation testing results",
         "",
@@ -210,8 +211,11 @@ def report(results: dict[str, Any], equivalent: dict[str, str]) -> str:
         f"{os.cpu_count()} cores shared with other work. Modules in scope and how to run: README, "
         "\"Mutation testing\". A scoped run (`make mutate ONLY=...`) replaces the rows of the modules it mutated.",
         "",
-        f"**Score: {killed} of {judged} non-equivalent mutants killed ({killed / judged if judged else 1:.1%}); "
-        f"goal {GOAL:.0%}.** {len(equivalent)} reviewed as equivalent ([equivalent.toml](equivalent.toml)).",
+        f"**Score: {killed} of the {judged} checked non-equivalent mutants killed "
+        f"({killed / judged if judged else 1:.1%}); goal {GOAL:.0%}.** {len(equivalent)} reviewed as equivalent "
+        f"([equivalent.toml](equivalent.toml)). **{unchecked} of the {len(mutants)} mutants made have not been "
+        "checked yet** (see Runs: a full run takes hours on this machine), so the score is an estimate from "
+        "those checked.",
         "",
         "| Module | killed | survived | equivalent | no tests | timeout | other | not checked | score |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
@@ -220,8 +224,9 @@ def report(results: dict[str, Any], equivalent: dict[str, str]) -> str:
         named = {"killed", "survived", "equivalent", "no tests", "timeout", NOT_CHECKED}
         other = sum(v for k, v in c.items() if k not in named)
         total = sum(c.values()) - c["equivalent"] - c[NOT_CHECKED]
+        module_score = format(c["killed"] / total, ".0%") if total else "-"
         lines.append(f"| `{module}` | {c['killed']} | {c['survived']} | {c['equivalent']} | {c['no tests']} | "
-                     f"{c['timeout']} | {other} | {c[NOT_CHECKED]} | {c['killed'] / total if total else 1:.0%} |")
+                     f"{c['timeout']} | {other} | {c[NOT_CHECKED]} | {module_score} |")
     lines += ["", f"## Runs (time on this machine: {minutes:.0f} minutes in all)", "",
               "A run's rate (mutants checked per minute) estimates a full run: generated / rate.", "",
               "| Finished | Scope | Generated | Checked | Minutes | Full run at this rate |",
@@ -238,7 +243,7 @@ def report(results: dict[str, Any], equivalent: dict[str, str]) -> str:
     for name in survivors:
         lines += [f"### `{name}` ({mutants[name]['status']})", "", "```diff", mutants[name]["diff"], "```", ""]
     lines += ["", "## Equivalent mutants", "", "| Mutant | Why no test can tell it apart |", "|---|---|"]
-    lines += [f"| `{n}` | {equivalent[n]} |" for n in sorted(equivalent)]
+    lines += [f"| `{n}` | {equivalent[n].replace('|', chr(92) + '|')} |" for n in sorted(equivalent)]
     if stale:
         lines += ["", "Listed as equivalent but killed, or no longer made: " + ", ".join(f"`{n}`" for n in stale)]
     return "\n".join(lines) + "\n"
