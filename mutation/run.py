@@ -187,6 +187,15 @@ def merge(found: dict[str, dict[str, str]], scope: list[str], minutes: float, sa
             "runs": runs, "mutants": dict(sorted(mutants.items()))}
 
 
+def dump_status(results: dict[str, Any]) -> None:
+    """mutation/status.json with one line per mutant, so a run's changes read as a short diff."""
+    head = {k: v for k, v in results.items() if k != "mutants"}
+    lines = [json.dumps(head, ensure_ascii=False)[:-1] + ', "mutants": {']
+    entries = [f"{json.dumps(n, ensure_ascii=False)}: {json.dumps(v, ensure_ascii=False)}"
+               for n, v in results["mutants"].items()]
+    STATUS.write_text("\n".join([*lines, ",\n".join(entries), "}}"]) + "\n", encoding="utf-8")
+
+
 def score(mutants: dict[str, Any], equivalent: dict[str, str]) -> tuple[int, int]:
     judged = [n for n in mutants if n not in equivalent and mutants[n]["status"] != NOT_CHECKED]
     return sum(mutants[n]["status"] in KILLED for n in judged), len(judged)
@@ -265,6 +274,7 @@ def main(argv: list[str] | None = None) -> int:
     equivalent = read_equivalent()
     if args.render_only:
         results = json.loads(STATUS.read_text(encoding="utf-8"))
+        dump_status(results)
         RESULTS.write_text(report(results, equivalent), encoding="utf-8")
         killed, judged = score(results["mutants"], equivalent)
         print(f"mutation score {killed}/{judged}; written to {RESULTS.relative_to(ROOT)}")
@@ -277,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
     scope = [*(args.only or IN_SCOPE), *([f"sample: mutants numbered *{args.sample}"] if args.sample else []),
              *([f"re-check of {len(args.mutants)} mutants"] if args.mutants else [])]
     results = merge(collect(), scope, minutes, sampled=bool(args.sample or args.mutants))
-    STATUS.write_text(json.dumps(results, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    dump_status(results)
     RESULTS.write_text(report(results, equivalent), encoding="utf-8")
     killed, judged = score(results["mutants"], equivalent)
     print(f"mutation score {killed}/{judged} ({killed / judged if judged else 1:.1%}) of the non-equivalent "
