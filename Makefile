@@ -7,7 +7,7 @@ UV_VERSION := 0.13.8
 UV := .tools/bin/uv
 STACK ?= prod
 
-.PHONY: setup plan test lint test-python test-workers bench bench-backup drill catalogue snapshot chromium
+.PHONY: setup plan test lint test-python test-workers bench bench-backup drill catalogue snapshot chromium mutate
 
 # The status page is tested in a real browser: Debian's headless Chromium (playwright-core drives it).
 CHROMIUM := /usr/bin/chromium
@@ -62,3 +62,9 @@ drill: .venv/.synced workers/node_modules/.package-lock.json
 
 catalogue: .venv/.synced
 	$(UV) run parsify-infra policies
+
+# Mutation testing (on demand, not part of `make test`): mutmut from the lock's `mutation` group, results in
+# mutation/results.md. ONLY="src/parsify_infra/secrets.py ..." scopes a run; SAMPLE=3 checks only the mutants whose
+# number ends in 3 (a systematic tenth, an estimate); MUTANTS="name ..." re-checks those (e.g. after new tests).
+mutate: .venv/.synced workers/node_modules/.package-lock.json
+	$(UV) run --locked --group mutation python mutation/run.py $(if $(ONLY),--only $(ONLY)) $(if $(SAMPLE),--sample $(SAMPLE)) $(if $(MUTANTS),--mutants $(MUTANTS))

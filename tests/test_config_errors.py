@@ -69,6 +69,37 @@ CASES = [
     ("short window longer than the long one",
      PROD.replace("longMinutes: 60, shortMinutes: 5", "longMinutes: 60, shortMinutes: 90"),
      "shortMinutes must be shorter than longMinutes"),
+    # Each database becomes resources named after it: Pulumi refuses two resources with one URN ("Duplicate
+    # resource URN", https://www.pulumi.com/docs/iac/concepts/resources/names/), and wrangler and the backup
+    # manifests address a D1 database by its name (https://developers.cloudflare.com/d1/wrangler-commands/).
+    ("duplicate database", PROD.replace("    - name: billing\n", "    - name: core\n"),
+     "key parsify:databases: database names must be unique"),
+    ("grant for an unknown application", PROD.replace("application: Database console", "application: Data console"),
+     "key parsify:access.grants: the grant for jon.bell@parsify.io names unknown application 'Data console'"),
+    ("application naming an unknown group", PROD.replace("groups: [support, sre]", "groups: [support, sres]"),
+     "key parsify:access.applications: 'Support console' names unknown groups ['sres']"),
+    # "Lock rules take precedence over lifecycle rules": a lock longer than the retention keeps every backup past
+    # the lifecycle's deletion (https://developers.cloudflare.com/r2/buckets/bucket-locks/, reference D-R2LOCK).
+    ("lock longer than retention", PROD.replace("immutableDays: 7", "immutableDays: 36"),
+     "key parsify:backups: immutableDays cannot exceed retentionDays"),
+    # A D1 database is placed by a location hint or restricted to a jurisdiction, one or the other
+    # (https://developers.cloudflare.com/d1/configuration/data-location/).
+    ("both placements", PROD.replace("      jurisdiction: eu\n", "      jurisdiction: eu\n      locationHint: weur\n"),
+     "key parsify:databases[3]: set exactly one of locationHint or jurisdiction"),
+    ("no placement", PROD.replace("      jurisdiction: eu\n", ""),
+     "key parsify:databases[3]: set exactly one of locationHint or jurisdiction"),
+    ("env value and secret", PROD.replace("secret: webSessionSecret,", "secret: webSessionSecret, value: x,"),
+     "key parsify:frontend.env[1]: set exactly one of value or secret"),
+    ("secrets key reserved", PROD + "  parsify:secrets: {}\n", "key parsify:secrets: is reserved"),
+    ("several problems", PROD.replace("retentionDays: 35", "retentionDays: 0").replace("immutableDays: 7",
+                                                                                   "immutableDays: -1"),
+     "key parsify:backups.retentionDays: Input should be greater than or equal to 1 (and 1 more problems)"),
+    # Cron Triggers take five fields, minute to day of week (https://developers.cloudflare.com/workers/
+    # configuration/cron-triggers/, reference D-CRON); a sixth (seconds or year) is refused by the API.
+    ("six-field cron", PROD.replace('schedule: "15 2 * * *"', 'schedule: "0 15 2 * * *"'),
+     "key parsify:backups.schedule: must be a five-field cron expression such as '0 3 * * *'"),
+    ("four-field cron", PROD.replace('schedule: "15 2 * * *"', 'schedule: "15 2 * *"'),
+     "key parsify:backups.schedule: must be a five-field cron expression"),
 ]
 
 
@@ -79,6 +110,16 @@ def test_bad_config_is_one_line_naming_file_and_key(program: Path, label: str, t
     assert status == 2, message
     assert "Pulumi.prod.yaml" in message and expected in message
     assert "\n" not in message
+
+
+@pytest.mark.parametrize("label, text", [
+    ("lock as long as the retention", PROD.replace("immutableDays: 7", "immutableDays: 35")),
+    ("cron with ranges and steps", PROD.replace('schedule: "15 2 * * *"', 'schedule: "*/30 1-5 * * mon-fri"')),
+])
+def test_the_edge_of_each_rule_is_accepted(program: Path, label: str, text: str) -> None:
+    (program / "Pulumi.prod.yaml").write_text(text)
+    status, message = run_cli("plan", "--stack", "prod", "--program", str(program), "--no-policies")
+    assert status == 0, message
 
 
 def test_unrecorded_invoke_names_the_fixture_file(program: Path) -> None:

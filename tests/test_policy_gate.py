@@ -59,6 +59,19 @@ def test_expired_waiver_stops_applying_and_is_reported(tmp_path: Path) -> None:
     assert status == 1
 
 
+@pytest.mark.parametrize("expires, applies", [("2026-11-27", True), ("2026-11-26", False)],
+                         ids=["last valid day", "a day after"])
+def test_a_waiver_applies_through_its_expiry_day_and_not_a_day_longer(tmp_path: Path, expires: str,
+                                                                      applies: bool) -> None:
+    # The suite's plan date is 2026-11-27: a waiver expiring that day still applies on it.
+    config = {"access-policy-no-public-include": {"waivers": [waiver(expires=expires)]}}
+    _, plan = gate(tmp_path, [OPEN_POLICY], config)
+    waived = [w for w in plan["waived"] if w["policy"] == "access-policy-no-public-include"]
+    blocking = [v for v in plan["violations"]
+                if v["policy"] == "access-policy-no-public-include" and v["level"] == "mandatory"]
+    assert (bool(waived), bool(blocking), bool(plan["expiredWaivers"])) == (applies, not applies, not applies)
+
+
 @pytest.mark.parametrize("config, expected", [
     ({"no-such-policy": {"waivers": [waiver()]}}, "key no-such-policy: no policy of that name"),
     ({"access-policy-no-public-include": {"waivers": [waiver(resources=["ghost"])]}},
@@ -95,6 +108,72 @@ def test_a_policy_that_raises_fails_closed(tmp_path: Path) -> None:
     # the other policies still ran on the same resource
     assert next(p for p in plan["compliance"]["policies"]
                 if p["policy"] == "api-token-no-wildcard-resources")["status"] == "pass"
+
+
+def _compliance(plan: dict[str, Any], policy: str) -> dict[str, Any]:
+    return next(p for p in plan["compliance"]["policies"] if p["policy"] == policy)
+
+
+def test_an_advisory_policy_that_crashes_blocks_and_fails_its_section(tmp_path: Path) -> None:
+    # `observability` must be an object (pulumi-cloudflare WorkersScript.observability); a string makes the
+    # advisory policy raise. A crash is not a verdict: it fails closed, whatever the policy's own level.
+    script = {"type": "cloudflare:index/workersScript:WorkersScript", "name": "w", "inputs": {"observability": "on"}}
+    status, plan = gate(tmp_path, [script])
+    (failure,) = [v for v in plan["violations"] if v["policy"] == "workers-script-observability-logs"]
+    assert failure["message"].startswith("POLICY ERROR: policy 'workers-script-observability-logs' raised")
+    assert failure["level"] == "mandatory" and status == 1
+    summary = _compliance(plan, "workers-script-observability-logs")
+    assert (summary["level"], summary["status"], summary["violations"]) == ("advisory", "fail", 1)
+    assert plan["compliance"]["sections"][summary["section"]]["fail"] >= 1
+
+
+def test_a_stack_policy_that_crashes_fails_closed_naming_the_stack(tmp_path: Path) -> None:
+    # Worker `bindings` is a list of objects (pulumi-cloudflare WorkersScript.bindings); a string makes the
+    # backup policies, which read the whole stack, raise.
+    db = {"type": "cloudflare:index/d1Database:D1Database", "name": "db", "inputs": {"name": "core"}, "protect": True}
+    script = {"type": "cloudflare:index/workersScript:WorkersScript", "name": "w", "inputs": {"bindings": "DB"}}
+    status, plan = gate(tmp_path, [db, script])
+    (failure,) = [v for v in plan["violations"] if v["policy"] == "d1-database-has-scheduled-backup"]
+    assert failure["level"] == "mandatory" and status == 1
+    assert failure["message"].startswith("POLICY ERROR: policy 'd1-database-has-scheduled-backup' raised ")
+    assert failure["message"].endswith(" on the stack. The policy fails closed: fix the policy or the resource "
+                                       "before deploying.")
+
+
+def test_a_resource_policy_crash_names_the_resource_by_type_and_name(tmp_path: Path) -> None:
+    token = {"type": TOKEN, "name": "t", "inputs": {"name": "ci", "expiresOn": "next tuesday"}}
+    _, plan = gate(tmp_path, [token])
+    (failure,) = [v for v in plan["violations"] if v["policy"] == "api-token-expires"]
+    assert " on AccountToken 't'. The policy fails closed: fix the policy or the resource" in failure["message"]
+
+
+def test_an_unknown_value_blocks_instead_of_passing(tmp_path: Path) -> None:
+    # During `pulumi preview` a computed output is unknown; the SDK alone would pass with an advisory note.
+    token = {"type": "cloudflare:index/apiToken:ApiToken", "name": "t",
+             "inputs": {"name": "ci", "expiresOn": "unknown:"}}
+    status, plan = gate(tmp_path, [token])
+    (finding,) = [v for v in plan["violations"] if v["policy"] == "api-token-expires"]
+    assert finding["level"] == "mandatory" and finding["message"].startswith(
+        "Policy 'api-token-expires' cannot judge ApiToken 't' during preview because a value it reads is unknown "
+        "until apply (")
+    assert finding["message"].endswith("). It fails closed: make the value known (for example a literal or a config "
+                                       "value), or waive this with a ticket."), "it says how to proceed"
+    assert status == 1 and _compliance(plan, "api-token-expires")["status"] == "fail"
+
+
+def test_compliance_summary_says_pass_warn_and_fail(tmp_path: Path) -> None:
+    script = {"type": "cloudflare:index/workersScript:WorkersScript", "name": "w", "inputs": {}}
+    token = {"type": TOKEN, "name": "t", "inputs": {"name": "ci"}}  # no expiry: mandatory
+    status, plan = gate(tmp_path, [script, token])
+    assert status == 1
+    statuses = {p["policy"]: p["status"] for p in plan["compliance"]["policies"]}
+    assert statuses["workers-script-observability-logs"] == "warn"
+    assert statuses["api-token-expires"] == "fail"
+    assert statuses["api-token-no-wildcard-resources"] == "pass"
+    sections = plan["compliance"]["sections"]
+    assert sum(s["policies"] for s in sections.values()) == len(POLICIES)
+    assert sum(s["fail"] for s in sections.values()) == list(statuses.values()).count("fail")
+    assert sum(s["warn"] for s in sections.values()) == list(statuses.values()).count("warn")
 
 
 def test_advisory_violations_do_not_block(tmp_path: Path) -> None:

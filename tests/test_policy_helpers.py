@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import date
 from typing import Any
 
@@ -67,6 +68,12 @@ def test_public_values_and_names_by_convention_are_not_secrets(name: str, value:
     assert looks_secret(name, value) is None
 
 
+def test_a_secret_name_counts_even_when_its_value_is_json() -> None:
+    # The value is JSON without a secret in it; the name alone says it holds one.
+    assert secret_reason("DB_PASSWORD", '{"user": "app"}') is not None
+    assert secret_reason("DB_SETTINGS", '{"user": "app"}') is None
+
+
 def test_nested_json_is_walked() -> None:
     assert secret_reason("CONFIG", '{"db": {"host": "db.internal", "password": "x"}}') == \
         "its name 'password' suggests a secret"
@@ -105,6 +112,39 @@ def test_waiver_expiry_window_both_sides_of_the_boundary(expires: str, valid: bo
     assert len(parse_waivers("p", {"waivers": [_waiver(expires=expires)]}, TODAY, {"web"})) == int(valid)
 
 
+@pytest.mark.parametrize("entry, why", [
+    ("SEC-1", "Waiver #1 of policy 'p' (waivers[0]) is not an object; it does not apply"),
+    ({**_waiver(), "approver": ""}, "Waiver SEC-1 of policy 'p' (waivers[0]) is missing approver; it does not apply"),
+    ({"resources": ["web"]}, "Waiver #1 of policy 'p' (waivers[0]) is missing reason, ticket, approver, expires"),
+    (_waiver(expires="soon"), "Waiver SEC-1 of policy 'p' (waivers[0]) expires 'soon', which is not a date"),
+    (_waiver(resources=["ghost"]), "(waivers[0]) names ghost, which is not a resource of this stack"),
+    (_waiver(expires="2027-03-01"), "Waiver SEC-1 of policy 'p' (waivers[0]) expires 2027-03-01, more than 90 days "
+                                    "after the plan date 2026-11-27; waivers are time-limited; it does not apply"),
+], ids=["not an object", "empty approver", "missing keys", "not a date", "unknown resource", "too long"])
+def test_a_waiver_that_cannot_apply_says_why(entry: Any, why: str) -> None:
+    (found,) = problems("p", {"waivers": [entry]}, TODAY, {"web"})
+    assert why in found
+    assert parse_waivers("p", {"waivers": [entry]}, TODAY, {"web"}) == [], "and it is not applied"
+
+
+def test_a_resource_policy_reports_only_the_waivers_naming_its_resource() -> None:
+    config = {"waivers": [_waiver(resources=["web"], expires="2028-01-01"),
+                          _waiver(resources=["api"], ticket="SEC-2", expires="2028-01-01")]}
+    (found,) = problems("p", config, TODAY, None, subject="urn:pulumi:prod::parsify::vercel:index/project:Project::api")
+    assert found.startswith("Waiver SEC-2 of policy 'p' (waivers[1]) expires 2028-01-01")
+    assert problems("p", config, TODAY, None, subject="urn:other::db") == []
+    assert len(problems("p", config, TODAY, None)) == 2, "without a subject, every waiver is judged"
+    assert problems("p", {}, TODAY, None) == [] and problems("p", {"waivers": None}, TODAY, None) == []
+
+
+def test_a_waiver_describes_itself_for_the_ledger() -> None:
+    (waiver,) = parse_waivers("p", {"waivers": [_waiver(resources=["web", "urn:x::api"])]}, TODAY, None)
+    assert waiver.describe() == {"policy": "p", "ticket": "SEC-1", "reason": "r" * 20, "approver": "a@b.c",
+                                 "expires": "2026-12-01", "resources": ["web", "urn:x::api"]}
+    assert waiver.covers("urn:y::web") and waiver.covers("urn:x::api"), "by name, or by the full URN"
+    assert not waiver.covers("urn:y::api") and not waiver.covers("urn:x::db")
+
+
 def test_waiver_active_until_the_end_of_its_expiry_day() -> None:
     (waiver,) = parse_waivers("p", {"waivers": [_waiver(expires="2026-12-01")]}, TODAY, {"web"})
     assert waiver.active(date(2026, 12, 1)) and not waiver.active(date(2026, 12, 2))
@@ -136,3 +176,25 @@ def test_the_pack_itself_refuses_bad_waivers_as_the_real_cli_runs_it(monkeypatch
         lambda message, urn=None: found.append(message))
     assert any("SEC-2" in m and "names ghost, which is not a resource of this stack" in m for m in found), found
     assert any("has no scheduled backup" in m for m in found)
+
+
+@pytest.mark.parametrize("zone", ["America/Los_Angeles", "Pacific/Kiritimati"])
+def test_token_expiry_is_judged_in_utc_whatever_the_machine_s_time_zone(monkeypatch: pytest.MonkeyPatch,
+                                                                        zone: str) -> None:
+    # RFC 3339: 22:00 at -05:00 on 2027-02-25 is 03:00 UTC on 2027-02-26, day 91 after 2026-11-27. A runner in
+    # another time zone (the engine runs the pack on the operator's machine) must reach the same verdict.
+    monkeypatch.setenv("PARSIFY_PLAN_DATE", "2026-11-27")
+    monkeypatch.setenv("TZ", zone)
+    time.tzset()
+    try:
+        policy = next(p for p in POLICIES if p.name == "api-token-expires")
+        opts = PolicyResourceOptions(False, [], None, [], None, [])  # type: ignore[arg-type]
+        found: list[str] = []
+        policy.validate(ResourceValidationArgs(
+            "cloudflare:index/accountToken:AccountToken", {"name": "ci", "expiresOn": "2027-02-25T22:00:00-05:00"},
+            "urn:pulumi:prod::parsify::cloudflare:index/accountToken:AccountToken::t", "t", opts, None, {}),
+            lambda message, urn=None: found.append(message))
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    assert len(found) == 1 and "expires on 2027-02-26, beyond the 90-day maximum (2027-02-25)" in found[0], found

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from parsify_infra import secrets
 from parsify_infra.stackfile import load_stack_files
 from tests.conftest import PLAN_DATE, REPO, run_cli
 
@@ -59,3 +60,36 @@ def test_invoke_results_stay_secret_where_the_recording_says_the_provider_marked
                            "--no-policies")
     user = next(r for r in json.loads(text)["resources"] if r["name"] == "u")
     assert status == 0 and user["inputs"]["token"] == shown
+
+
+# The last-line scrub, directly: whatever path produced a text, no offline placeholder leaves the process.
+def test_the_last_line_scrub_removes_every_known_placeholder_in_any_case(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(secrets, "KNOWN", set())
+    secrets.remember(["OFFLINE-SECRET-abc", "", "OFFLINE-SECRET-abcdef"])
+    assert sorted(secrets.KNOWN) == ["OFFLINE-SECRET-abc", "OFFLINE-SECRET-abcdef"], "an empty one is not kept"
+    text = "token=OFFLINE-SECRET-abcdef; upper OFFLINE-SECRET-ABC; lower offline-secret-abc. done"
+    # The longer placeholder first: no tail of it ("def") is left behind after the shorter one is masked.
+    assert secrets.scrub(text) == "token=[secret]; upper [secret]; lower [secret]. done"
+
+
+def test_the_scrub_also_takes_this_call_s_placeholders_and_leaves_other_text(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(secrets, "KNOWN", set())
+    assert secrets.scrub("nothing (secret) here .*") == "nothing (secret) here .*"
+    assert secrets.scrub("a.b a+b", ["a.b"]) == "[secret] a+b", "placeholders are matched literally"
+    assert not secrets.KNOWN, "a call's own placeholders are not remembered"
+
+
+def test_mask_replaces_secrets_and_unknowns_at_any_depth() -> None:
+    wrapped = {secrets.SECRET_SIG_KEY: secrets.SECRET_SIG, "value": "v1:abc"}
+    value = {"a": [wrapped, {"b": secrets.UNKNOWN_SENTINEL}], "c": "plain", "d": {secrets.SECRET_SIG_KEY: "other"}}
+    assert secrets.mask(value) == {"a": ["[secret]", {"b": "[unknown]"}], "c": "plain",
+                                   "d": {secrets.SECRET_SIG_KEY: "other"}}
+    shown = secrets.mask(wrapped, fingerprints=True)
+    assert shown == f"[secret {secrets.fingerprint('v1:abc')}]" and len(secrets.fingerprint("v1:abc")) == 12
+    assert secrets.fingerprint("v1:abc") != secrets.fingerprint("v1:abd"), "a rotation shows"
+
+
+def test_a_structured_secret_has_one_fingerprint_whatever_its_key_order() -> None:
+    # Secret config values may be objects (`pulumi config set --secret --path`); re-reading one must not show as
+    # a rotation in the preview.
+    assert secrets.fingerprint({"user": "u", "password": "p"}) == secrets.fingerprint({"password": "p", "user": "u"})

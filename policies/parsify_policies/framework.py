@@ -13,6 +13,7 @@ they install around `validate`:
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -68,10 +69,16 @@ class PolicyMeta:
                                          specification=handbook.SOURCE)
 
 
+# pragma: no mutate start
+# (mutation testing: built once when the pack is imported, before any test runs, so mutmut cannot tell which
+# tests use it; every policy case goes through it. README, "Mutation testing")
 def _schema(meta: PolicyMeta) -> PolicyConfigSchema:
     properties = {key: dict(spec) for key, spec in meta.config.items()}
     properties["waivers"] = waivers.WAIVER_SCHEMA
     return PolicyConfigSchema(properties=properties)
+
+
+# pragma: no mutate end
 
 
 def _defaults(meta: PolicyMeta) -> dict[str, Any]:
@@ -92,45 +99,52 @@ def _failure(meta: PolicyMeta, exc: Exception, subject: Any) -> str:
             "The policy fails closed: fix the policy or the resource before deploying.")
 
 
+def _validate(meta: PolicyMeta, check: Callable[[Any, Report, dict[str, Any]], None], args: Any,
+              report_violation: ReportViolation) -> None:
+    """One policy's evaluation: its config, its waivers, and a check that fails closed."""
+    if not isinstance(args, StackValidationArgs) and args.resource_type not in meta.resource_types:
+        return  # not of the policy's families: nothing to judge (and no work: the engine asks for every resource)
+    config = {**_defaults(meta), **dict(args.get_config() or {})}
+    today = waivers.plan_date()
+    # The pack owns its waiver rules: a waiver that is malformed or too long (and, where the policy sees
+    # the stack, one that names no resource of it) is reported, never waivable, and not applied. A
+    # resource policy sees one resource: it reports the waivers that name that resource.
+    stack = isinstance(args, StackValidationArgs)
+    names = {r.name for r in args.resources} | {r.urn for r in args.resources} if stack else None
+    subject = None if stack else args.urn
+    for problem in waivers.problems(meta.name, config, today, names, subject):
+        report_violation(f"{problem}.", subject)
+    active_waivers = waivers.parse_waivers(meta.name, config, today, names)
+
+    def report(message: str, urn: str | None = None) -> None:
+        target = urn or subject or ""
+        for waiver in active_waivers:
+            if not waiver.covers(target):
+                continue
+            entry = {"policy": meta.name, "urn": target, "message": message, "waiver": waiver.describe()}
+            if waiver.active(today):
+                waivers.LEDGER.append({**entry, "status": "waived"})
+                return
+            waivers.LEDGER.append({**entry, "status": "expired"})
+            message += (f" Waiver {waiver.ticket} for this resource expired on "
+                        f"{waiver.expires.isoformat()} and no longer applies.")
+        report_violation(message, urn)
+
+    try:
+        check(args, report, config)
+    except _NotApplicableError:
+        raise  # the SDK reports it the way the engine expects
+    except Exception as exc:
+        report(_failure(meta, exc, None if stack else args), None)
+
+
+# pragma: no mutate start
+# (built when the pack is imported: see PolicyMeta)
 def _guarded(meta: PolicyMeta, check: Callable[[Any, Report, dict[str, Any]], None]
              ) -> Callable[[Any, ReportViolation], None]:
-    def validate(args: Any, report_violation: ReportViolation) -> None:
-        if not isinstance(args, StackValidationArgs) and args.resource_type not in meta.resource_types:
-            return  # not of the policy's families: nothing to judge (and no work: the engine asks for every resource)
-        config = {**_defaults(meta), **dict(args.get_config() or {})}
-        today = waivers.plan_date()
-        # The pack owns its waiver rules: a waiver that is malformed or too long (and, where the policy sees
-        # the stack, one that names no resource of it) is reported, never waivable, and not applied. A
-        # resource policy sees one resource: it reports the waivers that name that resource.
-        stack = isinstance(args, StackValidationArgs)
-        names = {r.name for r in args.resources} | {r.urn for r in args.resources} if stack else None
-        subject = None if stack else args.urn
-        for problem in waivers.problems(meta.name, config, today, names, subject):
-            report_violation(f"{problem}.", subject)
-        active_waivers = waivers.parse_waivers(meta.name, config, today, names)
-
-        def report(message: str, urn: str | None = None) -> None:
-            target = urn or subject or ""
-            for waiver in active_waivers:
-                if not waiver.covers(target):
-                    continue
-                entry = {"policy": meta.name, "urn": target, "message": message, "waiver": waiver.describe()}
-                if waiver.active(today):
-                    waivers.LEDGER.append({**entry, "status": "waived"})
-                    return
-                waivers.LEDGER.append({**entry, "status": "expired"})
-                message += (f" Waiver {waiver.ticket} for this resource expired on "
-                            f"{waiver.expires.isoformat()} and no longer applies.")
-            report_violation(message, urn)
-
-        try:
-            check(args, report, config)
-        except _NotApplicableError:
-            raise  # the SDK reports it the way the engine expects
-        except Exception as exc:
-            report(_failure(meta, exc, None if stack else args), None)
-
-    return validate
+    # A module-level function bound with partial, not a closure built at import: the evaluation runs (and can
+    # be traced and mutation-tested) when a policy is called, not when the pack is imported.
+    return functools.partial(_validate, meta, check)
 
 
 def resource_policy(meta: PolicyMeta, check: ResourceCheck) -> ResourceValidationPolicy:
@@ -155,3 +169,4 @@ def stack_policy(meta: PolicyMeta, check: StackCheck) -> StackValidationPolicy:
     # may hand it only those resources.
     policy.judges = meta.resource_types  # type: ignore[attr-defined]
     return policy
+# pragma: no mutate end

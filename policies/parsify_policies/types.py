@@ -10,9 +10,15 @@ from __future__ import annotations
 Family = tuple[str, ...]
 
 
+# pragma: no mutate start
+# (mutation testing: runs only when this module is imported, before any test; the families it builds are checked
+# against the provider SDKs by tests/test_policy_families.py. README, "Mutation testing")
 def _cf(*names: str) -> Family:
     """cloudflare:index/<lowerCamel>:<Class> for each class name."""
     return tuple(f"cloudflare:index/{n[0].lower()}{n[1:]}:{n}" for n in names)
+
+
+# pragma: no mutate end
 
 
 ACCESS_POLICY = _cf("ZeroTrustAccessPolicy", "AccessPolicy")
