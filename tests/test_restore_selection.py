@@ -20,7 +20,10 @@ def _backup(source: Path, backup_id: str, complete: bool | None) -> None:
     directory = source / "backups" / "core" / backup_id
     directory.mkdir(parents=True)
     if complete is not None:
-        (directory / "manifest.json").write_text(json.dumps({"complete": complete, "tables": {}, "objects": {}}))
+        schema = {"bytes": 0, "chunkBytes": 1, "chunks": []}
+        (directory / "manifest.json").write_text(json.dumps({
+            "format": "parsify-d1-backup/3", "complete": complete, "load": ["schema.1-cron.sql"], "tables": {},
+            "objects": {"schema.1-cron.sql": schema}}))
 
 
 def test_the_latest_complete_backup_is_chosen_not_the_oldest(tmp_path: Path) -> None:
@@ -39,5 +42,5 @@ def test_a_backup_not_marked_complete_is_refused_even_when_asked_for_by_id(tmp_p
         find_backup(tmp_path, "core", backup_id=NEWER)
     with pytest.raises(RestoreRefused, match="no complete backup from 2026-11-27"):
         find_backup(tmp_path, "core", on_date="2026-11-27")
-    with pytest.raises(RestoreRefused, match=r"no complete backup \(every candidate lacks a manifest\)"):
+    with pytest.raises(RestoreRefused, match=r"no complete backup \(none has a manifest marked complete\)"):
         find_backup(tmp_path, "core")

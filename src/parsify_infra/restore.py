@@ -114,7 +114,7 @@ def find_backup(source: Path, database: str, on_date: str | None = None, backup_
         if manifest and manifest.get("complete"):
             return Backup(database, directory.name, directory, manifest)
     when = f" from {on_date}" if on_date else ""
-    raise RestoreRefused(f"{base}: no complete backup{when} (every candidate lacks a manifest)")
+    raise RestoreRefused(f"{base}: no complete backup{when} (none has a manifest marked complete)")
 
 
 def verify_objects(backup: Backup) -> None:
