@@ -128,6 +128,22 @@ def test_restore_refuses_a_backup_that_does_not_match_its_manifest(mirror: Path,
     assert sorted(tmp_path.iterdir()) == [tmp_path / "mirror"], "no database or SQL file, partial or not"
 
 
+def test_wrong_places_and_days_are_named_before_anything_is_read(mirror: Path, tmp_path: Path) -> None:
+    for argv, status_expected, expected in [
+        (["--source", str(tmp_path / "nowhere"), "--output", str(tmp_path / "a.sql")], 2,
+         "nowhere: no such folder (--source is the folder that holds backups/)"),
+        (["--source", str(mirror / "backups"), "--output", str(tmp_path / "a.sql")], 2,
+         "(--source is the folder that holds backups/; it holds no databases)"),
+        (["--source", str(mirror), "--output", str(tmp_path / "missing" / "a.sql")], 2,
+         "a.sql: its folder"),
+        (["--source", str(mirror), "--date", "2026-11-21", "--output", str(tmp_path / "a.sql")], 1,
+         "no backup from 2026-11-21; backups exist for 2026-11-27"),
+    ]:
+        status, text = run_cli("restore", "--database", "core", *argv)
+        assert status == status_expected and expected in text and len(text.strip().splitlines()) == 1, text
+    assert not (tmp_path / "a.sql").exists()
+
+
 def test_restore_never_overwrites_a_database(mirror: Path, tmp_path: Path) -> None:
     existing = tmp_path / "prod.sqlite"
     existing.write_bytes(b"precious")

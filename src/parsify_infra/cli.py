@@ -131,6 +131,8 @@ def build_parser() -> argparse.ArgumentParser:
     drill.add_argument("--from-sqlite", type=Path, help="back up a copy of this SQLite database instead "
                        "(e.g. from `wrangler d1 export`)")
     drill.add_argument("--restored", type=Path, help="write the restored database to this new file")
+    drill.add_argument("--keep-backup", type=Path, help="keep the backup (a bucket mirror) in this new folder, "
+                       "to rehearse `restore --source DIR --database core` on it")
     drill.add_argument("--format", choices=["text", "json"], default="text")
     gate = commands.add_parser("deploy-gate", help="may this change deploy to prod now (maintenance window, "
                                "error budget)? exit 1 if not")
@@ -273,7 +275,8 @@ def _restore(args: argparse.Namespace) -> tuple[int, str]:
 
 
 def _drill(args: argparse.Namespace) -> tuple[int, str]:
-    report = run_drill(project_root() / "workers", args.rows, from_sqlite=args.from_sqlite, restored=args.restored)
+    report = run_drill(project_root() / "workers", args.rows, from_sqlite=args.from_sqlite, restored=args.restored,
+                       keep_backup=args.keep_backup)
     text = json.dumps(report.as_dict(), indent=2) + "\n" if args.format == "json" else report.text()
     return (EXIT_OK if report.passed else EXIT_VIOLATIONS), text
 

@@ -111,7 +111,7 @@ def copy_into(seed: Path, target: Path) -> None:
 
 def _node(workers: Path, *argv: str) -> dict[str, Any]:
     if not (workers / "node_modules" / "miniflare").is_dir():
-        raise InputError(f"{workers}/node_modules: miniflare is not installed; run `make test-workers` "
+        raise InputError(f"{workers}/node_modules: miniflare is not installed; run `make drill` once "
                          "(npm ci in workers/) first")
     result = subprocess.run(["node", str(workers / "drill" / "run-backup.mjs"), *argv], capture_output=True,
                             text=True, check=False)
@@ -222,7 +222,8 @@ class DrillReport:
 
     def text(self) -> str:
         verdict = "PASSED" if self.passed else "FAILED"
-        lines = [f"Restore drill {verdict} ({self.source}): {len(self.tables)} tables, {self.rows:,} rows, "
+        lines = [f"Restore drill {verdict} ({self.source}): {len(self.tables)} "
+                 f"table{'' if len(self.tables) == 1 else 's'} restored, {self.rows:,} rows, "
                  f"{self.database_bytes / 1e6:.1f} MB.",
                  f"  backup on the local Workers runtime: {self.backup_seconds:.2f} s "
                  f"({self.backup_invocations} invocation{'' if self.backup_invocations == 1 else 's'})",
@@ -237,7 +238,8 @@ class DrillReport:
 
 
 def run_drill(workers: Path, rows: int = 50_000, payload_bytes: int = 64, workdir: Path | None = None,
-              from_sqlite: Path | None = None, restored: Path | None = None) -> DrillReport:
+              from_sqlite: Path | None = None, restored: Path | None = None,
+              keep_backup: Path | None = None) -> DrillReport:
     """Back up a database on the local Workers runtime (a seeded one, or a copy of `from_sqlite`), restore
     it, and compare every object and row with the source. `restored` keeps the restored database."""
     if from_sqlite is not None:
@@ -246,6 +248,8 @@ def run_drill(workers: Path, rows: int = 50_000, payload_bytes: int = 64, workdi
         raise InputError(f"{restored}: already exists; the drill writes the restored database to a new file")
     if restored is not None and not restored.parent.is_dir():
         raise InputError(f"{restored}: its folder {restored.parent} does not exist")
+    if keep_backup is not None and keep_backup.exists():
+        raise InputError(f"{keep_backup}: already exists; --keep-backup writes the backup to a new folder")
     own = workdir is None
     work = Path(tempfile.mkdtemp(prefix="parsify-drill-")) if own else workdir
     assert work is not None
@@ -256,13 +260,17 @@ def run_drill(workers: Path, rows: int = 50_000, payload_bytes: int = 64, workdi
         persist = work / "persist"
         copy_into(seed, Path(_node(workers, "init", str(persist))["sqlite"]))
         backup = _node(workers, "backup", str(persist), str(work / "mirror"))
+        if keep_backup is not None:
+            shutil.copytree(work / "mirror", keep_backup)
         source = str(from_sqlite) if from_sqlite else f"a seeded database of {rows:,} rows"
         size = seed.stat().st_size
         if backup["status"] != "complete" or backup.get("failures"):
             reasons = [f["error"] for f in backup.get("failures") or []] or [str(backup.get("error"))]
             state = "is incomplete" if backup["status"] == "complete" else f"run ended {backup['status']}"
             return DrillReport(source, size, backup["seconds"], backup.get("invocations", 0), 0.0,
-                               [f"the backup {state}: {'; '.join(reasons)}"], [])
+                               [f"the backup of the copy (database 'core') {state}, so nothing was restored"
+                                f"{' and ' + str(restored) + ' was not written' if restored else ''}: "
+                                f"{'; '.join(reasons)} (README, Backups: known limits)"], [])
         target = work / "restored.sqlite"
         started = time.perf_counter()
         try:

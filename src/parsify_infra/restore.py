@@ -96,9 +96,13 @@ def _manifest(directory: Path) -> dict[str, Any] | None:
 
 def find_backup(source: Path, database: str, on_date: str | None = None, backup_id: str | None = None) -> Backup:
     """The requested backup, or the latest complete one (of `on_date` when given)."""
+    if not source.is_dir():
+        raise InputError(f"{source}: no such folder (--source is the folder that holds backups/)")
     base = source / "backups" / database
     if not base.is_dir():
-        raise InputError(f"{base}: no backups of database '{database}' in {source}")
+        held = sorted(p.name for p in (source / "backups").iterdir()) if (source / "backups").is_dir() else []
+        raise InputError(f"{base}: no backups of database '{database}' in {source} (--source is the folder that "
+                         f"holds backups/; it holds {', '.join(held) or 'no databases'})")
     if backup_id:
         directory = base / backup_id
         if not directory.is_dir():
@@ -114,6 +118,9 @@ def find_backup(source: Path, database: str, on_date: str | None = None, backup_
         if manifest and manifest.get("complete"):
             return Backup(database, directory.name, directory, manifest)
     when = f" from {on_date}" if on_date else ""
+    days = sorted({d.name[:10] for d in base.iterdir() if d.is_dir()})
+    if on_date and on_date not in days:
+        raise RestoreRefused(f"{base}: no backup from {on_date}; backups exist for {', '.join(days[-5:]) or 'no day'}")
     raise RestoreRefused(f"{base}: no complete backup{when} (none has a manifest marked complete)")
 
 
@@ -236,10 +243,14 @@ class RestoreReport:
 def restore(source: Path, database: str, on_date: str | None = None, backup_id: str | None = None,
             output: Path | None = None, into_sqlite: Path | None = None) -> RestoreReport:
     started = time.perf_counter()
-    backup = find_backup(source, database, on_date, backup_id)
-    verify_objects(backup)
+    # Where the results go is checked before anything is read: verifying a large backup takes minutes.
     if into_sqlite is not None and into_sqlite.exists():
         raise InputError(f"{into_sqlite}: already exists; restore into a new database file")
+    for target in (output, into_sqlite):
+        if target is not None and not target.parent.is_dir():
+            raise InputError(f"{target}: its folder {target.parent} does not exist")
+    backup = find_backup(source, database, on_date, backup_id)
+    verify_objects(backup)
     # Build beside the targets and rename at the end: never a half-restored database or SQL file under its name.
     partial_db = into_sqlite.with_name(into_sqlite.name + ".partial") if into_sqlite else None
     partial_sql = output.with_name(output.name + ".partial") if output else None
