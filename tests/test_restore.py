@@ -87,6 +87,9 @@ def test_latest_complete_backup_is_chosen_and_an_incomplete_one_is_refused(mirro
                            newer.name, "--output", str(tmp_path / "b.sql"))
     assert status == 1 and "no complete manifest.json; the backup is incomplete and is refused" in text
     assert not (tmp_path / "b.sql").exists()
+    status, text = run_cli("restore", "--source", str(mirror), "--database", "core", "--backup-id",
+                           newer.name, "--output", str(tmp_path / "b.sql"), "--format", "json")
+    assert status == 1 and json.loads(text)["verified"] is False and "is refused" in json.loads(text)["refused"]
     status, text = run_cli("restore", "--source", str(mirror), "--database", "core", "--date", "2026-11-28",
                            "--output", str(tmp_path / "c.sql"))
     assert status == 1 and "no complete backup from 2026-11-28" in text

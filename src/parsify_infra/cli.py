@@ -261,6 +261,8 @@ def _restore(args: argparse.Namespace) -> tuple[int, str]:
     try:
         report = restore(args.source, args.database, args.date, args.backup_id, args.output, args.into_sqlite)
     except RestoreRefused as exc:
+        if args.format == "json":  # a script reading the JSON gets the refusal as JSON too
+            return EXIT_VIOLATIONS, json.dumps({"verified": False, "refused": str(exc)}, indent=2) + "\n"
         return EXIT_VIOLATIONS, f"restore refused: {exc}\n"
     data = report.as_dict()
     if args.format == "json":
