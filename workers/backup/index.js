@@ -406,13 +406,20 @@ export function keyCondition(table, operator, literals) {
   return `(${keyTerms(table).join(", ")}) ${operator} (${literals.join(", ")})`;
 }
 
+/** The row count of the next page: about `pageBytes` of SQL at the last page's bytes per row, and few rows
+ *  the Worker writes itself (`workerRows` of the last page's `rows`). */
+export function nextPageRows(settings, rows, bytes, workerRows = 0) {
+  return Math.max(1, Math.min(settings.pageRows, Math.floor((0.8 * settings.pageBytes * rows) / Math.max(1, bytes)),
+    workerRows ? Math.floor((WORKER_ROWS_PER_PAGE * rows) / workerRows) : Infinity));
+}
+
 /** One page: the rows after the cursor up to the bound, as one string of INSERTs for the rows that fit a
  *  statement, the key literals of those that do not, and the key of the last row. */
 export function pageQuery(table, limit) {
   const { insert, estimate, keyLiteral, inexact, keyInexact } = rowExpressions(table);
   const after = table.cursor ? keyCondition(table, ">", table.cursor) : "1";
   const order = keyTerms(table).join(", ");
-  const keyCols = table.key.map((k, i) => `${quoteIdent(k.name)} COLLATE ${quoteIdent(k.coll)} AS _k${i}`).join(", ");
+  const keyCols = keyTerms(table).map((term, i) => `${term} AS _k${i}`).join(", ");
   const keyOrder = (dir) => table.key.map((k, i) => `_k${i} COLLATE ${quoteIdent(k.coll)}${dir}`).join(", ");
   return `WITH page AS MATERIALIZED (SELECT ${keyCols}, ${keyLiteral} AS kl, ${inexact} AS x, ${keyInexact} AS kx, ` +
     `CASE WHEN ${estimate} <= ${RENDER_LIMIT} THEN ${insert} END AS s FROM ${quoteIdent(table.name)} ` +
@@ -767,7 +774,8 @@ async function exportTable(env, state, entry, table, invocation) {
     if (page.sql) append(page.sql);
     let rows = page.n;
     if (page.last.length > KEY_LITERAL_CHARS) throw new TableFailure(keyTooLong(entry, table));
-    for (const keyJson of JSON.parse(page.large)) { // at most about WORKER_ROWS_PER_PAGE once sized
+    const large = JSON.parse(page.large);
+    for (const keyJson of large) { // at most about WORKER_ROWS_PER_PAGE once sized
       let sql;
       try {
         sql = await workerRowSql(db, table, JSON.parse(keyJson), invocation, where);
@@ -781,11 +789,7 @@ async function exportTable(env, state, entry, table, invocation) {
     }
     table.rows += rows;
     table.cursor = JSON.parse(page.last);
-    // The next page: about pageBytes of SQL at this page's bytes per row, and few rows the Worker writes.
-    const large = JSON.parse(page.large).length;
-    table.nextRows = Math.max(1, Math.min(pageRows,
-      Math.floor((0.8 * state.settings.pageBytes * page.n) / Math.max(1, table.bytes - bytesBefore)),
-      large ? Math.floor((WORKER_ROWS_PER_PAGE * page.n) / large) : Infinity));
+    table.nextRows = nextPageRows(state.settings, page.n, table.bytes - bytesBefore, large.length);
     await flush(false);
   }
   if (table.uploadId) {

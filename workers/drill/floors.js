@@ -3,7 +3,7 @@
 //   GET /read[?gzip=1]  -> every table of DB_CORE read page by page with the backup Worker's own query, nothing
 //                          written (with gzip=1, each page also goes through the runtime's CompressionStream)
 //   GET /write?bytes=N  -> N bytes written to BACKUPS in multipart parts of the backup Worker's part size
-import { boundQuery, databaseBindings, pageQuery, settings, tablesOf } from "../backup/index.js";
+import { boundQuery, databaseBindings, nextPageRows, pageQuery, settings, tablesOf } from "../backup/index.js";
 
 async function gzipSize(bytes) {
   const stream = new Blob([bytes]).stream().pipeThrough(new CompressionStream("gzip"));
@@ -30,7 +30,7 @@ async function readAll(env, gzip) {
         bytes += encoded.length;
         if (gzip) compressed += await gzipSize(encoded);
         table.cursor = JSON.parse(page.last);
-        rows = Math.max(1, Math.min(config.pageRows, Math.floor((0.8 * config.pageBytes * page.n) / Math.max(1, encoded.length))));
+        rows = nextPageRows(config, page.n, encoded.length);
       }
     }
   }
