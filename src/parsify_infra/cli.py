@@ -20,14 +20,12 @@ from parsify_infra.capture import DEFAULT_TIMEOUT_SECONDS
 from parsify_infra.catalogue import catalogue_table
 from parsify_infra.changerecord import DEFAULT_MAX_CHARS, change_summary, render_change_record
 from parsify_infra.changes import diff, read_codeowners, required_reviewers
-from parsify_infra.drill import run_drill
 from parsify_infra.errors import EXIT_BAD_INPUT, EXIT_CHANGES, EXIT_OK, EXIT_VIOLATIONS, InputError
 from parsify_infra.gate import Verdicts, evaluate, load_pack
 from parsify_infra.plan import capture_stack, plan_document
 from parsify_infra.preview import render_preview
 from parsify_infra.pulumijson import preview_digest
 from parsify_infra.render import render_listing
-from parsify_infra.restore import RestoreRefused, restore
 from parsify_infra.secrets import scrub
 from parsify_infra.snapshot import read_snapshot, snapshot_document, snapshot_path, snapshot_text
 from parsify_infra.stackfile import StackFiles
@@ -256,6 +254,8 @@ def _review(args: argparse.Namespace) -> tuple[int, str]:
 
 
 def _restore(args: argparse.Namespace) -> tuple[int, str]:
+    # Imported here: restore loads its own SQLite (sqlean), which no other command needs at start-up.
+    from parsify_infra.restore import RestoreRefused, restore
     if args.output is None and args.into_sqlite is None:
         raise InputError("restore: give --output FILE.sql and/or --into-sqlite FILE")
     try:
@@ -277,6 +277,7 @@ def _restore(args: argparse.Namespace) -> tuple[int, str]:
 
 
 def _drill(args: argparse.Namespace) -> tuple[int, str]:
+    from parsify_infra.drill import run_drill  # see _restore
     report = run_drill(project_root() / "workers", args.rows, from_sqlite=args.from_sqlite, restored=args.restored,
                        keep_backup=args.keep_backup)
     text = json.dumps(report.as_dict(), indent=2) + "\n" if args.format == "json" else report.text()
