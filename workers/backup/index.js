@@ -625,11 +625,15 @@ async function workerRowSql(db, table, keyLiterals, invocation, where) {
     if (quoted !== null) return { sql: quoted };
     return { column: i, type, bytes }; // large: in pieces
   });
-  // Small values that still make the INSERT too long go in pieces too, largest first.
-  const size = () => values.reduce((n, v) => n + (v.sql ? v.sql.length * 3 : 120), 200);
-  for (const v of [...values].filter((x) => x.sql && x.sql.length > 1000).sort((a, b) => b.sql.length - a.sql.length)) {
-    if (size() <= ROW_BYTES) break;
+  // Values that together still make the INSERT too long go in pieces too, the largest first (by bytes:
+  // an independent check found rows of many 2.7 KB CJK values that a count of characters let through).
+  const head = encoder.encode(`INSERT INTO ${quoteIdent(table.name)} (${cols.map((c) => c.sql).join(", ")}) VALUES ();`).length;
+  const bytesOf = (v) => (v.sql ? encoder.encode(v.sql).length : 160); // 160: the subquery that takes the pieces
+  let size = values.reduce((n, v) => n + bytesOf(v) + 1, head);
+  for (const v of [...values].filter((x) => x.sql && x.sql.length > 160).sort((a, b) => bytesOf(b) - bytesOf(a))) {
+    if (size <= ROW_BYTES) break;
     const i = values.indexOf(v);
+    size -= bytesOf(v) - 160;
     values[i] = { column: i, type: row[`t${i}`], bytes: row[`l${i}`] };
   }
   const statements = [];
@@ -655,7 +659,7 @@ async function workerRowSql(db, table, keyLiterals, invocation, where) {
   for (const statement of statements) {
     if (encoder.encode(statement).length > STATEMENT_BYTES) {
       throw new TableFailure(`${where}: the row with key ${clip(keyLiterals.join(", "))} needs a statement over D1's ` +
-        `${STATEMENT_BYTES}-byte limit (its column names are too long)`);
+        `${STATEMENT_BYTES}-byte limit even with its values in pieces (its table and column names are too long)`);
     }
   }
   return statements.join("");
