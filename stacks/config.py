@@ -461,10 +461,8 @@ def _raw_config() -> tuple[dict[str, Any], dict[str, str]]:
 
 
 def _key_path(loc: tuple[int | str, ...]) -> str:
-    path = str(loc[0]) if loc else ""
-    for part in loc[1:]:
-        path += f"[{part}]" if isinstance(part, int) else f".{part}"
-    return path
+    """pydantic's ("monitoring", "channels", 0) -> "monitoring.channels[0]", as the stack file would name it."""
+    return "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc).removeprefix(".")
 
 
 def load_stack_config() -> StackConfig:

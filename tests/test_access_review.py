@@ -112,27 +112,52 @@ def test_who_gets_into_each_application_and_vercel_owners() -> None:
 
 def test_the_review_is_a_markdown_document_with_one_table_per_section() -> None:
     # The weekly job posts this as an issue for the security team: headings, and tables GitHub renders (a header
-    # row, a separator row of as many columns, then one row per entry).
+    # row, a separator row of as many columns, then one row per entry). Lists in a cell are comma-separated, and
+    # an empty one says what it means ("-", "any", "**none**", "**never**").
     group_type = "cloudflare:index/zeroTrustAccessGroup:ZeroTrustAccessGroup"
     group = _resource(group_type, "g", {"name": "sre", "includes": [{"email": {"email": "b@parsify.io"}},
                                                                    {"email": {"email": "e@x.io"}}]})
     policy = _resource("cloudflare:index/zeroTrustAccessPolicy:ZeroTrustAccessPolicy", "p",
                        {"name": "open", "decision": "allow", "sessionDuration": "1h",
                         "includes": [{"group": {"id": "g"}}, {"group": {"id": "h"}}]}, {"includes": ["urn:g", "urn:h"]})
+    named = _resource("cloudflare:index/zeroTrustAccessPolicy:ZeroTrustAccessPolicy", "n", {
+        "name": "named", "decision": "allow", "sessionDuration": "8h",
+        "includes": [{"email": {"email": "c@parsify.io"}}, {"email": {"email": "f@parsify.io"}}],
+        "requires": [{"authMethod": {"authMethod": "hwk"}}, {"authMethod": {"authMethod": "otp"}}]})
     other = _resource(group_type, "h", {"name": "ops", "includes": []})
     app = _resource("cloudflare:index/zeroTrustAccessApplication:ZeroTrustAccessApplication", "a",
-                    {"name": "Admin", "domain": "admin.parsify.io", "sessionDuration": "12h"}, {"policies": ["urn:p"]})
+                    {"name": "Admin", "domain": "admin.parsify.io", "sessionDuration": "12h"},
+                    {"policies": ["urn:p", "urn:n"]})
     member = _resource("vercel:index/teamMember:TeamMember", "w", {"email": "d@parsify.io", "role": "MEMBER"})
-    review = build_review(_doc(group, other, policy, app, member, grants=[_grant("2027-06-01")]), TODAY)
+    cf_member = _resource("cloudflare:index/accountMember:AccountMember", "m",
+                          {"email": "dba@parsify.io", "roles": [PLAIN_ROLE, "9" * 32]})
+    ranged = _resource("cloudflare:index/accountToken:AccountToken", "t", {
+        "name": "deploy", "expiresOn": "2027-03-01T00:00:00Z",
+        "policies": [{"permissionGroups": [{"id": GROUP}, {"id": "f" * 32}],
+                      "resources": '{"com.cloudflare.api.account.x": "*", "com.cloudflare.api.account.y": "*"}'}],
+        "condition": {"requestIp": {"ins": ["198.51.100.0/24", "2001:db8::/48"]}}})
+    anywhere = _resource("cloudflare:index/accountToken:AccountToken", "u", {
+        "name": "anywhere", "expiresOn": "2027-03-01T00:00:00Z",
+        "policies": [{"permissionGroups": [{"id": GROUP}], "resources": '{"com.cloudflare.api.account.x": "*"}'}]})
+    review = build_review(_doc(group, other, policy, named, app, member, cf_member, _token("2027-04-01T00:00:00Z"),
+                               ranged, anywhere, grants=[_grant("2027-06-01")]), TODAY)
     assert render_review(review) == "\n".join([
         "# Access review: parsify/test (2026-11-27)", "",
-        "## Findings (0)", "", "- none", "",
-        "## Cloudflare account members", "", "| Member | Roles |", "|---|---|", "",
+        "## Findings (1)", "", f"- **unknown role**: dba@parsify.io (role ids {'9' * 32} are not in the pack's id table)",
+        "",
+        "## Cloudflare account members", "", "| Member | Roles |", "|---|---|",
+        f"| dba@parsify.io | API Gateway Read, unknown role {'9' * 32} |", "",
         "## Zero Trust Access applications", "",
         "### Admin (`admin.parsify.io`, session 12h)", "",
         "| Policy | Decision | Groups (members) | Emails | MFA required | Session |", "|---|---|---|---|---|---|",
-        "| open | allow | sre (b@parsify.io, e@x.io); ops () | - | **none** | 1h |", "",
+        "| open | allow | sre (b@parsify.io, e@x.io); ops () | - | **none** | 1h |",
+        "| named | allow | - | c@parsify.io, f@parsify.io | hwk, otp | 8h |", "",
         "## Time-limited grants", "", "| Person | Application | Expires | Ticket | Reason |", "|---|---|---|---|---|",
         "| a@parsify.io | Admin | 2027-06-01 | OPS-1 | a reason of some length |", "",
         "## API tokens", "", "| Token | Permission groups | Scope | IP condition | Expires |", "|---|---|---|---|---|",
+        f"| ci | Access: Apps Read, unknown permission group {'f' * 32} | com.cloudflare.api.account.x | 203.0.113.0/28 "
+        "| 2027-04-01T00:00:00Z |",
+        f"| deploy | Access: Apps Read, unknown permission group {'f' * 32} | com.cloudflare.api.account.x, "
+        "com.cloudflare.api.account.y | 198.51.100.0/24, 2001:db8::/48 | 2027-03-01T00:00:00Z |",
+        "| anywhere | Access: Apps Read | com.cloudflare.api.account.x | any | 2027-03-01T00:00:00Z |",
         "", "## Vercel team", "", "| Member | Role |", "|---|---|", "| d@parsify.io | MEMBER |", ""])

@@ -34,6 +34,7 @@ from pulumi_policy.policy import _NotApplicableError
 from pulumi_policy.proxy import UnknownValueError
 
 from parsify_policies import handbook, waivers
+from parsify_policies.props import resource_label
 
 FAILED_PREFIX = "POLICY ERROR:"
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
@@ -87,13 +88,12 @@ def _defaults(meta: PolicyMeta) -> dict[str, Any]:
 
 def _failure(meta: PolicyMeta, exc: Exception, subject: Any) -> str:
     """The violation for a policy that could not judge: fail closed, saying why."""
-    name = getattr(subject, "name", None)
-    where = f" {subject.resource_type.rsplit(':', 1)[-1]} '{name}'" if name else " the stack"
+    where = f" {resource_label(subject)}" if getattr(subject, "name", None) else " the stack"
     if isinstance(exc, UnknownValueError):
         # The SDK alone would turn this into an advisory note and pass: a verdict that depends on a value
         # known only after apply fails closed instead, saying what is unknown.
         return (f"Policy '{meta.name}' cannot judge{where} during preview because a value it reads is unknown "
-                f"until apply ({exc.message.rstrip('.')}). It fails closed: make the value known (for example "
+                f"until apply ({exc.message}). It fails closed: make the value known (for example "
                 "a literal or a config value), or waive this with a ticket.")
     return (f"{FAILED_PREFIX} policy '{meta.name}' raised {type(exc).__name__}: {exc} on{where}. "
             "The policy fails closed: fix the policy or the resource before deploying.")

@@ -51,4 +51,4 @@ def is_deny(policy: dict[str, Any]) -> bool:
 
 def resource_label(args: Any) -> str:
     """How messages name a resource: its type's short name and its Pulumi name."""
-    return f"{args.resource_type.rsplit(':', 1)[-1]} '{args.name}'"
+    return f"{args.resource_type.rpartition(':')[2]} '{args.name}'"

@@ -60,10 +60,6 @@ VERCEL_MEMBER = ("vercel:index/teamMember:TeamMember",)
 VERCEL_TEAM_CONFIG = ("vercel:index/teamConfig:TeamConfig",)  # SAML directory groups mapped to roles
 
 
-def is_a(resource_type: str, family: Family) -> bool:
-    return resource_type in family
-
-
 # Types that carry a property the SDK walk recognises (tests/test_policy_families.py) but that no policy
 # judges, with the reason.
 OUT_OF_SCOPE: dict[str, str] = {

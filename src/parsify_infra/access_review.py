@@ -17,7 +17,7 @@ def _of_type(doc: dict[str, Any], suffix: str) -> list[dict[str, Any]]:
 
 
 def _date(text: str) -> date:
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).date()
+    return datetime.fromisoformat(text).date()  # Python 3.11 reads a trailing "Z" as UTC
 
 
 def build_review(doc: dict[str, Any], today: date, waivers: list[dict[str, Any]] | None = None) -> dict[str, Any]:

@@ -165,13 +165,6 @@ def sql_blocks(path: Path) -> Iterator[str]:
         yield pending.decode("utf-8")  # an incomplete last statement: loading it fails, as it must
 
 
-def backup_sql(backup: Backup) -> Iterator[str]:
-    """The backup's objects in the manifest's load order (tables, rows with parents first, then AUTOINCREMENT
-    counters, indexes, views and triggers): what `wrangler d1 execute --file` gets."""
-    for name in backup.manifest["load"]:
-        yield from sql_blocks(backup.directory / name)
-
-
 D1_STATEMENT_BYTES = 100_000  # D1's limit on the length of one SQL statement
 
 
