@@ -161,3 +161,34 @@ def test_the_review_is_a_markdown_document_with_one_table_per_section() -> None:
         "com.cloudflare.api.account.y | 198.51.100.0/24, 2001:db8::/48 | 2027-03-01T00:00:00Z |",
         "| anywhere | Access: Apps Read | com.cloudflare.api.account.x | any | 2027-03-01T00:00:00Z |",
         "", "## Vercel team", "", "| Member | Role |", "|---|---|", "| d@parsify.io | MEMBER |", ""])
+
+
+def test_deprecated_type_names_and_left_out_keys_are_reviewed_too() -> None:
+    # Provider 5 names (AccessApplication, AccessPolicy, AccessGroup, ApiToken) are still accepted by the provider
+    # (shared/reference, provider type tokens); keys a user leaves out (no policies, no includes, no permission
+    # groups) are empty lists, not a crash.
+    group = _resource("cloudflare:index/accessGroup:AccessGroup", "g", {"name": "empty"})
+    policy = _resource("cloudflare:index/accessPolicy:AccessPolicy", "p", {"name": "old", "decision": "allow"},
+                       {"includes": ["urn:g"]})
+    app = _resource("cloudflare:index/accessApplication:AccessApplication", "a", {"name": "Legacy"},
+                    {"policies": ["urn:p"]})
+    bare_app = _resource("cloudflare:index/zeroTrustAccessApplication:ZeroTrustAccessApplication", "b",
+                         {"name": "Bare"})
+    token = _resource("cloudflare:index/apiToken:ApiToken", "t", {"name": "legacy", "expiresOn": "2027-01-01T00:00:00Z",
+                                                                  "policies": [{"resources": "{}"}]})
+    no_policies = _resource("cloudflare:index/accountToken:AccountToken", "u", {"name": "empty"})
+    two_admin = _resource("cloudflare:index/accountMember:AccountMember", "m", {
+        "email": "root@parsify.io", "roles": [ADMIN_ROLE, "1" * 32, "2" * 32],
+        "policies": [{"access": "allow", "permissionGroups": [{"id": "33666b9c79b9a5273fc7344ff42f953d"}]}]})
+    review = build_review(_doc(group, policy, app, bare_app, token, no_policies, two_admin), TODAY)
+    assert review["applications"] == [
+        {"name": "Legacy", "domain": None, "sessionDuration": None,
+         "policies": [{"policy": "old", "decision": "allow", "groups": [{"name": "empty", "emails": []}], "emails": [],
+                       "mfa": [], "sessionDuration": None}]},
+        {"name": "Bare", "domain": None, "sessionDuration": None, "policies": []}]
+    assert review["tokens"] == [
+        {"name": "legacy", "permissionGroups": [], "scope": [], "ipCondition": [], "expires": "2027-01-01T00:00:00Z"},
+        {"name": "empty", "permissionGroups": [], "scope": [], "ipCondition": [], "expires": None}]
+    assert [f["detail"] for f in review["findings"] if f["subject"] == "root@parsify.io"] == [
+        "Cloudflare Administrator, Super Administrator - All Privileges",
+        f"role ids {'1' * 32}, {'2' * 32} are not in the pack's id table"]

@@ -5,15 +5,16 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from parsify_policies import ids
+from parsify_policies import ids, types
 from parsify_policies.policies.account_member_admin_break_glass_only import granted_ids
 from parsify_policies.props import token_resources
 
 EXPIRY_WINDOW_DAYS = 14
 
 
-def _of_type(doc: dict[str, Any], suffix: str) -> list[dict[str, Any]]:
-    return [r for r in doc["resources"] if r["type"].endswith(suffix)]
+def _of_type(doc: dict[str, Any], family: types.Family) -> list[dict[str, Any]]:
+    """The resources of one of the pack's type families: current and deprecated type names alike."""
+    return [r for r in doc["resources"] if r["type"] in family]
 
 
 def _date(text: str) -> date:
@@ -26,7 +27,7 @@ def build_review(doc: dict[str, Any], today: date, waivers: list[dict[str, Any]]
     findings: list[dict[str, str]] = []
 
     members = []
-    for m in _of_type(doc, ":AccountMember"):
+    for m in _of_type(doc, types.ACCOUNT_MEMBER):
         # What the pack judges: roles and the permission groups of allowing member policies, by the pack's ids.
         entries = [(rid, ids.role(rid)) for _, rid in granted_ids(m["inputs"])]
         members.append({"email": m["inputs"]["email"],
@@ -55,7 +56,7 @@ def build_review(doc: dict[str, Any], today: date, waivers: list[dict[str, Any]]
                 "sessionDuration": policy["inputs"].get("sessionDuration")}
 
     applications = []
-    for app in _of_type(doc, ":ZeroTrustAccessApplication"):
+    for app in _of_type(doc, types.ACCESS_APPLICATION):
         policies = [by_urn[u] for u in app["propertyDependencies"].get("policies", []) if u in by_urn]
         applications.append({"name": app["inputs"].get("name"), "domain": app["inputs"].get("domain"),
                              "sessionDuration": app["inputs"].get("sessionDuration"),
@@ -71,7 +72,7 @@ def build_review(doc: dict[str, Any], today: date, waivers: list[dict[str, Any]]
                              "detail": f"expires {grant['expires']}"})
 
     tokens = []
-    for t in _of_type(doc, ":AccountToken") + _of_type(doc, ":ApiToken"):
+    for t in _of_type(doc, types.TOKENS):
         inputs = t["inputs"]
         policies = inputs.get("policies", [])
         groups = [ids.permission_group_name(g["id"]) or f"unknown permission group {g['id']}"
@@ -86,7 +87,7 @@ def build_review(doc: dict[str, Any], today: date, waivers: list[dict[str, Any]]
                              "detail": f"expires {expires or 'never'}"})
 
     vercel = [{"email": m["inputs"].get("email"), "role": m["inputs"].get("role")}
-              for m in _of_type(doc, ":TeamMember")]
+              for m in _of_type(doc, types.VERCEL_MEMBER)]
     findings += [{"kind": "administrator", "subject": m["email"], "detail": "Vercel team OWNER"}
                  for m in vercel if m["role"] == "OWNER"]
     for waiver in waivers or []:
