@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from parsify_infra.restore import RestoreRefused, find_backup
+from parsify_infra.restore import RestoreRefused, RestoreReport, find_backup
 
 OLDER, MIDDLE, NEWER = "2026-11-25T02-15-00-000Z", "2026-11-26T02-15-00-000Z", "2026-11-27T02-15-00-000Z"
 
@@ -44,3 +44,12 @@ def test_a_backup_not_marked_complete_is_refused_even_when_asked_for_by_id(tmp_p
         find_backup(tmp_path, "core", on_date="2026-11-27")
     with pytest.raises(RestoreRefused, match=r"no complete backup \(none has a manifest marked complete\)"):
         find_backup(tmp_path, "core")
+
+
+def test_the_restore_report_gives_rows_in_all_and_seconds_to_the_millisecond() -> None:
+    # The DBA's record of a restore (`restore --format json`): the time is reported to the millisecond.
+    report = RestoreReport(database="core", backup_id="2026-11-27T0215Z", tables={"a": 2, "b": 3}, output=None,
+                           sqlite="core.sqlite", seconds=12.34567, too_long_for_d1={})
+    assert report.as_dict() == {"database": "core", "backupId": "2026-11-27T0215Z", "tables": {"a": 2, "b": 3},
+                                "rows": 5, "output": None, "sqlite": "core.sqlite", "seconds": 12.346,
+                                "verified": True, "statementsTooLongForD1": {}}
