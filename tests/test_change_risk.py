@@ -154,9 +154,17 @@ def test_a_change_is_grouped_under_its_outermost_component() -> None:
                                  "type": "cloudflare:index/dnsRecord:DnsRecord", "name": "top",
                                  "parent": "urn:pulumi:prod::parsify::pulumi:pulumi:Stack::parsify-prod",
                                  "custom": True, "protect": False, "inputs": {"name": "top"}})
+    # A resource two components deep (a component inside the database's component) is grouped under the outer one.
+    inner = {"urn": "urn:pulumi:prod::parsify::parsify:data:Database$parsify:data:Replica::inner",
+             "type": "parsify:data:Replica", "name": "inner", "parent": database["urn"], "custom": False,
+             "protect": False, "inputs": {}}
+    current["resources"] += [inner, {"urn": "urn:pulumi:prod::parsify::cloudflare:index/d1Database:D1Database::deep",
+                                     "type": "cloudflare:index/d1Database:D1Database", "name": "deep",
+                                     "parent": inner["urn"], "custom": True, "protect": True, "inputs": {"name": "d"}}]
     by_name = {c.name: c for c in diff(APPROVED, current)}
     assert by_name[database["name"]].component == "parsify:data:Database"
     assert by_name["top"].component == "", "a resource of the stack itself has no component"
+    assert by_name["deep"].component == "parsify:data:Database"
 
 
 def test_no_codeowners_file_means_no_owners(tmp_path: Path) -> None:
