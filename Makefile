@@ -67,4 +67,4 @@ catalogue: .venv/.synced
 # mutation/results.md. ONLY="src/parsify_infra/secrets.py ..." scopes a run; SAMPLE=3 checks only the mutants whose
 # number ends in 3 (a systematic tenth, an estimate); MUTANTS="name ..." re-checks those (e.g. after new tests).
 mutate: .venv/.synced workers/node_modules/.package-lock.json
-	$(UV) run --locked --group mutation python mutation/run.py $(if $(ONLY),--only $(ONLY)) $(if $(SAMPLE),--sample $(SAMPLE)) $(if $(MUTANTS),--mutants $(MUTANTS))
+	$(UV) run --locked --group mutation python mutation/run.py $(if $(ONLY),--only $(ONLY)) $(if $(SAMPLE),--sample $(SAMPLE)) $(if $(MUTANTS),--mutants $(MUTANTS)) $(if $(RESUME),--resume)

@@ -7,7 +7,7 @@ the pack folder keeps its `__main__.py` and config and imports the (mutated) pac
 that the tests start (the console script) get the mutated code too, through PYTHONPATH.
 
 Usage: python mutation/run.py [--only GLOB ...] [--sample DIGIT | --mutants NAME ...] [--max-children N]
-                              [--report-only | --render-only]
+                              [--resume | --report-only | --render-only]
   --only  mutate only these files (scratch-copy paths, e.g. src/parsify_infra/secrets.py); the results of the
           modules it mutated replace theirs in mutation/status.json and mutation/results.md.
   --sample  only the mutants whose number ends in DIGIT: a systematic tenth, to estimate a module's score
@@ -61,15 +61,30 @@ THIRD_PARTY = ["pulumi", "pulumi.runtime", "pulumi_policy", "pulumi_cloudflare",
                "jsonschema", "yaml", "detect_secrets", "codeowners", "hypothesis", "pytest"]
 SKIP_COPY = shutil.ignore_patterns(".git", ".venv", ".tools", ".mutation", "node_modules", "__pycache__",
                                    ".hypothesis", ".mypy_cache", ".ruff_cache", ".pytest_cache")
-# mutmut stops a mutant's tests at the first failure (-x) but runs them in collection order: the fastest first
-# (by the durations its stats run measured) kills most mutants in a fraction of the time.
+# mutmut stops a mutant's tests at the first failure (-x) but runs them in collection order. Run the cheapest first,
+# by what each cost in mutmut's stats run, setup included: mutmut's own durations leave out fixture setup, so a test
+# that builds the prod plan in a fixture looked free and ran first for every mutant.
 FASTEST_FIRST = """
+import os  # noqa: E402
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:  # appended by mutation/run.py
-    stats = Path("mutmut-stats.json")
-    if stats.is_file():
-        duration = json.loads(stats.read_text(encoding="utf-8")).get("duration_by_test", {})
-        items.sort(key=lambda item: duration.get(item.nodeid, 0.0))
+_MUTATION_COSTS = Path("mutation-test-costs.json")  # appended by mutation/run.py (cwd: the mutants/ copy)
+_measured: dict[str, float] = {}
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if os.environ.get("MUTANT_UNDER_TEST") == "stats":
+        _measured[report.nodeid] = _measured.get(report.nodeid, 0.0) + report.duration
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    if _measured:
+        _MUTATION_COSTS.write_text(json.dumps(_measured), encoding="utf-8")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    if _MUTATION_COSTS.is_file():
+        cost = json.loads(_MUTATION_COSTS.read_text(encoding="utf-8"))
+        items.sort(key=lambda item: cost.get(item.nodeid, 0.0))
 """
 KILLED = {"killed", "caught by type check"}
 NOT_CHECKED = "not checked"  # an interrupted run: counted apart, not in the score
@@ -102,11 +117,20 @@ def read_equivalent() -> dict[str, str]:
     return {e.mutant: e.reason for e in parsed.equivalent}
 
 
-def prepare(only: list[str]) -> None:
-    """A fresh scratch copy with the pack's package moved under src/ (see the module docstring)."""
-    shutil.rmtree(WORK, ignore_errors=True)
-    shutil.copytree(ROOT, WORK, ignore=SKIP_COPY)
-    STARTED.write_text(str(time.time()), encoding="utf-8")
+def prepare(only: list[str], resume: bool = False) -> None:
+    """A fresh scratch copy with the pack's package moved under src/ (see the module docstring). To resume, the
+    copy is refreshed but mutmut's mutants/ (with its verdicts) is kept: mutmut makes the mutants of a changed file
+    again (it compares modification times) and keeps the verdicts of the functions that did not change."""
+    if resume and (WORK / "mutants").is_dir():
+        (WORK / "mutants" / "mutmut-stats.json").unlink(missing_ok=True)  # the tests changed: which reach what, again
+        for entry in WORK.iterdir():
+            if entry.name not in {"mutants", STARTED.name}:
+                shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
+    else:
+        shutil.rmtree(WORK, ignore_errors=True)
+        WORK.mkdir()
+        STARTED.write_text(str(time.time()), encoding="utf-8")
+    shutil.copytree(ROOT, WORK, ignore=SKIP_COPY, dirs_exist_ok=True)
     if (ROOT / "workers" / "node_modules").is_dir():
         (WORK / "workers" / "node_modules").symlink_to(ROOT / "workers" / "node_modules")
     (WORK / "policies" / "parsify_policies").rename(WORK / "src" / "parsify_policies")
@@ -282,6 +306,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="re-check these mutants (names or globs, e.g. the survivors of a run after new tests)")
     parser.add_argument("--render-only", action="store_true",
                         help="rewrite mutation/results.md from mutation/status.json (after editing equivalent.toml)")
+    parser.add_argument("--resume", action="store_true",
+                        help="go on with the stopped run in .mutation/ on the current code and tests: the verdicts "
+                             "of unchanged functions are kept")
     parser.add_argument("--report-only", action="store_true",
                         help="collect what the last (possibly interrupted) run in .mutation/ has, without running")
     args = parser.parse_args(argv)
@@ -294,7 +321,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"mutation score {killed}/{judged}; written to {RESULTS.relative_to(ROOT)}")
         return 0 if not judged or killed / judged >= GOAL else 1
     minutes = (time.time() - float(STARTED.read_text(encoding="utf-8"))) / 60 if STARTED.is_file() else 0.0
-    if not args.report_only:
+    if args.resume:
+        prepare(args.only or IN_SCOPE, resume=True)
+        run_mutmut(args.max_children, [])
+        minutes = (time.time() - float(STARTED.read_text(encoding="utf-8"))) / 60  # wall time since the start
+    elif not args.report_only:
         prepare(args.only or IN_SCOPE)
         names = [f"*__mutmut_*{args.sample}"] if args.sample else list(args.mutants or [])
         minutes = run_mutmut(args.max_children, names) / 60

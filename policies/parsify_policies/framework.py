@@ -17,7 +17,7 @@ import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from pulumi_policy import (
     EnforcementLevel,
@@ -39,7 +39,14 @@ from parsify_policies.props import resource_label
 FAILED_PREFIX = "POLICY ERROR:"
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
 
-Report = Callable[[str, str | None], None]
+
+
+class Report(Protocol):
+    """How a check reports a violation: a full-sentence message, and the resource's URN for a stack policy."""
+
+    def __call__(self, message: str, urn: str | None = None) -> None: ...
+
+
 ResourceCheck = Callable[[ResourceValidationArgs, Report, dict[str, Any]], None]
 StackCheck = Callable[[StackValidationArgs, Report, dict[str, Any]], None]
 
@@ -135,7 +142,7 @@ def _validate(meta: PolicyMeta, check: Callable[[Any, Report, dict[str, Any]], N
     except _NotApplicableError:
         raise  # the SDK reports it the way the engine expects
     except Exception as exc:
-        report(_failure(meta, exc, None if stack else args), None)
+        report(_failure(meta, exc, None if stack else args))
 
 
 # pragma: no mutate start

@@ -52,11 +52,11 @@ def check(args: ResourceValidationArgs, report: Report, config: dict[str, Any]) 
         try:
             hours = duration_hours(value)
         except ValueError:
-            report(f"{resource_label(args)} has an unreadable {where} '{value}'. Use a duration like '8h'.", None)
+            report(f"{resource_label(args)} has an unreadable {where} '{value}'. Use a duration like '8h'.")
             continue
         if hours > limit:
             report(f"{resource_label(args)} {where} is {value}, longer than the {limit:g}h maximum. "
-                   f"Shorten it to at most {limit:g}h.", None)
+                   f"Shorten it to at most {limit:g}h.")
 
 
 POLICY = resource_policy(META, check)

@@ -22,7 +22,7 @@ META = PolicyMeta(
 def check(args: ResourceValidationArgs, report: Report, config: dict[str, Any]) -> None:
     if (args.props.get("settings") or {}).get("enforceTwofactor") is not True:
         report(f"{resource_label(args)} does not enforce two-factor authentication. "
-               "Set settings.enforce_twofactor to true.", None)
+               "Set settings.enforce_twofactor to true.")
 
 
 POLICY = resource_policy(META, check)

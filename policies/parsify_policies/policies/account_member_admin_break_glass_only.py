@@ -44,7 +44,7 @@ def granted_ids(props: Any) -> list[tuple[str, str]]:
 def check(args: ResourceValidationArgs, report: Report, config: dict[str, Any]) -> None:
     break_glass = [e.lower() for e in config["breakGlass"]]
     if len(break_glass) > 2:
-        report(f"The breakGlass list names {len(break_glass)} people; keep it to at most two.", None)
+        report(f"The breakGlass list names {len(break_glass)} people; keep it to at most two.")
     def email() -> str:  # read only when it decides (an unknown email matters only for administrators)
         return str(args.props.get("email") or "").lower()
 
@@ -55,15 +55,15 @@ def check(args: ResourceValidationArgs, report: Report, config: dict[str, Any]) 
             report(f"{resource_label(args)} is given {where} id '{role_id}', which the pack does not "
                    "know, so it cannot show that it is not administrator-level. Use a role from "
                    "policies/parsify_policies/data/cloudflare_ids.json (add a new one with its source), or "
-                   "waive this with a ticket.", None)
+                   "waive this with a ticket.")
         elif role.administrator_level:
             admin.append(role.name)
     if admin and args.resource_type in types.USER_GROUP:
         report(f"{resource_label(args)} gives {', '.join(admin)} to every member of the group. Give "
-               "administrator rights only to the break-glass people, as account members.", None)
+               "administrator rights only to the break-glass people, as account members.")
     elif admin and email() not in break_glass:
         report(f"{resource_label(args)} ({email()}) holds {', '.join(admin)} but is not a break-glass "
-               "administrator. Give a scoped role instead.", None)
+               "administrator. Give a scoped role instead.")
 
 
 POLICY = resource_policy(META, check)

@@ -28,17 +28,17 @@ def check(args: ResourceValidationArgs, report: Report, config: dict[str, Any]) 
     days = int(config["maxLifetimeDays"])  # JSON numbers arrive as floats through the engine
     limit = today + timedelta(days=days)
     if not expires_on:
-        report(f"{resource_label(args)} never expires. Set expires_on no later than {limit.isoformat()}.", None)
+        report(f"{resource_label(args)} never expires. Set expires_on no later than {limit.isoformat()}.")
         return
     # The instant in UTC (RFC 3339 offsets count: 2027-02-25T22:00:00-05:00 is 2027-02-26 in UTC); a time
     # without an offset is UTC, as Cloudflare reads it.
     moment = datetime.fromisoformat(str(expires_on).replace("Z", "+00:00"))
     expiry: date = (moment.astimezone(UTC) if moment.tzinfo else moment).date()
     if expiry < today:
-        report(f"{resource_label(args)} expired on {expiry.isoformat()}. Rotate it or remove it.", None)
+        report(f"{resource_label(args)} expired on {expiry.isoformat()}. Rotate it or remove it.")
     elif expiry > limit:
         report(f"{resource_label(args)} expires on {expiry.isoformat()}, beyond the "
-               f"{days}-day maximum ({limit.isoformat()}). Shorten its lifetime.", None)
+               f"{days}-day maximum ({limit.isoformat()}). Shorten its lifetime.")
 
 
 POLICY = resource_policy(META, check)

@@ -49,14 +49,14 @@ def check(args: ResourceValidationArgs, report: Report, config: dict[str, Any]) 
                 report(f"{resource_label(args)} holds permission group id '{group.get('id')}', which the pack does "
                        "not know, so it cannot show that it is not powerful. Use a group from "
                        "policies/parsify_policies/data/cloudflare_ids.json (add a new one with its source), or "
-                       "waive this with a ticket.", None)
+                       "waive this with a ticket.")
             elif found.name in denied:
                 report(f"{resource_label(args)} holds the powerful permission group '{found.name}', which hands out "
-                       "rights. Remove it or waive it with a reason.", None)
+                       "rights. Remove it or waive it with a reason.")
             elif found.powerful and found.name not in config["allowedPowerfulPermissionGroups"].get(token(), []):
                 report(f"{resource_label(args)} holds the powerful permission group '{found.name}' "
                        f"({found.why_powerful.rstrip('.')}), which the pack config does not allow for token "
-                       f"'{token()}'. Remove it, or allow it in allowedPowerfulPermissionGroups.", None)
+                       f"'{token()}'. Remove it, or allow it in allowedPowerfulPermissionGroups.")
 
 
 POLICY = resource_policy(META, check)

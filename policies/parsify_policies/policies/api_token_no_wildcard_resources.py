@@ -47,7 +47,7 @@ def check(args: ResourceValidationArgs, report: Report, config: dict[str, Any]) 
             continue  # a deny policy takes rights away: a wildcard there is a guardrail
         for key in wildcard_keys(token_resources(policy)):
             report(f"{resource_label(args)} policy #{index + 1} grants on the wildcard resource '{key}'. "
-                   "Name the specific account or zone instead.", None)
+                   "Name the specific account or zone instead.")
 
 
 POLICY = resource_policy(META, check)

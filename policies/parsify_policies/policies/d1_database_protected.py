@@ -22,7 +22,7 @@ META = PolicyMeta(
 def require_protect(args: ResourceValidationArgs, report: Report, config: dict[str, Any]) -> None:
     if not args.opts.protect:
         report(f"{resource_label(args)} is not protected, so a deploy could delete its data. "
-               "Set protect=True (and retain_on_delete=True).", None)
+               "Set protect=True (and retain_on_delete=True).")
 
 
 POLICY = resource_policy(META, require_protect)

@@ -34,7 +34,7 @@ def check(args: ResourceValidationArgs, report: Report, config: dict[str, Any]) 
            "only_preview_deployments": "is only_preview_deployments, which leaves production deployment URLs "
                                        "public"}.get(mode, f"is {mode}")
     report(f"{resource_label(args)} deployment protection {why}. Set vercel_authentication.deployment_type to "
-           "standard_protection_new or all_deployments.", None)
+           "standard_protection_new or all_deployments.")
 
 
 POLICY = resource_policy(META, check)

@@ -39,9 +39,9 @@ def check(args: ResourceValidationArgs, report: Report, config: dict[str, Any]) 
         if why and list(variable.get("targets") or []) == ["development"]:
             # Vercel: "Development environment variables cannot be made sensitive".
             report(f"{resource_label(args)}{where} ({key}) targets development, which Vercel cannot keep "
-                   f"sensitive, but {why}. Use a non-secret development value.", None)
+                   f"sensitive, but {why}. Use a non-secret development value.")
         elif why:
-            report(f"{resource_label(args)}{where} ({key}) is not sensitive but {why}. Set sensitive=True.", None)
+            report(f"{resource_label(args)}{where} ({key}) is not sensitive but {why}. Set sensitive=True.")
 
 
 POLICY = resource_policy(META, check)

@@ -28,14 +28,14 @@ def check(args: ResourceValidationArgs, report: Report, config: dict[str, Any]) 
         for group, mapping in sorted(roles.items()):
             if (mapping or {}).get("role") == "OWNER":
                 report(f"{resource_label(args)} makes every member of the directory group '{group}' a team OWNER. "
-                       "Map the group to DEVELOPER or VIEWER; make only the break-glass people owners.", None)
+                       "Map the group to DEVELOPER or VIEWER; make only the break-glass people owners.")
         return
     if args.props.get("role") != "OWNER":
         return  # only an owner's email matters (it may be unknown otherwise)
     email = str(args.props.get("email") or "").lower()
     if email not in [e.lower() for e in config["breakGlass"]]:
         report(f"{resource_label(args)} ({email}) is a team OWNER but not a break-glass administrator. "
-               "Give the DEVELOPER or VIEWER role instead.", None)
+               "Give the DEVELOPER or VIEWER role instead.")
 
 
 POLICY = resource_policy(META, check)

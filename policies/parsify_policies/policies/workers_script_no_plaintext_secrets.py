@@ -34,7 +34,7 @@ def check(args: ResourceValidationArgs, report: Report, config: dict[str, Any]) 
         why = _secret_reason(binding)
         if why:
             report(f"{resource_label(args)} binding '{binding.get('name')}' is {kind} but {why}. "
-                   "Bind it as secret_text from a Pulumi secret.", None)
+                   "Bind it as secret_text from a Pulumi secret.")
 
 
 POLICY = resource_policy(META, check)

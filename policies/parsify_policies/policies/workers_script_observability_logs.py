@@ -22,7 +22,7 @@ META = PolicyMeta(
 def check(args: ResourceValidationArgs, report: Report, config: dict[str, Any]) -> None:
     observability = args.props.get("observability") or {}
     if not observability.get("enabled") or not (observability.get("logs") or {}).get("enabled"):
-        report(f"{resource_label(args)} has observability logs off. Turn on observability logs.", None)
+        report(f"{resource_label(args)} has observability logs off. Turn on observability logs.")
 
 
 POLICY = resource_policy(META, check)
