@@ -323,7 +323,8 @@ def main(argv: list[str] | None = None) -> int:
     minutes = (time.time() - float(STARTED.read_text(encoding="utf-8"))) / 60 if STARTED.is_file() else 0.0
     if args.resume:
         prepare(args.only or IN_SCOPE, resume=True)
-        run_mutmut(args.max_children, [])
+        # With --mutants: re-check those (mutmut keeps an unchanged function's verdicts even when the tests changed).
+        run_mutmut(args.max_children, list(args.mutants or []))
         minutes = (time.time() - float(STARTED.read_text(encoding="utf-8"))) / 60  # wall time since the start
     elif not args.report_only:
         prepare(args.only or IN_SCOPE)

@@ -34,7 +34,7 @@ def check(args: ResourceValidationArgs, report: Report, config: dict[str, Any]) 
         return  # only an owner's email matters (it may be unknown otherwise)
     email = str(args.props.get("email") or "").lower()
     if email not in [e.lower() for e in config["breakGlass"]]:
-        report(f"{resource_label(args)} ({email}) is a team OWNER but not a break-glass administrator. "
+        report(f"{resource_label(args)} ({email or 'no email'}) is a team OWNER but not a break-glass administrator. "
                "Give the DEVELOPER or VIEWER role instead.")
 
 
