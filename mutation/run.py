@@ -41,6 +41,7 @@ RESULTS = ROOT / "mutation" / "results.md"
 STATUS = ROOT / "mutation" / "status.json"  # every mutant's last status (and diff when not killed), by run
 EQUIVALENT = ROOT / "mutation" / "equivalent.toml"
 GOAL = 0.90
+QUICK_TEST_SECONDS = 1.0  # the first pass's tests (see quick_then_full)
 
 # The modules in scope (issue 14), as paths in the scratch copy.
 IN_SCOPE = [
@@ -81,10 +82,18 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         _MUTATION_COSTS.write_text(json.dumps(_measured), encoding="utf-8")
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    if _MUTATION_COSTS.is_file():
-        cost = json.loads(_MUTATION_COSTS.read_text(encoding="utf-8"))
-        items.sort(key=lambda item: cost.get(item.nodeid, 0.0))
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not _MUTATION_COSTS.is_file():
+        return
+    cost = json.loads(_MUTATION_COSTS.read_text(encoding="utf-8"))
+    items.sort(key=lambda item: cost.get(item.nodeid, 0.0))
+    cap = os.environ.get("MUTATION_TEST_SECONDS_CAP")
+    if cap and "__mutmut_" in os.environ.get("MUTANT_UNDER_TEST", "") and items:
+        # The quick pass: only the cheaper tests (at least one). A mutant that survives them is checked again
+        # with every test that reaches it before it counts as a survivor (mutation/run.py).
+        kept = [item for item in items[1:] if cost.get(item.nodeid, 0.0) <= float(cap)]
+        config.hook.pytest_deselected(items=[item for item in items[1:] if item not in kept])
+        items[:] = items[:1] + kept
 """
 KILLED = {"killed", "caught by type check"}
 NOT_CHECKED = "not checked"  # an interrupted run: counted apart, not in the score
@@ -160,11 +169,15 @@ def mutmut_config(only: list[str]) -> str:
     ])
 
 
-def run_mutmut(max_children: int, names: list[str]) -> float:
+def run_mutmut(max_children: int, names: list[str], quick: bool = False) -> float:
+    """One mutmut run over `names` (everything not yet checked when empty); `quick`: each mutant meets only the
+    tests that cost at most QUICK_TEST_SECONDS in the stats run, see quick_then_full."""
     # The scratch copy is thrown away: let it keep bytecode, or every forked child compiles the mutated modules and
     # rewrites the test modules' asserts again (PYTHONDONTWRITEBYTECODE=1 here and on many CI images).
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env = {k: v for k, v in os.environ.items() if k not in {"PYTHONDONTWRITEBYTECODE", "MUTATION_TEST_SECONDS_CAP"}}
     env = {**env, "PYTHONPATH": os.pathsep.join([str(WORK / "mutants" / "src"), str(WORK / "mutants")])}
+    if quick:
+        env["MUTATION_TEST_SECONDS_CAP"] = str(QUICK_TEST_SECONDS)
     # Python caches a missing sys.path entry as "nothing there": the folders must exist before mutmut starts.
     (WORK / "mutants" / "src").mkdir(parents=True, exist_ok=True)
     mutmut = Path(sys.executable).parent / "mutmut"
@@ -173,23 +186,36 @@ def run_mutmut(max_children: int, names: list[str]) -> float:
     return time.monotonic() - started
 
 
+def quick_then_full(max_children: int, names: list[str]) -> float:
+    """Every mutant first meets only its cheaper tests; those that survive them are run again against
+    every test that reaches them. A verdict is therefore the full suite's, at a fraction of the cost: a survivor
+    used to run all its tests (30 s and more with the plan and preview tests), and most mutants die on a cheap one."""
+    minutes = run_mutmut(max_children, names, quick=True)
+    survivors = [name for name, status in statuses().items() if status == "survived"]
+    return minutes + (run_mutmut(max_children, survivors) if survivors else 0.0)
+
+
 def generated() -> int:
     """How many mutants mutmut made for this run's scope (checked or not)."""
     return sum(len(json.loads(m.read_text(encoding="utf-8"))["exit_code_by_key"])
                for m in (WORK / "mutants").rglob("*.py.meta"))
 
 
-def collect() -> dict[str, dict[str, str]]:
-    """mutant name -> {status, diff} from mutmut's own result files (the diff only for what was not killed)."""
+def statuses() -> dict[str, str]:
+    """mutant name -> mutmut's verdict, from its result files."""
     # Imported here: mutmut is only installed for `make mutate` (the lock's `mutation` group).
     status_by_exit_code = importlib.import_module("mutmut.stats").status_by_exit_code
-    found: dict[str, dict[str, str]] = {}
+    found: dict[str, str] = {}
     for meta in sorted((WORK / "mutants").rglob("*.py.meta")):
         data = json.loads(meta.read_text(encoding="utf-8"))
-        for name, code in data["exit_code_by_key"].items():
-            status = status_by_exit_code[code]
-            found[name] = {"status": status, "diff": "" if status in KILLED | {NOT_CHECKED} else diff_of(name)}
+        found |= {name: status_by_exit_code[code] for name, code in data["exit_code_by_key"].items()}
     return found
+
+
+def collect() -> dict[str, dict[str, str]]:
+    """mutant name -> {status, diff} (the diff only for what was not killed)."""
+    return {name: {"status": status, "diff": "" if status in KILLED | {NOT_CHECKED} else diff_of(name)}
+            for name, status in statuses().items()}
 
 
 def diff_of(name: str) -> str:
@@ -324,12 +350,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.resume:
         prepare(args.only or IN_SCOPE, resume=True)
         # With --mutants: re-check those (mutmut keeps an unchanged function's verdicts even when the tests changed).
-        run_mutmut(args.max_children, list(args.mutants or []))
+        quick_then_full(args.max_children, list(args.mutants or []))
         minutes = (time.time() - float(STARTED.read_text(encoding="utf-8"))) / 60  # wall time since the start
     elif not args.report_only:
         prepare(args.only or IN_SCOPE)
         names = [f"*__mutmut_*{args.sample}"] if args.sample else list(args.mutants or [])
-        minutes = run_mutmut(args.max_children, names) / 60
+        minutes = quick_then_full(args.max_children, names) / 60
     scope = [*(args.only or IN_SCOPE), *([f"sample: mutants numbered *{args.sample}"] if args.sample else []),
              *([f"re-check of {len(args.mutants)} mutants"] if args.mutants else [])]
     results = merge(collect(), scope, minutes, sampled=bool(args.sample or args.mutants))

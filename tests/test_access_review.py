@@ -143,8 +143,8 @@ def test_the_review_is_a_markdown_document_with_one_table_per_section() -> None:
                                ranged, anywhere, grants=[_grant("2027-06-01")]), TODAY)
     assert render_review(review) == "\n".join([
         "# Access review: parsify/test (2026-11-27)", "",
-        "## Findings (1)", "", f"- **unknown role**: dba@parsify.io (role ids {'9' * 32} are not in the pack's id table)",
-        "",
+        "## Findings (1)", "",
+        f"- **unknown role**: dba@parsify.io (role ids {'9' * 32} are not in the pack's id table)", "",
         "## Cloudflare account members", "", "| Member | Roles |", "|---|---|",
         f"| dba@parsify.io | API Gateway Read, unknown role {'9' * 32} |", "",
         "## Zero Trust Access applications", "",
@@ -155,8 +155,8 @@ def test_the_review_is_a_markdown_document_with_one_table_per_section() -> None:
         "## Time-limited grants", "", "| Person | Application | Expires | Ticket | Reason |", "|---|---|---|---|---|",
         "| a@parsify.io | Admin | 2027-06-01 | OPS-1 | a reason of some length |", "",
         "## API tokens", "", "| Token | Permission groups | Scope | IP condition | Expires |", "|---|---|---|---|---|",
-        f"| ci | Access: Apps Read, unknown permission group {'f' * 32} | com.cloudflare.api.account.x | 203.0.113.0/28 "
-        "| 2027-04-01T00:00:00Z |",
+        f"| ci | Access: Apps Read, unknown permission group {'f' * 32} | com.cloudflare.api.account.x | "
+        "203.0.113.0/28 | 2027-04-01T00:00:00Z |",
         f"| deploy | Access: Apps Read, unknown permission group {'f' * 32} | com.cloudflare.api.account.x, "
         "com.cloudflare.api.account.y | 198.51.100.0/24, 2001:db8::/48 | 2027-03-01T00:00:00Z |",
         "| anywhere | Access: Apps Read | com.cloudflare.api.account.x | any | 2027-03-01T00:00:00Z |",

@@ -86,8 +86,13 @@ def test_a_waiver_applies_through_its_expiry_day_and_not_a_day_longer(tmp_path: 
     ({"account-member-admin-break-glass-only": "advisory"}, "key account-member-admin-break-glass-only: enforce"),
     ({"account-member-admin-break-glass-only": {"enforcementLevel": "disabled", "breakGlass": []}},
      "key account-member-admin-break-glass-only.enforcementLevel: enforcement levels"),
+    # Two break-glass people at most (handbook, least privilege): the third is refused by the policy's config schema,
+    # which the real CLI checks too, before any policy runs.
+    ({"account-member-admin-break-glass-only": {"breakGlass": ["a@parsify.io", "b@parsify.io", "c@parsify.io"]}},
+     "key account-member-admin-break-glass-only.breakGlass: ['a@parsify.io', 'b@parsify.io', 'c@parsify.io'] is too "
+     "long"),
 ], ids=["unknown policy", "unknown resource", "too long", "no reason", "no ticket", "bad type", "bad level",
-        "all disabled", "one downgraded", "one disabled"])
+        "all disabled", "one downgraded", "one disabled", "three break-glass people"])
 def test_bad_pack_config_is_an_error_naming_file_and_key(tmp_path: Path, config: dict[str, Any],
                                                          expected: str) -> None:
     program = tmp_path / "program"

@@ -100,7 +100,7 @@ def looks_secret(name: str, value: object) -> str | None:
 def json_pairs(name: str, value: Any) -> list[tuple[str, Any]]:
     """(key, leaf value) pairs of a JSON value, so {"db": {"password": "..."}} inside it is found too. A
     string that holds JSON is walked as well."""
-    if isinstance(value, str) and value[:1] in "{[":
+    if isinstance(value, str) and value.startswith(("{", "[")):
         try:
             return json_pairs(name, json.loads(value))
         except json.JSONDecodeError:
@@ -115,6 +115,6 @@ def json_pairs(name: str, value: Any) -> list[tuple[str, Any]]:
 def secret_reason(name: str, value: Any) -> str | None:
     """The first reason anything in `name`/`value` (walked when it is JSON) looks like a secret."""
     reasons = [looks_secret(name, None if isinstance(value, dict | list) else value)]
-    if isinstance(value, dict | list) or (isinstance(value, str) and value[:1] in "{["):
+    if isinstance(value, dict | list) or (isinstance(value, str) and value.startswith(("{", "["))):
         reasons += [looks_secret(k, v) for k, v in json_pairs(name, value)]
     return next((r for r in reasons if r), None)

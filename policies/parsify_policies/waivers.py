@@ -44,7 +44,7 @@ class Waiver:
     expires: date
 
     def covers(self, urn: str) -> bool:
-        name = urn.rsplit("::", 1)[-1]
+        name = urn.rpartition("::")[2]
         return any(ref in (urn, name) for ref in self.resources)
 
     def active(self, today: date) -> bool:
