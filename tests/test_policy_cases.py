@@ -63,7 +63,7 @@ def test_violating_case_is_caught(tmp_path: Path, policy: str, resources: list[d
                                   expected: str, config: dict[str, Any] | None) -> None:
     status, plan = gate(tmp_path, resources, {**DEFAULT_PACK_CONFIG, policy: config} if config else None)
     found = findings(plan, policy)
-    assert any(expected in v["message"] for v in found), found
+    assert expected in [v["message"] for v in found], found  # the whole message, as the user reads it
     assert all(v["urn"].startswith("urn:pulumi:case::policy-fixture::") for v in found)
     assert all(v["message"].endswith(".") for v in found), "messages are full sentences"
     if any(v["level"] == "mandatory" for v in found):
