@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import pytest
+from parsify_policies import ids
 from parsify_policies.pack import POLICIES
 from parsify_policies.policies.api_token_no_wildcard_resources import wildcard_keys
 from parsify_policies.policies.zone_setting_transport_security import problem
@@ -78,6 +81,18 @@ def test_nested_json_is_walked() -> None:
     assert secret_reason("CONFIG", '{"db": {"host": "db.internal", "password": "x"}}') == \
         "its name 'password' suggests a secret"
     assert secret_reason("TARGETS", [{"name": "API", "url": "https://api.parsify.io/healthz"}]) is None
+
+
+def test_json_lists_are_walked_as_text_and_as_values() -> None:
+    # A json binding or a plain_text value may hold a list; a key inside an element still counts, and list items
+    # keep the list's own name (a public-by-convention list stays public).
+    assert secret_reason("TARGETS", '[{"url": "https://api.parsify.io"}, {"password": "x"}]') == \
+        "its name 'password' suggests a secret"
+    assert secret_reason("TARGETS", [{"url": "https://api.parsify.io"}, {"password": "x"}]) == \
+        "its name 'password' suggests a secret"
+    assert secret_reason("SCOPES", '["read", "write"]') is None
+    assert secret_reason("PUBLIC_KEYS", '["0x4AAAAAAABkMYinukE8nzYS"]') is None
+    assert secret_reason("UPSTREAMS", '[ "not json') is None, "text that is not JSON is judged as text"
 
 
 def test_zone_transport_values() -> None:
@@ -198,3 +213,12 @@ def test_token_expiry_is_judged_in_utc_whatever_the_machine_s_time_zone(monkeypa
         monkeypatch.undo()
         time.tzset()
     assert len(found) == 1 and "expires on 2027-02-26, beyond the 90-day maximum (2027-02-25)" in found[0], found
+
+
+def test_every_powerful_permission_group_says_why() -> None:
+    # A token that holds one is refused with this reason (api-token-no-powerful-permission-groups); each entry of
+    # the id table carries its source (shared/reference, Cloudflare API token permission groups).
+    table = json.loads((Path(ids.__file__).parent / "data" / "cloudflare_ids.json").read_text(encoding="utf-8"))
+    powerful = {gid: e for gid, e in table["permissionGroups"].items() if e["powerful"]}
+    assert powerful and all(e.get("whyPowerful") and e.get("source") for e in powerful.values())
+    assert all(ids.permission_group(gid) == (e["name"], True, e["whyPowerful"]) for gid, e in powerful.items())

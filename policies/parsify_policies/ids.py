@@ -14,14 +14,12 @@ from typing import Any, NamedTuple
 
 class PermissionGroup(NamedTuple):
     name: str
-    scope: str  # e.g. com.cloudflare.api.account, com.cloudflare.api.account.zone
     powerful: bool  # write access that changes security, data or what runs (the reference says why)
     why_powerful: str = ""
 
 
 class Role(NamedTuple):
     name: str
-    kind: str  # account_role, or member_policy_permission_group (AccountMember.policies)
     administrator_level: bool
 
 
@@ -32,7 +30,7 @@ def _table() -> dict[str, Any]:
 
 def permission_group(group_id: str) -> PermissionGroup | None:
     entry = _table()["permissionGroups"].get(group_id)
-    return PermissionGroup(entry["name"], entry["scope"], entry["powerful"], entry.get("whyPowerful", "")) \
+    return PermissionGroup(entry["name"], entry["powerful"], entry.get("whyPowerful", "")) \
         if entry else None
 
 
@@ -44,7 +42,7 @@ def permission_group_name(group_id: str) -> str | None:
 def role(role_id: str) -> Role | None:
     """An account role, or a permission group of an AccountMember policy (both grant a member rights)."""
     entry = _table()["roles"].get(role_id)
-    return Role(entry["name"], entry["kind"], entry["administratorLevel"]) if entry else None
+    return Role(entry["name"], entry["administratorLevel"]) if entry else None
 
 
 def role_name(role_id: str) -> str | None:

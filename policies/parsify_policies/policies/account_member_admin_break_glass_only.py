@@ -34,7 +34,7 @@ def granted_ids(props: Any) -> list[tuple[str, str]]:
     with access "deny" takes rights away, so it grants nothing)."""
     found = [("roles", str(r)) for r in props.get("roles") or []]
     for index, policy in enumerate(props.get("policies") or []):
-        if str(plain(policy.get("access")) or "").lower() == "deny":
+        if str(plain(policy.get("access"))).lower() == "deny":  # left out: counted as granting (fail closed)
             continue
         found += [(f"policies[{index}].permissionGroups", str(g.get("id", "")))
                   for g in policy.get("permissionGroups") or []]
@@ -60,7 +60,7 @@ def check(args: ResourceValidationArgs, report: Report, config: dict[str, Any]) 
         report(f"{resource_label(args)} gives {', '.join(admin)} to every member of the group. Give "
                "administrator rights only to the break-glass people, as account members.")
     elif admin and email() not in break_glass:
-        report(f"{resource_label(args)} ({email()}) holds {', '.join(admin)} but is not a break-glass "
+        report(f"{resource_label(args)} ({email() or 'no email'}) holds {', '.join(admin)} but is not a break-glass "
                "administrator. Give a scoped role instead.")
 
 
