@@ -14,7 +14,7 @@ from parsify_policies.pack import POLICIES
 from parsify_policies.policies.api_token_no_wildcard_resources import wildcard_keys
 from parsify_policies.policies.zone_setting_transport_security import problem
 from parsify_policies.props import duration_hours
-from parsify_policies.secretlike import looks_secret, secret_reason
+from parsify_policies.secretlike import detected, looks_secret, secret_reason
 from parsify_policies.waivers import parse_waivers, problems
 from pulumi_policy import PolicyResource, PolicyResourceOptions, ResourceValidationArgs, StackValidationArgs
 
@@ -213,6 +213,30 @@ def test_token_expiry_is_judged_in_utc_whatever_the_machine_s_time_zone(monkeypa
         monkeypatch.undo()
         time.tzset()
     assert len(found) == 1 and "expires on 2027-02-26, beyond the 90-day maximum (2027-02-25)" in found[0], found
+
+
+def test_values_inside_json_are_judged_by_value_and_list_items_keep_their_list_s_name() -> None:
+    assert secret_reason("TARGETS", {"url": "Zq8vW3nR7tY2mK9pL4xC6bH1jF5dG0sA"}) == \
+        "its value for 'url' looks like a Base64 High Entropy String"
+    assert secret_reason("SCOPES", ["read", "write"]) is None
+    assert secret_reason("API_TOKEN", ["x"]) == "its name 'API_TOKEN' suggests a secret"
+
+
+@pytest.mark.parametrize("value, kind", [
+    ("Zq8vW3nR7tY2mK9pL4xC6bH1jF5dG0sA", "a Base64 High Entropy String"),  # entropy is judged by default
+    ("0123456789abcdef0123", "a Hex High Entropy String"),  # exactly MIN_ENTROPY_LENGTH (20) characters
+    ("0123456789abcdef012", None),  # one under: too short to judge by entropy
+    ("https://api.parsify.io/search?q=hello&token=", None),  # an empty token parameter carries nothing
+    ("https://api.parsify.io/cb?token=abc123", "a URL carrying a 'token' parameter"),
+    ("https://api.parsify.io/Zq8vW3nR7tY2mK9pL4xC6bH1jF5dG0sA", None),  # a URL's path is not judged by entropy
+])
+def test_what_the_value_detector_finds(value: str, kind: str | None) -> None:
+    assert detected(value) == kind
+
+
+def test_without_entropy_only_token_formats_count() -> None:
+    assert detected("Zq8vW3nR7tY2mK9pL4xC6bH1jF5dG0sA", entropy=False) is None
+    assert detected("xoxb-2401234567-2401234567890-Zq8vW3nR7tY2mK9pL4xC6bH1", entropy=False) == "a Slack Token"
 
 
 def test_every_powerful_permission_group_says_why() -> None:

@@ -49,10 +49,14 @@ MIN_ENTROPY_LENGTH = 20
 
 
 @cache
-def _detectors() -> list[BasePlugin]:
+def _format_detectors() -> tuple[BasePlugin, ...]:
     mapping: Mapping[str, type[BasePlugin]] = get_mapping_from_secret_type_to_class()
-    formats: list[BasePlugin] = [cls() for kind, cls in sorted(mapping.items()) if kind not in NOT_FOR_VALUES]
-    return [*formats, Base64HighEntropyString(limit=4.5), HexHighEntropyString(limit=3.0)]
+    return tuple(cls() for kind, cls in sorted(mapping.items()) if kind not in NOT_FOR_VALUES)
+
+
+@cache
+def _entropy_detectors() -> tuple[BasePlugin, ...]:
+    return Base64HighEntropyString(limit=4.5), HexHighEntropyString(limit=3.0)  # detect-secrets' defaults
 
 
 def detected(value: str, entropy: bool = True) -> str | None:
@@ -72,11 +76,9 @@ def detected(value: str, entropy: bool = True) -> str | None:
     # The entropy plugins only look inside quoted strings; a URL without credentials is judged by the format
     # plugins alone (its path is long and varied, not secret).
     line = f'"{value}"'
-    for plugin in _detectors():
-        by_entropy = isinstance(plugin, Base64HighEntropyString | HexHighEntropyString)
-        if by_entropy and (parts or not entropy or len(value) < MIN_ENTROPY_LENGTH):
-            continue
-        if any(True for _ in plugin.analyze_line(filename="value", line=line, line_number=1)):
+    by_entropy = entropy and not parts and len(value) >= MIN_ENTROPY_LENGTH
+    for plugin in _format_detectors() + (_entropy_detectors() if by_entropy else ()):
+        if plugin.analyze_line(filename="value", line=line):  # the file name only labels what it finds
             return f"a {plugin.secret_type}"
     return None
 
@@ -114,7 +116,7 @@ def json_pairs(name: str, value: Any) -> list[tuple[str, Any]]:
 
 def secret_reason(name: str, value: Any) -> str | None:
     """The first reason anything in `name`/`value` (walked when it is JSON) looks like a secret."""
-    reasons = [looks_secret(name, None if isinstance(value, dict | list) else value)]
-    if isinstance(value, dict | list) or (isinstance(value, str) and value.startswith(("{", "["))):
-        reasons += [looks_secret(k, v) for k, v in json_pairs(name, value)]
-    return next((r for r in reasons if r), None)
+    if reason := looks_secret(name, value):  # a dict or a list counts by its name here
+        return reason
+    structured = isinstance(value, dict | list) or (isinstance(value, str) and value.startswith(("{", "[")))
+    return next((r for k, v in json_pairs(name, value) if (r := looks_secret(k, v))), None) if structured else None
