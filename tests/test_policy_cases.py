@@ -46,7 +46,8 @@ def test_every_policy_has_cases() -> None:
 
 COMPLIANT = [pytest.param(name, case["compliant"], case.get("compliant_config"), id=name)
              for name, case in CASES.items()]
-VIOLATING = [pytest.param(name, v["resources"], v["expect"], v.get("config"), id=f"{name}:{v['expect'][:40]}")
+VIOLATING = [pytest.param(name, v["resources"], v["expect"], v.get("config"), v.get("findings", 1),
+                          id=f"{name}:{v['expect'][:40]}")
              for name, case in CASES.items() for v in case["violating"]]
 
 
@@ -58,12 +59,13 @@ def test_compliant_case_passes(tmp_path: Path, policy: str, resources: list[dict
     assert next(p for p in plan["compliance"]["policies"] if p["policy"] == policy)["status"] == "pass"
 
 
-@pytest.mark.parametrize("policy, resources, expected, config", VIOLATING)
+@pytest.mark.parametrize("policy, resources, expected, config, count", VIOLATING)
 def test_violating_case_is_caught(tmp_path: Path, policy: str, resources: list[dict[str, Any]],
-                                  expected: str, config: dict[str, Any] | None) -> None:
+                                  expected: str, config: dict[str, Any] | None, count: int) -> None:
     status, plan = gate(tmp_path, resources, {**DEFAULT_PACK_CONFIG, policy: config} if config else None)
     found = findings(plan, policy)
     assert expected in [v["message"] for v in found], found  # the whole message, as the user reads it
+    assert len(found) == count, f"{count} violation(s) expected (the case's `findings`, default 1): {found}"
     assert all(v["urn"].startswith("urn:pulumi:case::policy-fixture::") for v in found)
     assert all(v["message"].endswith(".") for v in found), "messages are full sentences"
     if any(v["level"] == "mandatory" for v in found):
