@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from parsify_policies import ids
+from parsify_policies.backups import bucket_keys
 from parsify_policies.pack import POLICIES
 from parsify_policies.policies.api_token_no_wildcard_resources import wildcard_keys
 from parsify_policies.policies.zone_setting_transport_security import problem
@@ -193,11 +194,8 @@ def test_the_pack_itself_refuses_bad_waivers_as_the_real_cli_runs_it(monkeypatch
     assert any("has no scheduled backup" in m for m in found)
 
 
-@pytest.mark.parametrize("zone", ["America/Los_Angeles", "Pacific/Kiritimati"])
-def test_token_expiry_is_judged_in_utc_whatever_the_machine_s_time_zone(monkeypatch: pytest.MonkeyPatch,
-                                                                        zone: str) -> None:
-    # RFC 3339: 22:00 at -05:00 on 2027-02-25 is 03:00 UTC on 2027-02-26, day 91 after 2026-11-27. A runner in
-    # another time zone (the engine runs the pack on the operator's machine) must reach the same verdict.
+def _token_verdicts(monkeypatch: pytest.MonkeyPatch, expires_on: str, zone: str) -> list[str]:
+    """What api-token-expires says of a token, planned on 2026-11-27 on a machine in time zone `zone`."""
     monkeypatch.setenv("PARSIFY_PLAN_DATE", "2026-11-27")
     monkeypatch.setenv("TZ", zone)
     time.tzset()
@@ -206,12 +204,21 @@ def test_token_expiry_is_judged_in_utc_whatever_the_machine_s_time_zone(monkeypa
         opts = PolicyResourceOptions(False, [], None, [], None, [])  # type: ignore[arg-type]
         found: list[str] = []
         policy.validate(ResourceValidationArgs(
-            "cloudflare:index/accountToken:AccountToken", {"name": "ci", "expiresOn": "2027-02-25T22:00:00-05:00"},
+            "cloudflare:index/accountToken:AccountToken", {"name": "ci", "expiresOn": expires_on},
             "urn:pulumi:prod::parsify::cloudflare:index/accountToken:AccountToken::t", "t", opts, None, {}),
             lambda message, urn=None: found.append(message))
     finally:
         monkeypatch.undo()
         time.tzset()
+    return found
+
+
+@pytest.mark.parametrize("zone", ["America/Los_Angeles", "Pacific/Kiritimati"])
+def test_token_expiry_is_judged_in_utc_whatever_the_machine_s_time_zone(monkeypatch: pytest.MonkeyPatch,
+                                                                        zone: str) -> None:
+    # RFC 3339: 22:00 at -05:00 on 2027-02-25 is 03:00 UTC on 2027-02-26, day 91 after 2026-11-27. A runner in
+    # another time zone (the engine runs the pack on the operator's machine) must reach the same verdict.
+    found = _token_verdicts(monkeypatch, "2027-02-25T22:00:00-05:00", zone)
     assert len(found) == 1 and "expires on 2027-02-26, beyond the 90-day maximum (2027-02-25)" in found[0], found
 
 
@@ -246,3 +253,34 @@ def test_every_powerful_permission_group_says_why() -> None:
     powerful = {gid: e for gid, e in table["permissionGroups"].items() if e["powerful"]}
     assert powerful and all(e.get("whyPowerful") and e.get("source") for e in powerful.values())
     assert all(ids.permission_group(gid) == (e["name"], True, e["whyPowerful"]) for gid, e in powerful.items())
+
+
+@pytest.mark.parametrize("expires_on, verdict", [
+    ("2026-11-27T00:00:00Z", None),  # expires today (the plan date): not yet expired
+    ("2026-11-26T23:59:59Z", "expired on 2026-11-26"),
+    ("2027-02-25T23:59:59Z", None),  # the last day of the 90-day maximum
+    ("2027-02-26T00:00:00Z", "beyond the 90-day maximum (2027-02-25)"),
+    ("2027-02-25T23:30:00", None),  # no offset: UTC as Cloudflare reads it, not the machine's zone (here UTC-8)
+], ids=["today", "yesterday", "last allowed day", "one day over", "no offset"])
+def test_token_expiry_both_sides_of_today_and_of_the_maximum(monkeypatch: pytest.MonkeyPatch, expires_on: str,
+                                                             verdict: str | None) -> None:
+    # Cloudflare API token expires_on is an RFC 3339 date-time (reference D-TOK); the pack's maximum is 90 days.
+    found = _token_verdicts(monkeypatch, expires_on, "America/Los_Angeles")
+    assert [verdict in m for m in found] == ([True] if verdict else []), found
+
+
+def test_numbers_and_booleans_are_not_secrets_whatever_the_name() -> None:
+    assert looks_secret("TOKEN_LIFETIME_SECONDS", "3600") is None
+    assert looks_secret("AUTH_ENABLED", True) is None
+    assert looks_secret("AUTH_MODE", "oidc") == "its name 'AUTH_MODE' suggests a secret"
+
+
+def test_a_lifecycle_names_its_bucket_by_dependency_or_by_a_literal_name() -> None:
+    opts = PolicyResourceOptions(False, [], None, [], None, [])  # type: ignore[arg-type]
+    bucket = PolicyResource("cloudflare:index/r2Bucket:R2Bucket", {"name": "backups"}, "urn:b", "b", opts, None, None,
+                            [], {})
+    literal = PolicyResource("cloudflare:index/r2BucketLifecycle:R2BucketLifecycle", {"bucketName": "backups"},
+                             "urn:l", "l", opts, None, None, [], {})  # no dependency recorded for a literal name
+    linked = PolicyResource("cloudflare:index/r2BucketLifecycle:R2BucketLifecycle", {"bucketName": "backups"},
+                            "urn:m", "m", opts, None, None, [], {"bucketName": [bucket]})
+    assert bucket_keys(literal) == {"backups"} and bucket_keys(linked) == {"urn:b", "backups"}

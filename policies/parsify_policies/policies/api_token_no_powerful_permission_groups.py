@@ -44,9 +44,10 @@ def check(args: ResourceValidationArgs, report: Report, config: dict[str, Any]) 
         if is_deny(policy):
             continue  # denying a powerful group is what a guardrail does
         for group in policy.get("permissionGroups") or []:
-            found = ids.permission_group(group.get("id", ""))
+            group_id = str(group.get("id") or "")
+            found = ids.permission_group(group_id)
             if found is None:
-                report(f"{resource_label(args)} holds permission group id '{group.get('id')}', which the pack does "
+                report(f"{resource_label(args)} holds permission group id '{group_id}', which the pack does "
                        "not know, so it cannot show that it is not powerful. Use a group from "
                        "policies/parsify_policies/data/cloudflare_ids.json (add a new one with its source), or "
                        "waive this with a ticket.")
@@ -55,7 +56,7 @@ def check(args: ResourceValidationArgs, report: Report, config: dict[str, Any]) 
                        "rights. Remove it or waive it with a reason.")
             elif found.powerful and found.name not in config["allowedPowerfulPermissionGroups"].get(token(), []):
                 report(f"{resource_label(args)} holds the powerful permission group '{found.name}' "
-                       f"({found.why_powerful.rstrip('.')}), which the pack config does not allow for token "
+                       f"({found.why_powerful.removesuffix('.')}), which the pack config does not allow for token "
                        f"'{token()}'. Remove it, or allow it in allowedPowerfulPermissionGroups.")
 
 
