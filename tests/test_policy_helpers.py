@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from parsify_policies import ids
-from parsify_policies.backups import bucket_keys
+from parsify_policies import ids, types
+from parsify_policies.backups import bound, bucket_keys
 from parsify_policies.pack import POLICIES
 from parsify_policies.policies.api_token_no_wildcard_resources import wildcard_keys
 from parsify_policies.policies.zone_setting_transport_security import problem
@@ -28,8 +28,7 @@ def test_duration_hours_reads_go_durations(text: str, hours: float) -> None:
 
 @pytest.mark.parametrize("text", ["", "1d", "24", "h24", "24h junk"])
 def test_duration_hours_rejects_what_cloudflare_would(text: str) -> None:
-    with pytest.raises(ValueError):
-        duration_hours(text)
+    assert duration_hours(text) is None
 
 
 def test_wildcards_are_found_at_any_depth() -> None:
@@ -284,3 +283,6 @@ def test_a_lifecycle_names_its_bucket_by_dependency_or_by_a_literal_name() -> No
     linked = PolicyResource("cloudflare:index/r2BucketLifecycle:R2BucketLifecycle", {"bucketName": "backups"},
                             "urn:m", "m", opts, None, None, [], {"bucketName": [bucket]})
     assert bucket_keys(literal) == {"backups"} and bucket_keys(linked) == {"urn:b", "backups"}
+    script = PolicyResource("cloudflare:index/workersScript:WorkersScript", {"scriptName": "w"}, "urn:w", "w", opts,
+                            None, None, [], {})  # no binding depends on a declared resource
+    assert bound(script, types.R2_BUCKET) == set()

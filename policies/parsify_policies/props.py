@@ -13,11 +13,11 @@ DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|us|µs|ns|h|m|s)")  # two-letter unit
 UNIT_HOURS = {"h": 1.0, "m": 1 / 60, "s": 1 / 3600, "ms": 1 / 3.6e6, "us": 1 / 3.6e9, "µs": 1 / 3.6e9, "ns": 1 / 3.6e12}
 
 
-def duration_hours(text: str) -> float:
-    """Hours in a Go duration string such as "24h", "30m" or "1h30m"; ValueError when unreadable."""
+def duration_hours(text: str) -> float | None:
+    """Hours in a Go duration string such as "24h", "30m" or "1h30m"; None when unreadable."""
     parts = DURATION.findall(text)
     if not parts or "".join(n + u for n, u in parts) != text:
-        raise ValueError(f"unreadable duration '{text}'")
+        return None
     return sum(float(n) * UNIT_HOURS[u] for n, u in parts)
 
 

@@ -37,7 +37,7 @@ def durations(args: ResourceValidationArgs) -> list[tuple[str, str]]:
         return []
     found = [("session_duration" if own is not None else "session_duration (left out: Cloudflare's default)",
               str(own if own is not None else DEFAULT_SESSION))]
-    warp = args.props.get("warpAuthSessionDuration") if args.resource_type in types.ACCESS_ORGANIZATION else None
+    warp = args.props.get("warpAuthSessionDuration")  # an organization's (no other resource has the key)
     if warp is not None:  # the WARP client session outranks every other (docs D-SESS)
         found.append(("warp_auth_session_duration", str(warp)))
     found += [(f"inline policy #{i + 1} session_duration", str(p.get("sessionDuration")))
@@ -49,12 +49,10 @@ def durations(args: ResourceValidationArgs) -> list[tuple[str, str]]:
 def check(args: ResourceValidationArgs, report: Report, config: dict[str, Any]) -> None:
     limit = float(config["maxSessionHours"])
     for where, value in durations(args):
-        try:
-            hours = duration_hours(value)
-        except ValueError:
+        hours = duration_hours(value)
+        if hours is None:
             report(f"{resource_label(args)} has an unreadable {where} '{value}'. Use a duration like '8h'.")
-            continue
-        if hours > limit:
+        elif hours > limit:
             report(f"{resource_label(args)} {where} is {value}, longer than the {limit:g}h maximum. "
                    f"Shorten it to at most {limit:g}h.")
 
