@@ -56,8 +56,8 @@ def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
         keys = [str(i.get("name") or i.get("id")) for i in value] if named else []
         if not named or len(set(keys)) != len(keys):
             keys = [str(index) for index in range(len(value))]
-        for key, item in zip(keys, value, strict=True):
-            out.update(_flatten(item, f"{prefix}[{key}]"))
+        for index, item in enumerate(value):
+            out.update(_flatten(item, f"{prefix}[{keys[index]}]"))
         return out
     return {prefix: value}
 
