@@ -29,6 +29,7 @@ from parsify_policies.props import plain
 
 # An IP rule this wide admits a large part of the internet (a /8 of IPv4 is 16.7 million addresses).
 INTERNET_SCALE = {4: 8, 6: 16}
+THROUGH_GROUP = " (through an Access group)"
 SERVICE_RULES = {"anyValidServiceToken", "serviceToken", "certificate", "commonName", "linkedAppToken"}
 IDENTITY_RULES = {"email", "emailList", "githubOrganization", "gsuite", "okta", "saml", "azureAd", "oidc",
                   "cloudflareAccountMember"}
@@ -87,6 +88,11 @@ def _ip_reason(cidr: str) -> str | None:
     return None
 
 
+def _through_group(whats: list[str]) -> str:
+    """What a group admits, said once even when it comes through groups inside groups."""
+    return " and ".join(w.removesuffix(THROUGH_GROUP) for w in whats) + THROUGH_GROUP
+
+
 def classify(rule: Mapping[str, Any], owner: PolicyResource | None, key: str, ctx: Context,
              seen: frozenset[str] = frozenset()) -> tuple[str, str]:
     """(kind, description) of one rule: kind is public, network, identity, service, condition or unknown."""
@@ -106,6 +112,8 @@ def classify(rule: Mapping[str, Any], owner: PolicyResource | None, key: str, ct
     if name == "emailDomain":
         # As the dashboard writes it ("@company.com") or with a trailing dot, it is the same domain.
         domain = str(value.get("domain") or "").lower().strip().lstrip("@").rstrip(".")
+        if not domain:
+            return "unknown", "an email domain rule with no domain"
         if domain in ctx.public_domains:
             return "public", f"the public email domain {domain}"
         if ctx.organization_domains and not any(domain == d or domain.endswith("." + d)
@@ -126,9 +134,9 @@ def classify(rule: Mapping[str, Any], owner: PolicyResource | None, key: str, ct
             return "unknown", f"the Access group {value.get('id')}, which the program does not declare"
         reaches = [reach(g.props, g, ctx, seen | {g.urn}) for g in groups]
         if any(r.public for r in reaches):
-            return "public", " and ".join(p for r in reaches for p in r.public) + " (through an Access group)"
+            return "public", _through_group([p for r in reaches for p in r.public])
         if any(r.unknown for r in reaches):
-            return "unknown", " and ".join(u for r in reaches for u in r.unknown) + " (through an Access group)"
+            return "unknown", _through_group([u for r in reaches for u in r.unknown])
         return "identity", "an Access group"
     if name in IDENTITY_RULES:
         return "identity", name
