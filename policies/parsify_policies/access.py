@@ -90,7 +90,7 @@ def _ip_reason(cidr: str) -> str | None:
 
 def _through_group(whats: list[str]) -> str:
     """What a group admits, said once even when it comes through groups inside groups."""
-    return " and ".join(w.removesuffix(THROUGH_GROUP) for w in whats) + THROUGH_GROUP
+    return " and ".join(dict.fromkeys(w.removesuffix(THROUGH_GROUP) for w in whats)) + THROUGH_GROUP
 
 
 def classify(rule: Mapping[str, Any], owner: PolicyResource | None, key: str, ctx: Context,
