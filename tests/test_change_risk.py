@@ -203,3 +203,13 @@ def test_a_new_resource_without_inputs_has_no_property_changes() -> None:
                                  "name": "bare", "parent": "", "custom": True, "protect": False, "inputs": {}})
     (change,) = diff(APPROVED, current)
     assert (change.action, change.properties) == ("create", [])
+
+
+def test_a_component_removed_with_its_resources_still_groups_them() -> None:
+    # Removing a whole database (component and all): the deleted D1 database is grouped under the component it had.
+    current = copy.deepcopy(APPROVED)
+    database = next(r for r in current["resources"] if r["type"] == "parsify:data:Database")
+    gone = {r["urn"] for r in current["resources"] if r["urn"] == database["urn"] or r.get("parent") == database["urn"]}
+    current["resources"] = [r for r in current["resources"] if r["urn"] not in gone]
+    deleted = {c.type: c for c in diff(APPROVED, current) if c.action == "delete"}
+    assert deleted[D1].component == "parsify:data:Database" and deleted[D1].risk == "destructive"
