@@ -32,7 +32,7 @@ def public_hostnames(resources: list[PolicyResource]) -> dict[str, PolicyResourc
         if r.resource_type in types.WORKERS_DOMAIN:
             found[str(r.props.get("hostname"))] = r
         elif r.resource_type in types.WORKERS_ROUTE:
-            found[str(r.props.get("pattern")).split("/", 1)[0].lstrip("*.")] = r
+            found[str(r.props.get("pattern")).partition("/")[0].removeprefix("*.")] = r  # "*.x.io/api/*" -> x.io
         elif r.resource_type in types.VERCEL_DOMAIN:
             found[str(r.props.get("domain"))] = r
     return found
