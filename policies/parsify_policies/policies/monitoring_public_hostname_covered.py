@@ -48,7 +48,7 @@ def monitored_hostnames(resources: list[PolicyResource]) -> set[str]:
         for binding in r.props.get("bindings") or []:
             if binding.get("name") == MONITOR_TARGETS_BINDING and binding.get("type") == "json":
                 targets = plain(binding.get("json"))
-                for target in json.loads(targets) if isinstance(targets, str) else targets or []:
+                for target in json.loads(targets) if isinstance(targets, str) else []:  # the provider's json: text
                     url = target["url"] if isinstance(target, dict) else str(target)
                     hosts.add(url.split("://", 1)[-1].split("/", 1)[0])
     return hosts
