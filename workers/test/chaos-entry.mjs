@@ -311,8 +311,17 @@ async function deliver({ now, message, copies = 1 }, env) {
   return { outcomes: [await first, copy], sent };
 }
 
+/** Mutation testing: the mutant Stryker's command runner made active (helpers.mjs passes it as a binding)
+ *  goes where the instrumented Worker's mutant switch reads it, before the Worker runs. No binding, no change. */
+function activateMutant(env) {
+  if (env.__STRYKER_ACTIVE_MUTANT__ === undefined) return;
+  globalThis.__stryker__ ??= {};
+  globalThis.__stryker__.activeMutant = env.__STRYKER_ACTIVE_MUTANT__;
+}
+
 export default {
   async fetch(request, env) {
+    activateMutant(env);
     const url = new URL(request.url);
     if (request.method !== "POST" || url.pathname !== "/__drive") return new Response("unknown path", { status: 400 });
     const body = await request.json();
