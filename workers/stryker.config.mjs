@@ -70,7 +70,7 @@ export default {
   reporters: ["json", "clear-text", "progress"],
   jsonReporter: { fileName: "reports/mutation/mutation.json" },
   // A mutant that loops for ever hangs the Worker: it counts as killed once it takes this much longer.
-  timeoutMS: 60_000,
+  timeoutMS: 15_000,
   timeoutFactor: 2,
   thresholds: { high: 95, low: 90, break: null },
 };
