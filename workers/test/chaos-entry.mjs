@@ -8,14 +8,15 @@
 // fail, kill or stall an invocation, or write to the database between page reads. The plan lives in the
 // bucket as __chaos.json: {failInvocation, failAt, target: "d1"|"r2"|"any", mutate, crashInvocation,
 // crashAt, crashFrom (every invocation from that number dies at once), crashAfterCreate, crashAfterComplete,
-// stallAt}.
+// stallAt, copyAfterMs (with stallAt: the copy comes this long after the stalled delivery, not after its lease),
+// msPerOperation (the test's clock advances this much at every operation)}.
 import backup from "../backup/index.js";
 
 class InjectedFault extends Error {}
 
 class Crash extends Error {}
 const crashedOnce = new Set(); // crashAfterCreate/crashAfterComplete kill one invocation per isolate, not every retry
-// stallAt stalls one queue invocation per isolate: armed by the drive that delivers it (see deliver()).
+// stallAt stalls one queue invocation per plan and isolate: armed by the drive that delivers it (see deliver()).
 let stall = null;
 
 function deferred() {
@@ -35,6 +36,7 @@ function makeChaos(plan, invocation, log) {
     tick(target) {
       ops[target] += 1;
       ops.any += 1;
+      if (plan.msPerOperation) clock += plan.msPerOperation; // slow storage: the invocation's wall time runs out
       if (this.sinceCreate !== undefined) this.sinceCreate += 1;
       if (this.sinceComplete !== undefined) this.sinceComplete += 1;
       const fires = (trigger, since) => {
@@ -290,7 +292,8 @@ async function deliverOnce(message, env, sent) {
 }
 
 /** Deliver a message once, twice at the same moment (`copies: 2`), or, when the plan stalls this
- *  invocation, deliver a second copy after the stalled one's lease has run out, then let it go on. */
+ *  invocation, deliver a second copy after the stalled one's lease has run out (or `copyAfterMs` after the
+ *  stalled delivery), then let it go on. */
 async function deliver({ now, message, copies = 1 }, env) {
   const sent = [];
   clock = now;
@@ -298,14 +301,15 @@ async function deliver({ now, message, copies = 1 }, env) {
   if (copies === 2) {
     return { outcomes: await Promise.all([deliverOnce(message, env, sent), deliverOnce(message, env, sent)]), sent };
   }
-  if (plan?.stallAt && !stall) stall = { reached: deferred(), release: deferred(), fired: false };
+  const planText = JSON.stringify(plan);
+  if (plan?.stallAt && stall?.plan !== planText) stall = { reached: deferred(), release: deferred(), fired: false, plan: planText };
   const first = deliverOnce(message, env, sent);
   const stalled = stall && !stall.done &&
     await Promise.race([first.then(() => false), stall.reached.promise.then(() => true)]);
   if (!stalled) return { outcomes: [await first], sent };
   stall.done = true;
   const run = JSON.parse(await (await env.BACKUPS.get(`runs/${message.body.runId}.json`)).text());
-  clock = run.lease.until + 1000;
+  clock = plan.copyAfterMs === undefined ? run.lease.until + 1000 : now + plan.copyAfterMs;
   const copy = await deliverOnce(message, env, sent);
   stall.release.resolve();
   return { outcomes: [await first, copy], sent };
