@@ -18,7 +18,7 @@ function range(name, from = null, to = null) {
   if (start < 0) throw new Error(`stryker.config.mjs: ${WORKER} has no top-level function or class ${name}`);
   const end = lines.findIndex((l, i) => i > start && l === "}");
   const find = (text) => {
-    const at = lines.findIndex((l, i) => i > start && i < end && l.includes(text));
+    const at = lines.findIndex((l, i) => i >= start && i < end && l.includes(text));
     if (at < 0) throw new Error(`stryker.config.mjs: ${name} in ${WORKER} has no line containing ${JSON.stringify(text)}`);
     return at;
   };
@@ -29,8 +29,12 @@ function range(name, from = null, to = null) {
 // and the README's "Backups"):
 export const SCOPE = [
   // The lease: one invocation per continuation, a taken-over invocation stops at its next write, a copy of a
-  // finished continuation is ignored. `Invocation` holds the conditional writes (save, fence) and the budget.
-  ["claim"], ["saveState"], ["loadState"], ["Invocation"], ["continueRun"], ["resumeBackup"], ["startBackup"],
+  // finished continuation is ignored. `Invocation` holds the conditional writes (save, fence) and the budget. Its
+  // recordUpload is left out: it only lets a later run abort an upload that a dead invocation left open (R2 aborts
+  // those after 7 days anyway), which no binding can list, and it needs a table over one 5 MiB part
+  // (backup-faults.test.mjs covers a death right after an upload starts).
+  ["claim"], ["saveState"], ["loadState"], ["Invocation", null, "this.state = state;"],
+  ["Invocation", "Before what must never be done twice", null], ["continueRun"], ["resumeBackup"], ["startBackup"],
   // The manifest: written last, complete only when every table is whole, its counts and checksums.
   ["putSmall"], ["finishDatabase"], ["tableRecord"], ["countProblem"],
   // startDatabase: the one batch that fixes every table's bound and row count, and each table's entry (its
@@ -68,6 +72,7 @@ export default {
   buildCommand: `ln -sfn ${stacks} ../stacks`,
   ignorePatterns: ["test-output", "reports"],
   reporters: ["json", "clear-text", "progress"],
+  fileLogLevel: "info", // stryker.log: mutation/results-workers.mjs reads the run's times from it
   jsonReporter: { fileName: "reports/mutation/mutation.json" },
   // A mutant that loops for ever hangs the Worker: it counts as killed once it takes this much longer.
   timeoutMS: 15_000,

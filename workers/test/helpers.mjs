@@ -80,6 +80,12 @@ async function drive(mf, request) {
   return response.json();
 }
 
+/** Deliver one queue message `body` once at `now`: its outcome ({ack, delaySeconds}) and the messages sent. */
+export async function deliverMessage(mf, body, now) {
+  const { outcomes: [outcome], sent } = await drive(mf, { kind: "queue", now, message: { id: "msg-test", body, attempts: 0 } });
+  return { outcome, sent };
+}
+
 /** Fire a cron event at `time` (the test's clock) and wait for its work. */
 export async function fireCron(mf, cron, time) {
   return drive(mf, { kind: "scheduled", cron, time });
