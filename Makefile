@@ -7,7 +7,7 @@ UV_VERSION := 0.13.8
 UV := .tools/bin/uv
 STACK ?= prod
 
-.PHONY: setup plan test lint test-python test-workers bench bench-backup drill catalogue snapshot chromium mutate
+.PHONY: setup plan test lint test-python test-workers bench bench-backup drill catalogue snapshot chromium mutate mutate-workers
 
 # The status page is tested in a real browser: Debian's headless Chromium (playwright-core drives it).
 CHROMIUM := /usr/bin/chromium
@@ -68,3 +68,10 @@ catalogue: .venv/.synced
 # number ends in 3 (a systematic tenth, an estimate); MUTANTS="name ..." re-checks those (e.g. after new tests).
 mutate: .venv/.synced workers/node_modules/.package-lock.json
 	$(UV) run --locked --group mutation python mutation/run.py $(if $(ONLY),--only $(ONLY)) $(if $(SAMPLE),--sample $(SAMPLE)) $(if $(MUTANTS),--mutants $(MUTANTS)) $(if $(RESUME),--resume)
+
+# Mutation testing of the backup Worker's safety logic (on demand, not part of `make test`): Stryker, pinned in
+# workers/package-lock.json; scope, wiring and timeouts in workers/stryker.config.mjs. The score, survivors and
+# reviewed equivalents go to mutation/results-workers.md; the step fails under 90 % of non-equivalent mutants killed.
+mutate-workers: workers/node_modules/.package-lock.json
+	cd workers && npx stryker run stryker.config.mjs
+	node mutation/results-workers.mjs

@@ -8,14 +8,16 @@
 // fail, kill or stall an invocation, or write to the database between page reads. The plan lives in the
 // bucket as __chaos.json: {failInvocation, failAt, target: "d1"|"r2"|"any", mutate, crashInvocation,
 // crashAt, crashFrom (every invocation from that number dies at once), crashAfterCreate, crashAfterComplete,
-// stallAt}.
+// stallAt, copyAfterMs (with stallAt: the copy comes this long after the stalled delivery, not after its lease),
+// msPerOperation (the test's clock advances this much at every operation), crashAfterManifest (a continuation
+// dies at its first operation after writing a manifest)}. mutate: true | "replace" | "balanced" (see onPage).
 import backup from "../backup/index.js";
 
 class InjectedFault extends Error {}
 
 class Crash extends Error {}
 const crashedOnce = new Set(); // crashAfterCreate/crashAfterComplete kill one invocation per isolate, not every retry
-// stallAt stalls one queue invocation per isolate: armed by the drive that delivers it (see deliver()).
+// stallAt stalls one queue invocation per plan and isolate: armed by the drive that delivers it (see deliver()).
 let stall = null;
 
 function deferred() {
@@ -35,8 +37,10 @@ function makeChaos(plan, invocation, log) {
     tick(target) {
       ops[target] += 1;
       ops.any += 1;
+      if (plan.msPerOperation) clock += plan.msPerOperation; // slow storage: the invocation's wall time runs out
       if (this.sinceCreate !== undefined) this.sinceCreate += 1;
       if (this.sinceComplete !== undefined) this.sinceComplete += 1;
+      if (this.sinceManifest !== undefined) this.sinceManifest += 1;
       const fires = (trigger, since) => {
         if (plan[trigger] === undefined || since !== plan[trigger] || crashedOnce.has(trigger)) return false;
         crashedOnce.add(trigger);
@@ -44,7 +48,8 @@ function makeChaos(plan, invocation, log) {
       };
       if ((plan.crashInvocation === invocation && ops.any === plan.crashAt) ||
           (plan.crashFrom !== undefined && invocation >= plan.crashFrom && ops.any === 1) ||
-          fires("crashAfterCreate", this.sinceCreate) || fires("crashAfterComplete", this.sinceComplete)) {
+          fires("crashAfterCreate", this.sinceCreate) || fires("crashAfterComplete", this.sinceComplete) ||
+          (invocation > 1 && fires("crashAfterManifest", this.sinceManifest))) {
         // The invocation dies here (as at the CPU limit): no catch block runs, nothing is acknowledged.
         crash(new Crash(`invocation ${invocation} died at operation ${plan.crashAt}`));
         return new Promise(() => {});
@@ -106,7 +111,13 @@ function wrapUpload(upload, chaos) {
 function wrapBucket(bucket, chaos) {
   const op = (name) => async (...args) => { await chaos.tick("r2"); return bucket[name](...args); };
   return {
-    put: op("put"), get: op("get"), head: op("head"), list: op("list"), delete: op("delete"),
+    async put(key, ...rest) {
+      await chaos.tick("r2");
+      const written = await bucket.put(key, ...rest);
+      if (key.endsWith("/manifest.json")) chaos.sinceManifest = 0; // for {crashAfterManifest: n}
+      return written;
+    },
+    get: op("get"), head: op("head"), list: op("list"), delete: op("delete"),
     async createMultipartUpload(key) {
       await chaos.tick("r2");
       chaos.sinceCreate = 0; // for {crashAfterCreate: n}: die at the n-th operation after this one
@@ -217,12 +228,17 @@ async function chaosEnv(env) {
     const logged = previous ? JSON.parse(await previous.text()) : [];
     await env.BACKUPS.put("__chaos_log.json", JSON.stringify([...logged, ...targets.map((c) => ({ kind: "replace", id: c }))]));
   };
+  // "balanced": after each page, delete the row two ahead of the cursor and insert row 1, behind it, once (items
+  // starting at id 2, read in two pages): the count at the bound ends as it started, one row short in the export.
   const onPage = plan.mutate === "replace" ? onReplace : plan.mutate ? async (result) => {
     const { n } = result.results[0];
     if (!n || !env.DB_CORE) return;
     const [last] = JSON.parse(result.results[0].last).map(Number);
     const db = env.DB_CORE;
-    const statements = [
+    const statements = plan.mutate === "balanced" ? [
+      ["delete", last + 2, db.prepare("DELETE FROM items WHERE id = ?").bind(last + 2)],
+      ["insert", 1, db.prepare("INSERT OR IGNORE INTO items (id, value) VALUES (1, 'inserted behind the cursor')")],
+    ] : [
       ["update", last - 1, db.prepare("UPDATE items SET value = value || '+' WHERE id = ?").bind(last - 1)],
       ["update", last + 5, db.prepare("UPDATE items SET value = value || '+' WHERE id = ?").bind(last + 5)],
       ["delete", last + 7, db.prepare("DELETE FROM items WHERE id = ?").bind(last + 7)],
@@ -290,7 +306,8 @@ async function deliverOnce(message, env, sent) {
 }
 
 /** Deliver a message once, twice at the same moment (`copies: 2`), or, when the plan stalls this
- *  invocation, deliver a second copy after the stalled one's lease has run out, then let it go on. */
+ *  invocation, deliver a second copy after the stalled one's lease has run out (or `copyAfterMs` after the
+ *  stalled delivery), then let it go on. */
 async function deliver({ now, message, copies = 1 }, env) {
   const sent = [];
   clock = now;
@@ -298,21 +315,31 @@ async function deliver({ now, message, copies = 1 }, env) {
   if (copies === 2) {
     return { outcomes: await Promise.all([deliverOnce(message, env, sent), deliverOnce(message, env, sent)]), sent };
   }
-  if (plan?.stallAt && !stall) stall = { reached: deferred(), release: deferred(), fired: false };
+  const planText = JSON.stringify(plan);
+  if (plan?.stallAt && stall?.plan !== planText) stall = { reached: deferred(), release: deferred(), fired: false, plan: planText };
   const first = deliverOnce(message, env, sent);
   const stalled = stall && !stall.done &&
     await Promise.race([first.then(() => false), stall.reached.promise.then(() => true)]);
   if (!stalled) return { outcomes: [await first], sent };
   stall.done = true;
   const run = JSON.parse(await (await env.BACKUPS.get(`runs/${message.body.runId}.json`)).text());
-  clock = run.lease.until + 1000;
+  clock = plan.copyAfterMs === undefined ? run.lease.until + 1000 : now + plan.copyAfterMs;
   const copy = await deliverOnce(message, env, sent);
   stall.release.resolve();
   return { outcomes: [await first, copy], sent };
 }
 
+/** Mutation testing: the mutant Stryker's command runner made active (helpers.mjs passes it as a binding)
+ *  goes where the instrumented Worker's mutant switch reads it, before the Worker runs. No binding, no change. */
+function activateMutant(env) {
+  if (env.__STRYKER_ACTIVE_MUTANT__ === undefined) return;
+  globalThis.__stryker__ ??= {};
+  globalThis.__stryker__.activeMutant = env.__STRYKER_ACTIVE_MUTANT__;
+}
+
 export default {
   async fetch(request, env) {
+    activateMutant(env);
     const url = new URL(request.url);
     if (request.method !== "POST" || url.pathname !== "/__drive") return new Response("unknown path", { status: 400 });
     const body = await request.json();

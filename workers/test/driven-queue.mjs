@@ -18,6 +18,7 @@ export class DrivenQueue {
     this.waiting = [];
     this.dropped = [];
     this.deliveries = 0;
+    this.outcomes = []; // every delivery's outcome: {ack, delaySeconds} as the handler decided
     this.sequence = 0;
   }
 
@@ -38,6 +39,7 @@ export class DrivenQueue {
    *  a copy was delivered at the same moment): one acknowledgement is enough. */
   settle(message, outcomes, now) {
     this.deliveries += outcomes.length;
+    this.outcomes.push(...outcomes);
     message.attempts += 1;
     if (outcomes.some((o) => o.ack)) return;
     const delaySeconds = Math.max(...outcomes.map((o) => o.delaySeconds ?? this.retryDelaySeconds));

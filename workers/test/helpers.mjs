@@ -13,6 +13,12 @@ import { DrivenQueue } from "./driven-queue.mjs";
 export const ALERT_URL = "https://hooks.slack.test/services/T000/B000/backups";
 export const BACKUP_CRON = "15 2 * * *";
 
+// Mutation testing (stryker.config.mjs): Stryker's command runner names the active mutant in this variable,
+// which the Worker in workerd cannot read; it goes to the test entry as a binding (chaos-entry.mjs). Unset in
+// a normal run, where the Worker gets no such binding.
+const MUTANT = "__STRYKER_ACTIVE_MUTANT__";
+const mutantBinding = process.env[MUTANT] ? { [MUTANT]: process.env[MUTANT] } : {};
+
 /** The bucket lock rules of the prod plan (the approved snapshot, which tests/ keeps equal to the program):
  *  the test entry enforces them on every backup test (chaos-entry.mjs lockBucket). */
 export function planLockRules(stack = "prod") {
@@ -31,7 +37,7 @@ export function backupWorker({ bindings = {}, extraD1 = {}, lockRules = planLock
   const mf = new Miniflare(localRuntime(backupWorkerOptions({
     scriptPath: fileURLToPath(new URL("./chaos-entry.mjs", import.meta.url)), queue: "driven",
     d1Databases: { DB_CORE: "core", DB_AUDIT_EU: "audit-eu", RESTORE: "restore-target", ...extraD1 },
-    bindings: { ALERT_WEBHOOK_URL: ALERT_URL, ALERT_RETRY_BASE_MS: "0", ALERT_TIMEOUT_MS: "2000", __LOCK_RULES: JSON.stringify(lockRules), ...bindings },
+    bindings: { ALERT_WEBHOOK_URL: ALERT_URL, ALERT_RETRY_BASE_MS: "0", ALERT_TIMEOUT_MS: "2000", __LOCK_RULES: JSON.stringify(lockRules), ...mutantBinding, ...bindings },
     outboundService: async (request) => {
       if (request.url !== ALERT_URL) return new Response("unexpected", { status: 599 });
       webhook.attempts += 1;
@@ -72,6 +78,12 @@ async function drive(mf, request) {
     body: JSON.stringify(request) });
   if (!response.ok) throw new Error(`drive ${request.kind}: HTTP ${response.status} ${await response.text()}`);
   return response.json();
+}
+
+/** Deliver one queue message `body` once at `now`: its outcome ({ack, delaySeconds}) and the messages sent. */
+export async function deliverMessage(mf, body, now) {
+  const { outcomes: [outcome], sent } = await drive(mf, { kind: "queue", now, message: { id: "msg-test", body, attempts: 0 } });
+  return { outcome, sent };
 }
 
 /** Fire a cron event at `time` (the test's clock) and wait for its work. */
