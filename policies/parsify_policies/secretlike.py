@@ -99,10 +99,15 @@ def looks_secret(name: str, value: object) -> str | None:
     return None
 
 
+def _json_text(value: Any) -> bool:
+    """A string that may hold a JSON object or array (a json binding, or JSON pasted into plain text)."""
+    return isinstance(value, str) and value.startswith(("{", "["))
+
+
 def json_pairs(name: str, value: Any) -> list[tuple[str, Any]]:
     """(key, leaf value) pairs of a JSON value, so {"db": {"password": "..."}} inside it is found too. A
     string that holds JSON is walked as well."""
-    if isinstance(value, str) and value.startswith(("{", "[")):
+    if _json_text(value):
         try:
             return json_pairs(name, json.loads(value))
         except json.JSONDecodeError:
@@ -118,5 +123,5 @@ def secret_reason(name: str, value: Any) -> str | None:
     """The first reason anything in `name`/`value` (walked when it is JSON) looks like a secret."""
     if reason := looks_secret(name, value):  # a dict or a list counts by its name here
         return reason
-    structured = isinstance(value, dict | list) or (isinstance(value, str) and value.startswith(("{", "[")))
+    structured = isinstance(value, dict | list) or _json_text(value)
     return next((r for k, v in json_pairs(name, value) if (r := looks_secret(k, v))), None) if structured else None
