@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import urlsplit
 
 from pulumi_policy import EnforcementLevel, PolicyResource, Severity, StackValidationArgs
 
@@ -39,25 +40,36 @@ def public_hostnames(resources: list[PolicyResource]) -> dict[str, PolicyResourc
 
 
 def monitored_hostnames(resources: list[PolicyResource]) -> set[str]:
+    """Hostnames (lower case: DNS names compare without case) that a health check or the synthetic monitor probes."""
     # A suspended health check probes nothing (Healthcheck.suspended), so it is no coverage.
-    hosts = {str(r.props.get("address")) for r in resources
+    hosts = {str(r.props.get("address")).lower() for r in resources
              if r.resource_type in types.HEALTHCHECK and r.props.get("suspended") is not True}
     for r in resources:
         if r.resource_type not in types.WORKERS_SCRIPT:
             continue
         for binding in r.props.get("bindings") or []:
             if binding.get("name") == MONITOR_TARGETS_BINDING and binding.get("type") == "json":
-                targets = plain(binding.get("json"))
-                for target in json.loads(targets) if isinstance(targets, str) else []:  # the provider's json: text
-                    url = target["url"] if isinstance(target, dict) else str(target)
-                    hosts.add(url.split("://", 1)[-1].split("/", 1)[0])
+                targets = plain(binding.get("json"))  # the provider's json: text
+                hosts |= {host for target in (json.loads(targets) if isinstance(targets, str) else [])
+                          if (host := probed_hostname(target))}
     return hosts
+
+
+def probed_hostname(target: object) -> str | None:
+    """The hostname the monitor Worker probes for a target: it fetches `target.url` (workers/monitor/index.js), so
+    only an object with an absolute http(s) URL probes anything."""
+    url = target.get("url") if isinstance(target, dict) else None
+    try:
+        parts = urlsplit(url) if isinstance(url, str) else None
+    except ValueError:  # an unclosed IPv6 bracket: fetch() would throw, so nothing is probed
+        return None
+    return parts.hostname if parts and parts.scheme in {"http", "https"} else None
 
 
 def check(args: StackValidationArgs, report: Report, config: dict[str, Any]) -> None:
     monitored = monitored_hostnames(args.resources)
     for hostname, resource in sorted(public_hostnames(args.resources).items()):
-        if hostname not in monitored:
+        if hostname.lower() not in monitored:
             report(f"Public hostname {hostname} ({resource.name}) has no health check or synthetic monitor. "
                    "Add it to parsify:monitoring.healthchecks.", resource.urn)
     alerted = {dep.urn for r in args.resources
