@@ -79,7 +79,7 @@ def test_latest_complete_backup_is_chosen_and_an_incomplete_one_is_refused(mirro
     (newer / "manifest.json").unlink()  # a run that died before its manifest
     partial = mirror / "backups/core/2026-11-27T09-15-00-000Z"
     shutil.copytree(mirror / "backups/core" / BACKUP_ID, partial)
-    _edit_manifest(partial, lambda m: m.update(complete=False))  # a table failed: never restored
+    _edit_manifest(partial, lambda m: m.update(complete=False, backupId=partial.name))  # a table failed: never restored
     status, text = run_cli("restore", "--source", str(mirror), "--database", "core", "--format", "json",
                            "--output", str(tmp_path / "a.sql"))
     assert status == 0 and json.loads(text)["backupId"] == BACKUP_ID

@@ -6,12 +6,15 @@ object (workers/backup/index.js); a run that died leaves no manifest or one not 
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from parsify_infra.restore import RestoreRefused, RestoreReport, find_backup
+from parsify_infra.restore import BACKUP_ID, DATABASE_NAME, RestoreRefused, RestoreReport, find_backup
+from tests.conftest import run_cli
 
 OLDER, MIDDLE, NEWER = "2026-11-25T02-15-00-000Z", "2026-11-26T02-15-00-000Z", "2026-11-27T02-15-00-000Z"
 
@@ -22,7 +25,8 @@ def _backup(source: Path, backup_id: str, complete: bool | None) -> None:
     if complete is not None:
         schema = {"bytes": 0, "chunkBytes": 1, "chunks": []}
         (directory / "manifest.json").write_text(json.dumps({
-            "format": "parsify-d1-backup/3", "complete": complete, "load": ["schema.1-cron.sql"], "tables": {},
+            "format": "parsify-d1-backup/3", "database": "core", "backupId": backup_id, "complete": complete,
+            "load": ["schema.1-cron.sql"], "tables": {},
             "objects": {"schema.1-cron.sql": schema}}))
 
 
@@ -53,3 +57,92 @@ def test_the_restore_report_gives_rows_in_all_and_seconds_to_the_millisecond() -
     assert report.as_dict() == {"database": "core", "backupId": "2026-11-27T0215Z", "tables": {"a": 2, "b": 3},
                                 "rows": 5, "output": None, "sqlite": "core.sqlite", "seconds": 12.346,
                                 "verified": True, "statementsTooLongForD1": {}}
+
+
+# A backup as the Worker lays it out (workers/backup/index.js: finishDatabase writes `database`, `backupId` and
+# `complete: failures.length === 0` into the manifest, last; object keys are schema.<invocation>.sql and
+# tables/<NNNN>.<invocation>.sql under backups/<database>/<backupId>/), and the cases an attacker, a mistaken copy
+# or a tampered mirror would produce (found by an adversarial review written from that layout).
+def _object(text: str) -> dict[str, Any]:
+    data = text.encode()
+    return {"bytes": len(data), "chunkBytes": max(len(data), 1), "chunks": [hashlib.sha256(data).hexdigest()]}
+
+
+def _layout(source: Path, in_folder: str, folder_id: str, **manifest: Any) -> Path:
+    """The backup of database `in_folder` with id `folder_id`; `manifest` overrides the manifest's keys."""
+    database, backup_id = in_folder, folder_id
+    folder = source / "backups" / database / backup_id
+    (folder / "tables").mkdir(parents=True)
+    schema = "CREATE TABLE items (id INTEGER PRIMARY KEY, v TEXT);\n"
+    rows = f"INSERT INTO items VALUES (1, '{database}');\n"
+    (folder / "schema.1-cron.sql").write_text(schema)
+    (folder / "tables/0000.1-cron.sql").write_text(rows)
+    (folder / "manifest.json").write_text(json.dumps({
+        "format": "parsify-d1-backup/3", "database": database, "backupId": backup_id, "complete": True,
+        "load": ["schema.1-cron.sql", "tables/0000.1-cron.sql"],
+        "tables": {"items": {"object": "tables/0000.1-cron.sql", "rows": 1, "sourceRows": 1, "sourceRowsAtEnd": 1}},
+        "objects": {"schema.1-cron.sql": _object(schema), "tables/0000.1-cron.sql": _object(rows)}, **manifest}))
+    return folder
+
+
+def _restore(source: Path, out: Path, *argv: str) -> tuple[int, str]:
+    return run_cli("restore", "--source", str(source), "--output", str(out), *argv)
+
+
+def test_a_backup_laid_out_as_the_worker_writes_it_is_restored(tmp_path: Path) -> None:
+    _layout(tmp_path, "core", NEWER)
+    assert _restore(tmp_path, tmp_path / "o.sql", "--database", "core")[0] == 0
+    assert "INSERT INTO items VALUES (1, 'core');" in (tmp_path / "o.sql").read_text()
+
+
+@pytest.mark.parametrize("complete", ["false", "true", 1, None], ids=["'false'", "'true'", "1", "null"])
+def test_a_manifest_whose_complete_is_not_a_json_boolean_is_refused(tmp_path: Path, complete: object) -> None:
+    # "false" is a non-empty string: read loosely it was truthy, and a backup marked incomplete was restored.
+    _layout(tmp_path, "core", NEWER, complete=complete)
+    status, text = _restore(tmp_path, tmp_path / "o.sql", "--database", "core")
+    assert (status, text) == (1, f"restore refused: {tmp_path}/backups/core/{NEWER}/manifest.json: key complete: Input "
+                                 "should be a valid boolean; the manifest is malformed and the backup is refused\n")
+    assert not (tmp_path / "o.sql").exists()
+
+
+@pytest.mark.parametrize(("key", "value", "described"), [
+    ("database", "billing", "billing, not core"), ("backupId", OLDER, f"{OLDER}, not {NEWER}")],
+    ids=["another database's backup copied into core's folder", "a backup copied under another id"])
+def test_a_manifest_of_another_backup_than_its_folder_is_refused(tmp_path: Path, key: str, value: str,
+                                                                  described: str) -> None:
+    _layout(tmp_path, "core", NEWER, **{key: value})
+    status, text = _restore(tmp_path, tmp_path / "o.sql", "--database", "core")
+    assert (status, text) == (1, f"restore refused: {tmp_path}/backups/core/{NEWER}/manifest.json: key {key}: this "
+                                 f"manifest is of {described}; the backup is refused (was the mirror copied into the "
+                                 "wrong folder?)\n")
+    assert not (tmp_path / "o.sql").exists()
+
+
+@pytest.mark.parametrize("name", ["../outside.sql", "/etc/hostname", "tables/../../outside.sql", ".hidden.sql"],
+                         ids=["climbs out", "absolute", "climbs out of tables/", "hidden file"])
+def test_a_manifest_naming_an_object_outside_the_backup_is_refused(tmp_path: Path, name: str) -> None:
+    folder = _layout(tmp_path, "core", NEWER)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["objects"][name] = _object("CREATE TABLE evil (x);\n")
+    manifest["load"].append(name)
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    status, text = _restore(tmp_path, tmp_path / "o.sql", "--database", "core")
+    assert (status, text) == (1, f"restore refused: {folder}/manifest.json: key objects: {name!r} is not an object "
+                                 "name the backup Worker writes; the manifest is malformed and the backup is refused\n")
+    assert not (tmp_path / "o.sql").exists()
+
+
+@pytest.mark.parametrize(("argv", "error"), [
+    (["--database", "core", "--backup-id", f"../billing/{NEWER}"],
+     f"--backup-id '../billing/{NEWER}': not a name the backup Worker writes (it must match {BACKUP_ID})"),
+    (["--database", "core/../billing"],
+     f"--database 'core/../billing': not a name the backup Worker writes (it must match {DATABASE_NAME})"),
+    (["--database", "../backups/billing"],
+     f"--database '../backups/billing': not a name the backup Worker writes (it must match {DATABASE_NAME})"),
+], ids=["a backup id that climbs to another database", "a database name with ..", "a database name that climbs out"])
+def test_a_path_in_the_names_is_bad_input_not_another_databases_backup(tmp_path: Path, argv: list[str],
+                                                                       error: str) -> None:
+    _layout(tmp_path, "core", OLDER)
+    _layout(tmp_path, "billing", NEWER)
+    assert _restore(tmp_path, tmp_path / "o.sql", *argv) == (2, error)
+    assert not (tmp_path / "o.sql").exists()

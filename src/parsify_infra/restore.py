@@ -9,17 +9,25 @@ count matches too; a backup without a manifest is refused.
 from __future__ import annotations
 
 import hashlib
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import sqlean as sqlite3  # type: ignore[import-untyped]  # SQLite 3.50, the generation D1 runs (README: libraries)
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints, ValidationError
 
 from parsify_infra.errors import InputError
 from parsify_infra.jsonfile import read_json
+
+# Names as the backup Worker writes them (workers/backup/index.js): databaseName() of a DB_ binding, backupId() of
+# the cron's time (toISOString with ':' and '.' as '-'), and object keys under the backup's prefix (schema, post,
+# tables/NNNN). Anything else in a path could name a folder outside the backup, so it is refused.
+DATABASE_NAME = r"[a-z0-9][a-z0-9-]*"
+BACKUP_ID = r"\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}-\d{3}Z"
+ObjectName = Annotated[str, StringConstraints(pattern=r"^(tables/)?[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$")]
 
 
 class RestoreRefused(Exception):
@@ -57,10 +65,12 @@ class _Manifest(BaseModel):
 
     model_config = ConfigDict(extra="allow")
     format: Literal["parsify-d1-backup/3"]
-    complete: bool
-    load: list[str] = Field(min_length=1)
+    database: str
+    backupId: str
+    complete: StrictBool  # the Worker writes a JSON boolean: "false" or 1 is no verdict on the backup
+    load: list[str] = Field(min_length=1)  # each one among the objects, checked below
     tables: dict[str, TableRecord]
-    objects: dict[str, _ObjectEntry]
+    objects: dict[ObjectName, _ObjectEntry]
 
 
 def count_problem(name: str, record: TableRecord) -> str | None:
@@ -74,7 +84,9 @@ def count_problem(name: str, record: TableRecord) -> str | None:
     return None
 
 
-def _manifest(directory: Path) -> dict[str, Any] | None:
+def _manifest(directory: Path, database: str) -> dict[str, Any] | None:
+    """The manifest of the backup in `directory` (None when there is none), refused when it is malformed or
+    describes another backup than the folder it is in (a mirror copied into the wrong folder)."""
     path = directory / "manifest.json"
     if not path.is_file():
         return None
@@ -85,12 +97,18 @@ def _manifest(directory: Path) -> dict[str, Any] | None:
         raise RestoreRefused(f"{exc}; refusing this backup") from None
     except ValidationError as exc:
         first = exc.errors()[0]
-        key = ".".join(str(part) for part in first["loc"]) or "(top level)"
-        raise RestoreRefused(f"{path}: key {key}: {first['msg']}; the manifest is malformed and the backup is "
-                             "refused") from None
+        *keys, last = [str(part) for part in first["loc"]] or ["(top level)"]
+        problem = (f"key {'.'.join(keys[:-1])}: {keys[-1]!r} is not an object name the backup Worker writes"
+                   if last == "[key]" else f"key {'.'.join([*keys, last])}: {first['msg']}")  # [key]: a dict's key
+        raise RestoreRefused(f"{path}: {problem}; the manifest is malformed and the backup is refused") from None
     for name in parsed.load:
         if name not in parsed.objects:
             raise RestoreRefused(f"{path}: key load: {name} is not among the manifest's objects; the backup is refused")
+    for key, found, expected in (("database", parsed.database, database),
+                                 ("backupId", parsed.backupId, directory.name)):
+        if found != expected:
+            raise RestoreRefused(f"{path}: key {key}: this manifest is of {found}, not {expected}; the backup is "
+                                 "refused (was the mirror copied into the wrong folder?)")
     return dict(data)
 
 
@@ -98,6 +116,9 @@ def find_backup(source: Path, database: str, on_date: str | None = None, backup_
     """The requested backup, or the latest complete one (of `on_date` when given)."""
     if not source.is_dir():
         raise InputError(f"{source}: no such folder (--source is the folder that holds backups/)")
+    for option, value, pattern in (("--database", database, DATABASE_NAME), ("--backup-id", backup_id, BACKUP_ID)):
+        if value is not None and not re.fullmatch(pattern, value):
+            raise InputError(f"{option} {value!r}: not a name the backup Worker writes (it must match {pattern})")
     base = source / "backups" / database
     if not base.is_dir():
         held = sorted(p.name for p in (source / "backups").iterdir()) if (source / "backups").is_dir() else []
@@ -107,14 +128,14 @@ def find_backup(source: Path, database: str, on_date: str | None = None, backup_
         directory = base / backup_id
         if not directory.is_dir():
             raise InputError(f"{directory}: no such backup")
-        manifest = _manifest(directory)
+        manifest = _manifest(directory, database)
         if manifest is None or not manifest.get("complete"):
             raise RestoreRefused(f"{directory}: no complete manifest.json; the backup is incomplete and is refused")
         return Backup(database, backup_id, directory, manifest)
     for directory in sorted((d for d in base.iterdir() if d.is_dir()), reverse=True):
         if on_date and not directory.name.startswith(on_date):
             continue
-        manifest = _manifest(directory)
+        manifest = _manifest(directory, database)
         if manifest and manifest.get("complete"):
             return Backup(database, directory.name, directory, manifest)
     when = f" from {on_date}" if on_date else ""
