@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -15,6 +16,7 @@ from parsify_policies.props import plain
 HEALTH_ALERT = "health_check_status_notification"
 # A synthetic monitor Worker declares its probe targets in a json binding with this name.
 MONITOR_TARGETS_BINDING = "MONITOR_TARGETS"
+MECHANISMS = ("emails", "webhooks", "pagerduties")  # NotificationPolicy.mechanisms: whom a policy notifies
 
 META = PolicyMeta(
     name="monitoring-public-hostname-covered",
@@ -27,22 +29,40 @@ META = PolicyMeta(
 )
 
 
+def dns_name(name: str) -> str:
+    """A hostname as DNS compares it: without case (RFC 4343) or the root's final dot, an international name in its
+    xn-- form (IDNA, as a URL parser writes it)."""
+    name = name.rstrip(".").lower()
+    try:
+        return name.encode("idna").decode("ascii")
+    except UnicodeError:  # not a valid IDNA name: compared as written
+        return name
+
+
+def route_hostname(pattern: str) -> str:
+    """A Workers route pattern's hostname: an optional http:// or https://, the host ("*host" matches the host and
+    its subdomains, "*.host" its subdomains), then a path (developers.cloudflare.com/workers/configuration/routing/
+    routes/#matching-behavior). "https://*.x.io/api/*" -> x.io."""
+    scheme, separator, rest = pattern.partition("://")
+    return (rest if separator else scheme).partition("/")[0].removeprefix("*").removeprefix(".")
+
+
 def public_hostnames(resources: list[PolicyResource]) -> dict[str, PolicyResource]:
     found: dict[str, PolicyResource] = {}
     for r in resources:
         if r.resource_type in types.WORKERS_DOMAIN:
             found[str(r.props.get("hostname"))] = r
         elif r.resource_type in types.WORKERS_ROUTE:
-            found[str(r.props.get("pattern")).partition("/")[0].removeprefix("*.")] = r  # "*.x.io/api/*" -> x.io
+            found[route_hostname(str(r.props.get("pattern")))] = r
         elif r.resource_type in types.VERCEL_DOMAIN:
             found[str(r.props.get("domain"))] = r
     return found
 
 
 def monitored_hostnames(resources: list[PolicyResource]) -> set[str]:
-    """Hostnames (lower case: DNS names compare without case) that a health check or the synthetic monitor probes."""
+    """Hostnames (as dns_name writes them) that a health check or the synthetic monitor probes."""
     # A suspended health check probes nothing (Healthcheck.suspended), so it is no coverage.
-    hosts = {str(r.props.get("address")).lower() for r in resources
+    hosts = {dns_name(str(r.props.get("address"))) for r in resources
              if r.resource_type in types.HEALTHCHECK and r.props.get("suspended") is not True}
     for r in resources:
         if r.resource_type not in types.WORKERS_SCRIPT:
@@ -58,28 +78,36 @@ def monitored_hostnames(resources: list[PolicyResource]) -> set[str]:
 def probed_hostname(target: object) -> str | None:
     """The hostname the monitor Worker probes for a target: it fetches `target.url` (workers/monitor/index.js), so
     only an object with an absolute http(s) URL probes anything."""
-    url = target.get("url") if isinstance(target, dict) else None
+    url = target.get("url") if isinstance(target, dict) else None  # parsed from the json text: a dict
     try:
         parts = urlsplit(url) if isinstance(url, str) else None
     except ValueError:  # an unclosed IPv6 bracket: fetch() would throw, so nothing is probed
         return None
-    return parts.hostname if parts and parts.scheme in {"http", "https"} else None
+    return dns_name(parts.hostname) if parts and parts.hostname and parts.scheme in {"http", "https"} else None
 
 
 def check(args: StackValidationArgs, report: Report, config: dict[str, Any]) -> None:
     monitored = monitored_hostnames(args.resources)
     for hostname, resource in sorted(public_hostnames(args.resources).items()):
-        if hostname.lower() not in monitored:
+        if dns_name(hostname) not in monitored:
             report(f"Public hostname {hostname} ({resource.name}) has no health check or synthetic monitor. "
                    "Add it to parsify:monitoring.healthchecks.", resource.urn)
     alerted = {dep.urn for r in args.resources
                if r.resource_type in types.NOTIFICATION_POLICY and r.props.get("alertType") == HEALTH_ALERT
-               and r.props.get("enabled") is not False
+               and r.props.get("enabled") is not False and notifies_someone(r)
                for dep in r.property_dependencies.get("filters", [])}
     for r in args.resources:
         if r.resource_type in types.HEALTHCHECK and r.urn not in alerted:
-            report(f"Healthcheck '{r.name}' is not routed to any enabled notification policy. Add it to a "
-                   f"{HEALTH_ALERT} policy's filters.health_check_ids.", r.urn)
+            report(f"Healthcheck '{r.name}' is not routed to any enabled notification policy that notifies someone. "
+                   f"Add it to the filters.health_check_ids of a {HEALTH_ALERT} policy with an email, webhook or "
+                   "PagerDuty mechanism.", r.urn)
+
+
+def notifies_someone(policy: PolicyResource) -> bool:
+    """A notification policy reaches whoever its mechanisms name: emails, webhooks, pagerduties (reference:
+    cloudflare-defaults-and-limits.md, Notifications); with none of them it alerts no one."""
+    mechanisms = policy.props.get("mechanisms")
+    return isinstance(mechanisms, Mapping) and any(mechanisms.get(kind) for kind in MECHANISMS)  # SDK: a proxy
 
 
 POLICY = stack_policy(META, check)
