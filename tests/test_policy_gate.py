@@ -78,8 +78,15 @@ def test_a_waiver_applies_through_its_expiry_day_and_not_a_day_longer(tmp_path: 
      "names ghost, which is not a resource of this stack"),
     ({"access-policy-no-public-include": {"waivers": [waiver(expires="2027-06-01")]}},
      "more than 90 days after the plan date 2026-11-27"),
-    ({"access-policy-no-public-include": {"waivers": [waiver(reason="ok")]}}, "waivers.0.reason"),
-    ({"access-policy-no-public-include": {"waivers": [waiver(ticket="none")]}}, "does not match"),
+    ({"access-policy-no-public-include": {"waivers": [waiver(reason="ok")]}},
+     "waivers.0.reason: 'ok' is not a sentence of at least three words saying why the risk is accepted"),
+    ({"access-policy-no-public-include": {"waivers": [waiver(ticket="none")]}},
+     "waivers.0.ticket: 'none' is not a ticket key such as SEC-218"),
+    # A reason long enough but no sentence: blanks or dots that fill the 20 characters, two words.
+    *[({"access-policy-no-public-include": {"waivers": [waiver(reason=reason)]}},
+       " ".join(f"waivers.0.reason: {reason!r} is not a sentence of at least three words saying why the risk is "
+                "accepted".split()))  # the one-line error collapses runs of blanks
+      for reason in (" " * 40, "." * 40, "Accepted risk........")],
     ({"api-token-expires": {"maxLifetimeDays": "ninety"}}, "key api-token-expires.maxLifetimeDays"),
     ({"all": "strict"}, "key all: enforcement levels come only from each policy's metadata"),
     ({"all": "disabled"}, "may not disable or downgrade a policy"),
@@ -91,7 +98,8 @@ def test_a_waiver_applies_through_its_expiry_day_and_not_a_day_longer(tmp_path: 
     ({"account-member-admin-break-glass-only": {"breakGlass": ["a@parsify.io", "b@parsify.io", "c@parsify.io"]}},
      "key account-member-admin-break-glass-only.breakGlass: ['a@parsify.io', 'b@parsify.io', 'c@parsify.io'] is too "
      "long"),
-], ids=["unknown policy", "unknown resource", "too long", "no reason", "no ticket", "bad type", "bad level",
+], ids=["unknown policy", "unknown resource", "too long", "no reason", "no ticket", "blank reason", "dots for a reason",
+        "two words", "bad type", "bad level",
         "all disabled", "one downgraded", "one disabled", "three break-glass people"])
 def test_bad_pack_config_is_an_error_naming_file_and_key(tmp_path: Path, config: dict[str, Any],
                                                          expected: str) -> None:

@@ -260,7 +260,10 @@ def test_every_powerful_permission_group_says_why() -> None:
     ("2027-02-25T23:59:59Z", None),  # the last day of the 90-day maximum
     ("2027-02-26T00:00:00Z", "beyond the 90-day maximum (2027-02-25)"),
     ("2027-02-25T23:30:00", None),  # no offset: UTC as Cloudflare reads it, not the machine's zone (here UTC-8)
-], ids=["today", "yesterday", "last allowed day", "one day over", "no offset"])
+    ("2027-02-25t23:59:59z", None),  # RFC 3339 5.6: "T" and "Z" may be written in lower case
+    ("2027-02-26t00:00:00z", "beyond the 90-day maximum (2027-02-25)"),
+], ids=["today", "yesterday", "last allowed day", "one day over", "no offset", "lower case",
+        "lower case, one day over"])
 def test_token_expiry_both_sides_of_today_and_of_the_maximum(monkeypatch: pytest.MonkeyPatch, expires_on: str,
                                                              verdict: str | None) -> None:
     # Cloudflare API token expires_on is an RFC 3339 date-time (reference D-TOK); the pack's maximum is 90 days.

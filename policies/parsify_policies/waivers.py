@@ -19,8 +19,11 @@ WAIVER_SCHEMA: dict[str, Any] = {
         "required": ["resources", "reason", "ticket", "approver", "expires"],
         "properties": {
             "resources": {"type": "array", "minItems": 1, "items": {"type": "string", "minLength": 1}},
-            "ticket": {"type": "string", "pattern": "^[A-Z][A-Z0-9]+-[0-9]+$"},
-            "reason": {"type": "string", "minLength": 20},
+            "ticket": {"type": "string", "pattern": "^[A-Z][A-Z0-9]+-[0-9]+$",
+                       "description": "a ticket key such as SEC-218"},
+            # A sentence: at least 20 characters, three words among them (not blanks or dots that fill the length).
+            "reason": {"type": "string", "minLength": 20, "pattern": "[^\\W\\d_]{2,}(\\W+[^\\W\\d_]+){2}",
+                       "description": "a sentence of at least three words saying why the risk is accepted"},
             "approver": {"type": "string", "pattern": "^[^@\\s]+@[^@\\s]+$"},
             "expires": {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"},
         },

@@ -126,7 +126,10 @@ def read_pack_config(path: Path | None, pack: LoadedPack, resources: list[Captur
         error = jsonschema.exceptions.best_match(jsonschema.Draft7Validator(json_schema).iter_errors(props))
         if error is not None:
             where = ".".join(str(p) for p in error.absolute_path)
-            raise InputError(f"{path}: key {policy.name}{'.' + where if where else ''}: {error.message}")
+            # A described field says what it must be, rather than the pattern it failed.
+            described = error.schema.get("description") if isinstance(error.schema, dict) else None
+            problem = f"{error.instance!r} is not {described}" if described else error.message
+            raise InputError(f"{path}: key {policy.name}{'.' + where if where else ''}: {problem}")
         # The pack's own waiver rules (what `pulumi preview --policy-pack` enforces), as a bad-input error here.
         for problem in pack.waivers.problems(policy.name, props, today, names):
             raise InputError(f"{path}: key {policy.name}.waivers: {problem}")

@@ -31,8 +31,8 @@ def check(args: ResourceValidationArgs, report: Report, config: dict[str, Any]) 
         report(f"{resource_label(args)} never expires. Set expires_on no later than {limit.isoformat()}.")
         return
     # The instant in UTC (RFC 3339 offsets count: 2027-02-25T22:00:00-05:00 is 2027-02-26 in UTC); a time
-    # without an offset is UTC, as Cloudflare reads it.
-    moment = datetime.fromisoformat(str(expires_on).replace("Z", "+00:00"))
+    # without an offset is UTC, as Cloudflare reads it. RFC 3339 5.6 allows a lower-case "t" and "z".
+    moment = datetime.fromisoformat(str(expires_on).upper().replace("Z", "+00:00"))
     expiry: date = (moment.astimezone(UTC) if moment.tzinfo else moment).date()
     if expiry < today:
         report(f"{resource_label(args)} expired on {expiry.isoformat()}. Rotate it or remove it.")
