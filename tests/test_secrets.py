@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -93,3 +94,56 @@ def test_a_structured_secret_has_one_fingerprint_whatever_its_key_order() -> Non
     # Secret config values may be objects (`pulumi config set --secret --path`); re-reading one must not show as
     # a rotation in the preview.
     assert secrets.fingerprint({"user": "u", "password": "p"}) == secrets.fingerprint({"password": "p", "user": "u"})
+
+
+# A program that reads a secret with plain config.get() (Pulumi warns, and hands over the value), prints and logs it,
+# then fails with it in a message folded over lines: what reaches the terminal must still mask it (found by an
+# adversarial review). The ciphertext is a fake; offline, the value is its placeholder.
+CIPHERTEXT = "v1:c2VjcmV0LXRva2Vu"  # checkov:skip=CKV_SECRET_6: a fake Pulumi ciphertext for the test
+LEAKY_MAIN = """\
+import json, pulumi
+value = pulumi.Config().get("token")
+print("connecting with", value)
+pulumi.log.warn("token is " + value)
+raise RuntimeError("upstream refused " + json.dumps({"auth": {"token": value}})
+                   + "\\nretry with " + value[:12] + "\\n" + value[12:])
+"""
+
+
+def _run_leaky(tmp_path: Path, debug: str | None) -> tuple[subprocess.CompletedProcess[str], str]:
+    program = tmp_path / "program"
+    program.mkdir()
+    shutil.copy(REPO / "tests" / "fixtures" / "generic" / "Pulumi.yaml", program)
+    (program / "Pulumi.case.yaml").write_text(f"config:\n  policy-fixture:token:\n    secure: {CIPHERTEXT}\n")
+    (program / "__main__.py").write_text(LEAKY_MAIN)
+    (placeholder,) = load_stack_files(program, "case").secret_placeholders
+    env = {k: v for k, v in os.environ.items() if k != "PARSIFY_INFRA_DEBUG"}
+    result = subprocess.run([sys.executable, "-m", "parsify_infra", "plan", "--stack", "case", "--program",
+                             str(program)], capture_output=True, text=True, cwd=REPO, check=False,
+                            env=env | ({"PARSIFY_INFRA_DEBUG": debug} if debug is not None else {}))
+    return result, placeholder
+
+
+def test_what_a_program_prints_logs_or_fails_with_masks_its_secrets(tmp_path: Path) -> None:
+    result, placeholder = _run_leaky(tmp_path, None)
+    lines = result.stderr.splitlines()
+    assert [line for line in lines if line.startswith(("connecting with", "token is"))] == [
+        "connecting with [secret]", "token is [secret]"]
+    assert lines[-1] == ('parsify-infra: error: <program>/__main__.py: the program failed: RuntimeError: upstream '
+                         'refused {"auth": {"token": "[secret]"}} retry with [secret]'
+                         ).replace("<program>", str(tmp_path / "program"))
+    assert result.returncode == 2 and placeholder[:12] not in result.stderr and result.stdout == ""
+
+
+@pytest.mark.parametrize(("debug", "traceback"), [("1", True), ("true", True), ("0", False), ("", False)])
+def test_the_debug_traceback_is_masked_and_still_exit_status_2(tmp_path: Path, debug: str, traceback: bool) -> None:
+    # README: PARSIFY_INFRA_DEBUG=1 shows the traceback of a failing program; "0" or empty asks for none.
+    result, placeholder = _run_leaky(tmp_path, debug)
+    assert ("Traceback (most recent call last)" in result.stderr) is traceback, result.stderr[-400:]
+    assert result.returncode == 2 and placeholder[:12] not in result.stderr + result.stdout
+
+
+def test_the_scrub_masks_a_placeholder_folded_over_lines(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(secrets, "KNOWN", {"offline-secret-0b7c5b91"})
+    assert secrets.scrub("key offline-secr\n  et-0b7C5B91 end, offline-secret-0b7c5b9 kept") == (
+        "key [secret] end, offline-secret-0b7c5b9 kept")

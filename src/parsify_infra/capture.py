@@ -19,9 +19,9 @@ from typing import Any
 
 import jsonschema
 
-from parsify_infra.errors import InputError
+from parsify_infra.errors import InputError, debug_requested
 from parsify_infra.jsonfile import read_json
-from parsify_infra.secrets import SECRET_SIG, SECRET_SIG_KEY
+from parsify_infra.secrets import SECRET_SIG, SECRET_SIG_KEY, ScrubbingStream
 from parsify_infra.stackfile import StackFiles
 
 
@@ -209,9 +209,11 @@ def run_program(files: StackFiles, timeout: float = DEFAULT_TIMEOUT_SECONDS) -> 
         runpy.run_path(str(program_main), run_name="__main__")
 
     try:
-        # The program's own output goes to stderr, so `--format json` stays one JSON document.
-        with _program_context(files.program_dir), contextlib.redirect_stdout(sys.stderr), _deadline(timeout), \
-                _no_process_exit():
+        # The program's own output goes to stderr, so `--format json` stays one JSON document, and placeholders
+        # in it are masked: a program may print or log a secret it read.
+        scrubbed = ScrubbingStream(sys.stderr)
+        with _program_context(files.program_dir), contextlib.redirect_stdout(scrubbed), \
+                contextlib.redirect_stderr(scrubbed), _deadline(timeout), _no_process_exit():
             mocks.test(program)()
             root = settings.get_root_resource()
             outputs = getattr(root, "outputs", {}) or {}
@@ -232,7 +234,7 @@ def run_program(files: StackFiles, timeout: float = DEFAULT_TIMEOUT_SECONDS) -> 
         raise InputError(f"{program_main}: the program exited ({how}) before it finished; "
                          "no plan was made") from None
     except Exception as exc:
-        if os.environ.get("PARSIFY_INFRA_DEBUG"):
+        if debug_requested():
             raise
         if invoke_errors:
             raise InputError(invoke_errors[0]) from None

@@ -8,6 +8,7 @@ import json
 import os
 import re
 import sys
+import traceback
 from dataclasses import dataclass
 from datetime import date
 from importlib import metadata
@@ -20,7 +21,7 @@ from parsify_infra.capture import DEFAULT_TIMEOUT_SECONDS
 from parsify_infra.catalogue import catalogue_table
 from parsify_infra.changerecord import DEFAULT_MAX_CHARS, change_summary, render_change_record
 from parsify_infra.changes import diff, read_codeowners, required_reviewers
-from parsify_infra.errors import EXIT_BAD_INPUT, EXIT_CHANGES, EXIT_OK, EXIT_VIOLATIONS, InputError
+from parsify_infra.errors import EXIT_BAD_INPUT, EXIT_CHANGES, EXIT_OK, EXIT_VIOLATIONS, InputError, debug_requested
 from parsify_infra.gate import Verdicts, evaluate, load_pack
 from parsify_infra.plan import capture_stack, plan_document
 from parsify_infra.preview import render_preview
@@ -321,6 +322,11 @@ def main(argv: list[str] | None = None) -> None:
         sys.stdout.write(scrub(text))
     except InputError as exc:
         sys.stderr.write(scrub(f"parsify-infra: error: {exc}\n"))
+        status = EXIT_BAD_INPUT
+    except Exception as exc:  # a crash: never a bare traceback, never a secret, never a pass
+        sys.stderr.write(scrub(traceback.format_exc() if debug_requested() else
+                               f"parsify-infra: error: {type(exc).__name__}: {' '.join(str(exc).split())} (an internal error; set "
+                               "PARSIFY_INFRA_DEBUG=1 to see the traceback)\n"))
         status = EXIT_BAD_INPUT
     sys.stdout.flush()
     sys.stderr.flush()

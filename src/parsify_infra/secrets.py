@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import re
-from typing import Any
+from typing import Any, TextIO
 
 SECRET_SIG_KEY = "4dabf18193072939515e22adb298388d"
 SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
@@ -50,9 +51,26 @@ def remember(placeholders: list[str]) -> None:
 
 
 def scrub(text: str, placeholders: list[str] | None = None) -> str:
-    """Last line of defence: no offline secret placeholder leaves the process, even in a non-secret field or in
-    another case (an upper-cased or lower-cased copy of it)."""
+    """Last line of defence: no offline secret placeholder leaves the process, even in a non-secret field, in
+    another case (an upper-cased or lower-cased copy of it) or wrapped over lines (a message folded to a width,
+    then made one line)."""
     every = sorted(KNOWN | set(placeholders or []), key=len, reverse=True)
     if not every:
         return text
-    return re.sub("|".join(re.escape(p) for p in every), MASK, text, flags=re.IGNORECASE)
+    wrapped = (r"\s*".join(re.escape(c) for c in p) for p in every)
+    return re.sub("|".join(wrapped), MASK, text, flags=re.IGNORECASE)
+
+
+class ScrubbingStream(io.TextIOBase):
+    """A text stream that masks the placeholders in what is written to it before passing it on: the program's own
+    output (print, pulumi.log) goes to stderr through it."""
+
+    def __init__(self, target: TextIO) -> None:
+        self._target = target
+
+    def write(self, text: str) -> int:
+        self._target.write(scrub(text))
+        return len(text)
+
+    def flush(self) -> None:
+        self._target.flush()
