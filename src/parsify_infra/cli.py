@@ -324,8 +324,9 @@ def main(argv: list[str] | None = None) -> None:
         sys.stderr.write(scrub(f"parsify-infra: error: {exc}\n"))
         status = EXIT_BAD_INPUT
     except Exception as exc:  # a crash: never a bare traceback, never a secret, never a pass
+        one_line = " ".join(str(exc).split())
         sys.stderr.write(scrub(traceback.format_exc() if debug_requested() else
-                               f"parsify-infra: error: {type(exc).__name__}: {' '.join(str(exc).split())} (an internal error; set "
+                               f"parsify-infra: error: {type(exc).__name__}: {one_line} (an internal error; set "
                                "PARSIFY_INFRA_DEBUG=1 to see the traceback)\n"))
         status = EXIT_BAD_INPUT
     sys.stdout.flush()
