@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from parsify_infra import cli, secrets
 from tests.conftest import REPO, copy_program, run_cli
 
 PROD = (REPO / "Pulumi.prod.yaml").read_text()
@@ -164,3 +165,23 @@ def test_version_names_the_package(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as stopped:
         run_cli("--version")
     assert stopped.value.code == 0 and capsys.readouterr().out.startswith("parsify-infra ")
+
+
+def test_an_internal_error_is_one_masked_line_with_exit_status_2(monkeypatch: pytest.MonkeyPatch,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    # A crash in the tool itself (not the program, not the input) must not pass, print a traceback or a secret.
+    def crash(argv: list[str]) -> tuple[int, str]:
+        raise RuntimeError("lookup of\noffline-secr\net-0b7c5b91 failed")
+
+    def exit_with(status: int) -> None:
+        raise SystemExit(status)
+
+    monkeypatch.setattr(secrets, "KNOWN", {"offline-secret-0b7c5b91"})
+    monkeypatch.delenv("PARSIFY_INFRA_DEBUG", raising=False)
+    monkeypatch.setattr(cli, "run", crash)
+    monkeypatch.setattr(cli.os, "_exit", exit_with)
+    with pytest.raises(SystemExit) as stopped:
+        cli.main(["plan"])
+    assert (stopped.value.code, capsys.readouterr().err) == (2, (
+        "parsify-infra: error: RuntimeError: lookup of [secret] failed (an internal error; set "
+        "PARSIFY_INFRA_DEBUG=1 to see the traceback)\n"))
