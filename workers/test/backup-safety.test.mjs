@@ -340,9 +340,11 @@ check("a manifest written by an invocation that died is kept, and reported, by t
 check("a continuation runs once however its message comes, and an invocation is taken over only once its lease ends", async () => {
   // [name, runBackup's options, chaos plan, takeovers, the delay a copy that found the run claimed asked for]: copies
   // at the same moment and later; a copy while the invocation is alive, 50 s into its 60 s lease (it comes back when
-  // the lease ends), and at the lease's end (it takes over); an invocation that died.
+  // the lease ends), and at the lease's end (it takes over); a late copy of the continuation before it, while it is
+  // alive (ignored: it must not take the run over from the live invocation); an invocation that died.
   const runs = [["concurrent", { duplicates: "concurrent" }, null, 0], ["later", { duplicates: "later" }, null, 0],
     ["alive", {}, { stallAt: 4, copyAfterMs: 50e3 }, 0, 11], ["lease end", {}, { stallAt: 4, copyAfterMs: 60e3 }, 1],
+    ["earlier copy", {}, { stallAt: 4, copyAfterMs: 50e3, copyOf: "earlier" }, 0],
     ["crashed", {}, { crashInvocation: 3, crashAt: 3 }, 1]];
   const { mf, alerts } = open({ bindings: { ...PAGED, BACKUP_LEASE_SECONDS: "60" },
     extraD1: Object.fromEntries(runs.map((_, i) => [`RESTORE_${i}`, `restore-${i}`])) });
@@ -364,6 +366,9 @@ check("a continuation runs once however its message comes, and an invocation is 
       assert.equal(queue.deliveries, 2 * (state.invocations - 1), `${name}: every continuation arrived twice`);
     }
     if (chaos?.stallAt) assert.equal(queue.deliveries, state.invocations, `${name}: one extra delivery, the copy`);
+    if (chaos?.copyOf) {
+      assert.deepEqual(queue.outcomes.filter((o) => !o.ack), [], `${name}: the late copy is acknowledged, not retried`);
+    }
     assert.equal(state.takeovers ?? 0, takeovers, `${name}: taken over only once its lease ran out`);
     assert.equal(state.lease, null, `${name}: the lease is released at the end`);
     if (comesBackAfter) {

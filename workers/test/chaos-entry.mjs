@@ -9,6 +9,7 @@
 // bucket as __chaos.json: {failInvocation, failAt, target: "d1"|"r2"|"any", mutate, crashInvocation,
 // crashAt, crashFrom (every invocation from that number dies at once), crashAfterCreate, crashAfterComplete,
 // stallAt, copyAfterMs (with stallAt: the copy comes this long after the stalled delivery, not after its lease),
+// copyOf: "earlier" (with stallAt: the copy is a late one of the continuation before the stalled one),
 // msPerOperation (the test's clock advances this much at every operation), crashAfterManifest (a continuation
 // dies at its first operation after writing a manifest)}. mutate: true | "replace" | "balanced" (see onPage).
 import backup from "../backup/index.js";
@@ -324,7 +325,8 @@ async function deliver({ now, message, copies = 1 }, env) {
   stall.done = true;
   const run = JSON.parse(await (await env.BACKUPS.get(`runs/${message.body.runId}.json`)).text());
   clock = plan.copyAfterMs === undefined ? run.lease.until + 1000 : now + plan.copyAfterMs;
-  const copy = await deliverOnce(message, env, sent);
+  const late = plan.copyOf === "earlier" ? { ...message, body: { ...message.body, after: message.body.after - 1 } } : message;
+  const copy = await deliverOnce(late, env, sent);
   stall.release.resolve();
   return { outcomes: [await first, copy], sent };
 }
