@@ -220,7 +220,12 @@ class Admission:
 
 
 def admissions(ctx: Context) -> Iterable[Admission]:
-    """Every admitting policy of every application (inline or reused), and reusable policies alone."""
+    """Every admitting policy of every application (inline or reused), and reusable policies alone. A deny
+    admits no one: nothing else about it matters, so it is not among them."""
+    return (a for a in _every_admission(ctx) if a is not None)
+
+
+def _every_admission(ctx: Context) -> Iterable[Admission | None]:
     policies = {p.urn: p for p in ctx.of(types.ACCESS_POLICY)}
     used: set[str] = set()
     for app in ctx.of(types.ACCESS_APPLICATION):
@@ -246,9 +251,9 @@ def admissions(ctx: Context) -> Iterable[Admission]:
 
 
 def _admission(label: str, urn: str, props: Mapping[str, Any], owner: PolicyResource,
-               app: Mapping[str, Any] | None, ctx: Context, inline: bool = False) -> Admission:
+               app: Mapping[str, Any] | None, ctx: Context, inline: bool = False) -> Admission | None:
     decision = str(props.get("decision") or "allow")
     if decision not in ADMITTING:
-        return Admission(label, urn, decision, Reach(), True)  # admits no one: nothing else matters
+        return None
     return Admission(label, urn, decision, reach(props, owner, ctx, inline=inline),
                      requires_mfa(props, owner, app, ctx, inline=inline))

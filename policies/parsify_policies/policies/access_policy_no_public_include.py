@@ -38,8 +38,6 @@ def check(args: StackValidationArgs, report: Report, config: dict[str, Any]) -> 
     ctx = access.Context(list(args.resources), [d.lower() for d in config["publicEmailDomains"]], [],
                          [d.lower() for d in config["organizationDomains"]])
     for a in access.admissions(ctx):
-        if a.decision not in access.ADMITTING:
-            continue
         if a.decision == "bypass":
             report(f"{a.label} is a bypass: matching requests reach the application with no login, no MFA and "
                    "no access log. Use an allow policy with named people, or waive this with a ticket.", a.urn)
