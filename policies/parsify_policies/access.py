@@ -202,7 +202,7 @@ def requires_mfa(policy: Mapping[str, Any], owner: PolicyResource | None, app: M
 
 
 def _organization_mfa(ctx: Context, app: Mapping[str, Any] | None) -> bool | None:
-    if app is not None and str(app.get("type") or "self_hosted") in ORG_MFA_EXEMPT_TYPES:
+    if app is not None and app.get("type") in ORG_MFA_EXEMPT_TYPES:  # a type left out is self_hosted: not exempt
         return None
     organization = ctx.organization
     return _mfa_setting(organization.get("mfaConfig")) if organization.get("mfaRequiredForAllApps") else None
