@@ -66,9 +66,11 @@ catalogue: .venv/.synced
 # Mutation testing (on demand, not part of `make test`): mutmut from the lock's `mutation` group, results in
 # mutation/results.md. ONLY="src/parsify_infra/secrets.py ..." scopes a run; SAMPLE=3 checks only the mutants whose
 # number ends in 3 (a systematic tenth, an estimate); MUTANTS="name ..." re-checks those (e.g. after new tests);
-# RESUME=1 goes on with a stopped run in .mutation/ on the current code and tests.
+# RESUME=1 goes on with a stopped run in .mutation/ on the current code and tests; RENDER=1 only rewrites
+# mutation/results.md from mutation/status.json (after editing mutation/equivalent.toml). The workers' packages are
+# installed too: the restore and drill tests run the backup Worker on workerd.
 mutate: .venv/.synced workers/node_modules/.package-lock.json
-	$(UV) run --locked --group mutation python mutation/run.py $(if $(ONLY),--only $(ONLY)) $(if $(SAMPLE),--sample $(SAMPLE)) $(if $(MUTANTS),--mutants $(MUTANTS)) $(if $(RESUME),--resume)
+	$(UV) run --locked --group mutation python mutation/run.py $(if $(ONLY),--only $(ONLY)) $(if $(SAMPLE),--sample $(SAMPLE)) $(if $(MUTANTS),--mutants $(MUTANTS)) $(if $(RESUME),--resume) $(if $(RENDER),--render-only)
 
 # Mutation testing of the backup Worker's safety logic (on demand, not part of `make test`): Stryker, pinned in
 # workers/package-lock.json; scope, wiring and timeouts in workers/stryker.config.mjs. The score, survivors and

@@ -17,6 +17,7 @@ Usage: python mutation/run.py [--only GLOB ...] [--sample DIGIT | --mutants NAME
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import importlib
 import json
 import os
@@ -33,7 +34,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / ".mutation"
@@ -97,6 +98,28 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         config.hook.pytest_deselected(items=[item for item in items[1:] if item not in kept])
         items[:] = items[:1] + kept
 """
+class UsageError(Exception):
+    """Bad input (an argument, equivalent.toml): one line, exit status 2, before any time is spent."""
+
+
+# A mutant name as mutmut makes it (module, x_ or xǁClassǁ, the function, __mutmut_ and a number), or a glob of them.
+MUTANT_NAME = re.compile(r"^[\w.*?]+\.x[_ǁ][\wǁ*?]*__mutmut_[\d*?]+$|^[\w.]+\.\*$")
+
+
+def check_arguments(only: list[str] | None, mutants: list[str] | None) -> None:
+    """Refuse what cannot match before mutmut spends minutes measuring the tests: paths outside the scope (or given
+    as repository paths rather than the scratch copy's), and names that are not mutant names."""
+    for path in only or []:
+        if not any(fnmatch.fnmatch(path, pattern) for pattern in IN_SCOPE):
+            raise UsageError(f"ONLY {path}: not a file in scope ({', '.join(IN_SCOPE)})")
+        if not (ROOT / path.replace("src/parsify_policies/", "policies/parsify_policies/", 1)).is_file():
+            raise UsageError(f"ONLY {path}: no such file")
+    for name in mutants or []:
+        if not MUTANT_NAME.match(name):
+            raise UsageError(f"MUTANTS {name}: not a mutant name (module.x_function__mutmut_N, as results.md lists "
+                             "them; * and ? match any text)")
+
+
 KILLED = {"killed", "caught by type check"}
 NOT_CHECKED = "not checked"  # an interrupted run: counted apart, not in the score
 
@@ -111,6 +134,15 @@ class EquivalentFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
     equivalent: list[Equivalent] = []
 
+    @model_validator(mode="after")
+    def _each_mutant_once(self) -> EquivalentFile:
+        seen: set[str] = set()
+        for entry in self.equivalent:
+            if entry.mutant in seen:
+                raise ValueError(f"{entry.mutant} is listed twice: give it one reason")
+            seen.add(entry.mutant)
+        return self
+
 
 def read_equivalent() -> dict[str, str]:
     """Mutants reviewed as equivalent (no test can tell them apart), each with its reason."""
@@ -120,11 +152,11 @@ def read_equivalent() -> dict[str, str]:
     except FileNotFoundError:
         return {}
     except tomllib.TOMLDecodeError as exc:
-        raise SystemExit(f"{where}: invalid TOML: {exc}") from None
+        raise UsageError(f"{where}: invalid TOML: {exc}") from None
     except ValidationError as exc:
         error = exc.errors()[0]
-        key = ".".join(str(p) for p in error["loc"])
-        raise SystemExit(f"{where}: key {key}: {error['msg']}") from None
+        key = ".".join(str(p) for p in error["loc"]) or "equivalent"
+        raise UsageError(f"{where}: key {key}: {error['msg']}") from None
     return {e.mutant: e.reason for e in parsed.equivalent}
 
 
@@ -184,7 +216,11 @@ def run_mutmut(max_children: int, names: list[str], quick: bool = False) -> floa
     (WORK / "mutants" / "src").mkdir(parents=True, exist_ok=True)
     mutmut = Path(sys.executable).parent / "mutmut"
     started = time.monotonic()
-    subprocess.run([str(mutmut), "run", "--max-children", str(max_children), *names], cwd=WORK, env=env, check=True)
+    done = subprocess.run([str(mutmut), "run", "--max-children", str(max_children), *names], cwd=WORK, env=env,
+                          check=False)
+    if done.returncode:
+        raise UsageError(f"mutmut run stopped with status {done.returncode} (its output is above); nothing was "
+                         "recorded in mutation/")
     return time.monotonic() - started
 
 
@@ -272,7 +308,7 @@ def dump_status(results: dict[str, Any]) -> None:
 
 
 def score(mutants: dict[str, Any], equivalent: dict[str, str]) -> tuple[int, int]:
-    judged = [n for n in mutants if n not in equivalent and mutants[n]["status"] != NOT_CHECKED]
+    judged = [n for n in mutants if n not in equivalent and mutants[n]["status"] != NOT_CHECKED]  # listed or unchecked
     return sum(mutants[n]["status"] in KILLED for n in judged), len(judged)
 
 
@@ -284,7 +320,9 @@ def report(results: dict[str, Any], equivalent: dict[str, str]) -> str:
     for name, value in mutants.items():
         counter = by_module.setdefault(module_of(name), Counter())
         status = value["status"]
-        counter["equivalent" if name in equivalent else ("killed" if status in KILLED else status)] += 1
+        # A listed mutant counts as equivalent once a run has checked it (and it survived); unchecked, it is unchecked.
+        counter["equivalent" if name in equivalent and status != NOT_CHECKED else
+                ("killed" if status in KILLED else status)] += 1
     stale = sorted(n for n in equivalent if n not in mutants or mutants[n]["status"] in KILLED)
     minutes = sum(r["minutes"] for r in results["runs"])
     unchecked = sum(v["status"] == NOT_CHECKED for v in mutants.values())
@@ -302,7 +340,8 @@ def report(results: dict[str, Any], equivalent: dict[str, str]) -> str:
            "is an estimate from those checked. " if unchecked else "Every mutant made has been checked. ")
         + (f"{quick} survivors of the quick pass have not been re-checked against every test yet: each counts as "
            "not killed, so the score is a lower bound." if (quick := sum(v["status"] == QUICK_SURVIVOR
-                                                                         for v in mutants.values())) else ""),
+                                                                         for n, v in mutants.items()
+                                                                         if n not in equivalent)) else ""),
         "",
         "| Module | killed | survived | survived the quick pass | equivalent | no tests | timeout | other "
         "| not checked | score |",
@@ -321,7 +360,8 @@ def report(results: dict[str, Any], equivalent: dict[str, str]) -> str:
               "|---|---|---:|---:|---:|---:|"]
     for r in results["runs"]:
         rate = r["mutants"] / r["minutes"] if r["minutes"] else 0
-        recheck = any(part.startswith("re-check") for part in r["scope"])  # survivors only: not a fair rate
+        # Survivors only, or one module: not a fair rate for a full run.
+        recheck = any(part.startswith("re-check") for part in r["scope"]) or IN_SCOPE[0] not in r["scope"]
         full = f"{r.get('generated', r['mutants']) / rate / 60:.1f} h" if rate and not recheck else "-"
         lines.append(f"| {r['finished']} | {', '.join(r['scope'])} | {r.get('generated', '-')} | {r['mutants']} | "
                      f"{r['minutes']} | {full} |")
@@ -353,6 +393,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--report-only", action="store_true",
                         help="collect what the last (possibly interrupted) run in .mutation/ has, without running")
     args = parser.parse_args(argv)
+    try:
+        return run(args)
+    except UsageError as exc:
+        print(f"mutation/run.py: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def run(args: argparse.Namespace) -> int:
+    # The pack's files may be named as in the repository: the scratch copy has them under src/.
+    args.only = [p.replace("policies/", "src/", 1) if p.startswith("policies/parsify_policies/") else p
+                 for p in args.only or []] or None
+    check_arguments(args.only, args.mutants)
     equivalent = read_equivalent()
     if args.render_only:
         results = json.loads(STATUS.read_text(encoding="utf-8"))
@@ -368,6 +420,9 @@ def main(argv: list[str] | None = None) -> int:
         quick_then_full(args.max_children, list(args.mutants or []))
         minutes = (time.time() - float(STARTED.read_text(encoding="utf-8"))) / 60  # wall time since the start
     elif not args.report_only:
+        if STARTED.is_file() and not CONFIRMED.is_file():
+            print("mutation/run.py: note: the stopped run in .mutation/ is discarded (RESUME=1 would have gone on "
+                  "with it)", file=sys.stderr)
         prepare(args.only or IN_SCOPE)
         names = [f"*__mutmut_*{args.sample}"] if args.sample else list(args.mutants or [])
         minutes = quick_then_full(args.max_children, names) / 60
@@ -379,6 +434,11 @@ def main(argv: list[str] | None = None) -> int:
     killed, judged = score(results["mutants"], equivalent)
     print(f"mutation score {killed}/{judged} ({killed / judged if judged else 1:.1%}) of the non-equivalent "
           f"mutants; written to {RESULTS.relative_to(ROOT)}")
+    # The exit status is this run's: a scoped run answers for the modules it mutated.
+    ran = set(results["runs"][-1]["modules"])
+    killed, judged = score({n: v for n, v in results["mutants"].items() if module_of(n) in ran}, equivalent)
+    if args.only:
+        print(f"this run's modules: {killed}/{judged} ({killed / judged if judged else 1:.1%})")
     return 0 if not judged or killed / judged >= GOAL else 1
 
 
