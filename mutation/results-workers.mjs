@@ -69,6 +69,16 @@ for (const [file, { source, mutants: fileMutants }] of Object.entries(report.fil
   }
 }
 
+// A run scoped by hand (`npx stryker run stryker.config.mjs --mutate "backup/index.js:254-254"`, to re-check a few
+// survivors) covers part of the scope: its report must not replace the record of the whole run.
+const { SCOPE } = await import("../workers/stryker.config.mjs");
+const unmutated = [...new Set(SCOPE.map(([fn]) => fn))].filter((fn) => !mutants.some((m) => m.fn === fn));
+if (unmutated.length) {
+  console.error(`mutation/results-workers.mjs: the report has no mutant of ${unmutated.join(", ")}: it is a scoped ` +
+    "run (--mutate), so mutation/results-workers.md is left as it is; Stryker's own report is in workers/reports/");
+  process.exit(2);
+}
+
 const keys = new Set(mutants.map((m) => m.key));
 const stale = [...Object.keys(equivalents), ...Object.keys(notes)].filter((k) => !keys.has(k));
 for (const m of mutants) {
