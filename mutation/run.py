@@ -61,6 +61,7 @@ DESELECT = ["--ignore=tests/test_workflows.py"]
 PRELOAD = WORK / "preload-modules.txt"
 CONFIRMED = WORK / "full-pass-done"  # written when the second pass (every test) has re-checked the survivors
 STARTED = WORK / "started"  # when the run began (an interrupted run is reported with --report-only)
+SCOPE_FILE = WORK / "scope.json"  # the files the run mutates: RESUME=1 goes on only with the same
 THIRD_PARTY = ["pulumi", "pulumi.runtime", "pulumi_policy", "pulumi_cloudflare", "pulumiverse_vercel", "pydantic",
                "jsonschema", "yaml", "detect_secrets", "codeowners", "hypothesis", "pytest"]
 SKIP_COPY = shutil.ignore_patterns(".git", ".venv", ".tools", ".mutation", "node_modules", "__pycache__",
@@ -164,15 +165,23 @@ def prepare(only: list[str], resume: bool = False) -> None:
     """A fresh scratch copy with the pack's package moved under src/ (see the module docstring). To resume, the
     copy is refreshed but mutmut's mutants/ (with its verdicts) is kept: mutmut makes the mutants of a changed file
     again (it compares modification times) and keeps the verdicts of the functions that did not change."""
-    if resume and (WORK / "mutants").is_dir():
+    if resume:
+        if not (WORK / "mutants").is_dir():
+            raise UsageError("RESUME=1: .mutation/ holds no stopped run to go on with; run without RESUME=1")
+        # mutmut regenerates only files it sees changed: a run of another scope would leave the rest unmutated.
+        stopped = json.loads(SCOPE_FILE.read_text(encoding="utf-8")) if SCOPE_FILE.is_file() else IN_SCOPE
+        if stopped != only:
+            raise UsageError(f"RESUME=1: the stopped run in .mutation/ mutated {' '.join(stopped)}, not "
+                             f"{' '.join(only)}; resume it with the same ONLY, or start anew without RESUME=1")
         (WORK / "mutants" / "mutmut-stats.json").unlink(missing_ok=True)  # the tests changed: which reach what, again
         for entry in WORK.iterdir():
-            if entry.name not in {"mutants", STARTED.name}:
+            if entry.name not in {"mutants", STARTED.name, SCOPE_FILE.name}:
                 shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
     else:
         shutil.rmtree(WORK, ignore_errors=True)
         WORK.mkdir()
         STARTED.write_text(str(time.time()), encoding="utf-8")
+        SCOPE_FILE.write_text(json.dumps(only), encoding="utf-8")
     shutil.copytree(ROOT, WORK, ignore=SKIP_COPY, dirs_exist_ok=True)
     if (ROOT / "workers" / "node_modules").is_dir():
         (WORK / "workers" / "node_modules").symlink_to(ROOT / "workers" / "node_modules")
