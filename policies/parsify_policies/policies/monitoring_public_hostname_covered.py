@@ -34,7 +34,7 @@ def dns_name(name: str) -> str:
     xn-- form (IDNA, as a URL parser writes it)."""
     name = name.rstrip(".").lower()
     try:
-        return name.encode("idna").decode("ascii")
+        return name.encode("idna").decode()
     except UnicodeError:  # not a valid IDNA name: compared as written
         return name
 
