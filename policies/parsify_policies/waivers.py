@@ -86,9 +86,9 @@ def problems(policy: str, config: dict[str, Any], today: date, names: set[str] |
     """Every waiver of `policy` that cannot apply, and why (the offline gate reports the same). With
     `subject`, only the waivers that name that resource."""
     found = []
-    for index, entry in enumerate(config.get("waivers", []) or []):
+    for index, entry in enumerate(config.get("waivers") or []):
         if subject is not None and isinstance(entry, dict) and not any(
-                ref in (subject, subject.rsplit("::", 1)[-1]) for ref in entry.get("resources") or []):
+                ref in (subject, subject.rpartition("::")[2]) for ref in entry.get("resources") or []):
             continue
         why = _problem(entry, today, names)
         if why:
@@ -102,7 +102,7 @@ def parse_waivers(policy: str, config: dict[str, Any], today: date, names: set[s
     return [
         Waiver(policy, tuple(w["resources"]), w["ticket"], w["reason"], w["approver"],
                date.fromisoformat(w["expires"]))
-        for w in config.get("waivers", []) or [] if _problem(w, today, names) is None
+        for w in config.get("waivers") or [] if _problem(w, today, names) is None
     ]
 
 

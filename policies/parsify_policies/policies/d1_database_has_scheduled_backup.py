@@ -30,7 +30,7 @@ def _names_and_urns(script: PolicyResource) -> tuple[set[str], set[str]]:
 def check(args: StackValidationArgs, report: Report, config: dict[str, Any]) -> None:
     crons = [c for c in args.resources if c.resource_type in types.WORKERS_CRON and c.props.get("schedules")]
     scheduled_names = {str(c.props.get("scriptName")) for c in crons}
-    scheduled_urns = {dep.urn for c in crons for dep in c.property_dependencies.get("scriptName", [])}
+    scheduled_urns = {dep.urn for c in crons for dep in c.property_dependencies.get("scriptName") or []}
     covered: set[str] = set()
     for script in backups.backup_workers(args.resources):
         names, urns = _names_and_urns(script)

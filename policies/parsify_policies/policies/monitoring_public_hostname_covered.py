@@ -95,7 +95,7 @@ def check(args: StackValidationArgs, report: Report, config: dict[str, Any]) -> 
     alerted = {dep.urn for r in args.resources
                if r.resource_type in types.NOTIFICATION_POLICY and r.props.get("alertType") == HEALTH_ALERT
                and r.props.get("enabled") is not False and notifies_someone(r)
-               for dep in r.property_dependencies.get("filters", [])}
+               for dep in r.property_dependencies.get("filters") or []}
     for r in args.resources:
         if r.resource_type in types.HEALTHCHECK and r.urn not in alerted:
             report(f"Healthcheck '{r.name}' is not routed to any enabled notification policy that notifies someone. "
