@@ -59,7 +59,7 @@ IN_SCOPE = [
 # The workflow checks (checkov, zizmor: 25 s) exercise none of the modules above.
 DESELECT = ["--ignore=tests/test_workflows.py"]
 PRELOAD = WORK / "preload-modules.txt"
-CONFIRMED = WORK / "full-pass-done"  # written when the second pass (every test) has re-checked the survivors
+CONFIRMED = WORK / "full-pass-done"  # the survivors the second pass (every test) has re-checked
 STARTED = WORK / "started"  # when the run began (an interrupted run is reported with --report-only)
 SCOPE_FILE = WORK / "scope.json"  # the files the run mutates: RESUME=1 goes on only with the same
 THIRD_PARTY = ["pulumi", "pulumi.runtime", "pulumi_policy", "pulumi_cloudflare", "pulumiverse_vercel", "pydantic",
@@ -237,12 +237,21 @@ def quick_then_full(max_children: int, names: list[str]) -> float:
     """Every mutant first meets only its cheaper tests; those that survive them are run again against
     every test that reaches them. A verdict is therefore the full suite's, at a fraction of the cost: a survivor
     used to run all its tests (30 s and more with the plan and preview tests), and most mutants die on a cheap one."""
-    CONFIRMED.unlink(missing_ok=True)
+    def named(name: str) -> bool:  # a mutant this run checks (all of them when no names are given)
+        return not names or any(fnmatch.fnmatch(name, pattern) for pattern in names)
+
+    # Survivors an earlier run confirmed stay confirmed, unless this run checks them again.
+    CONFIRMED.write_text(json.dumps(sorted(n for n in confirmed() if not named(n))), encoding="utf-8")
     minutes = run_mutmut(max_children, names, quick=True)
-    survivors = [name for name, status in statuses().items() if status == "survived"]
+    survivors = [name for name, status in statuses().items() if status == "survived" and named(name)]
     minutes += run_mutmut(max_children, survivors) if survivors else 0.0
-    CONFIRMED.write_text(json.dumps(survivors), encoding="utf-8")
+    CONFIRMED.write_text(json.dumps(sorted(confirmed() | set(survivors))), encoding="utf-8")
     return minutes
+
+
+def confirmed() -> set[str]:
+    """Survivors that the second pass (every test) has re-checked."""
+    return set(json.loads(CONFIRMED.read_text(encoding="utf-8"))) if CONFIRMED.is_file() else set()
 
 
 def generated() -> int:
@@ -265,12 +274,13 @@ def statuses() -> dict[str, str]:
 def collect() -> dict[str, dict[str, str]]:
     """mutant name -> {status, diff} (the diff only for what was not killed). A survivor of a run whose second pass
     has not run is QUICK_SURVIVOR: it may still die on a test above the quick pass's limit."""
-    confirmed = CONFIRMED.is_file()
+    final = confirmed()
 
-    def status_of(status: str) -> str:
-        return QUICK_SURVIVOR if status == "survived" and not confirmed else status
+    def status_of(name: str, status: str) -> str:
+        return QUICK_SURVIVOR if status == "survived" and name not in final else status
 
-    return {name: {"status": status_of(status), "diff": "" if status in KILLED | {NOT_CHECKED} else diff_of(name)}
+    return {name: {"status": status_of(name, status),
+                   "diff": "" if status in KILLED | {NOT_CHECKED} else diff_of(name)}
             for name, status in statuses().items()}
 
 
@@ -429,9 +439,9 @@ def run(args: argparse.Namespace) -> int:
         quick_then_full(args.max_children, list(args.mutants or []))
         minutes = (time.time() - float(STARTED.read_text(encoding="utf-8"))) / 60  # wall time since the start
     elif not args.report_only:
-        if STARTED.is_file() and not CONFIRMED.is_file():
-            print("mutation/run.py: note: the stopped run in .mutation/ is discarded (RESUME=1 would have gone on "
-                  "with it)", file=sys.stderr)
+        if (WORK / "mutants").is_dir():
+            print("mutation/run.py: note: the earlier run in .mutation/ is discarded (RESUME=1 goes on with it "
+                  "instead)", file=sys.stderr)
         prepare(args.only or IN_SCOPE)
         names = [f"*__mutmut_*{args.sample}"] if args.sample else list(args.mutants or [])
         minutes = quick_then_full(args.max_children, names) / 60
