@@ -146,3 +146,51 @@ def test_a_path_in_the_names_is_bad_input_not_another_databases_backup(tmp_path:
     _layout(tmp_path, "billing", NEWER)
     assert _restore(tmp_path, tmp_path / "o.sql", *argv) == (2, error)
     assert not (tmp_path / "o.sql").exists()
+
+
+# What the DBA reads when the restore cannot even start: each message names the folder, what is there instead, and
+# what to give (README "Restore runbook").
+def test_a_source_that_is_not_a_mirror_says_what_it_holds(tmp_path: Path) -> None:
+    missing = tmp_path / "nowhere"
+    assert _restore(missing, tmp_path / "o.sql", "--database", "core") == (
+        2, f"{missing}: no such folder (--source is the folder that holds backups/)")
+    assert _restore(tmp_path, tmp_path / "o.sql", "--database", "core") == (
+        2, f"{tmp_path}/backups/core: no backups of database 'core' in {tmp_path} (--source is the folder that holds "
+           "backups/; it holds no databases)")
+    _layout(tmp_path, "billing", NEWER)
+    _layout(tmp_path, "audit-eu", NEWER)
+    assert _restore(tmp_path, tmp_path / "o.sql", "--database", "core") == (
+        2, f"{tmp_path}/backups/core: no backups of database 'core' in {tmp_path} (--source is the folder that holds "
+           "backups/; it holds audit-eu, billing)")
+    assert _restore(tmp_path, tmp_path / "o.sql", "--database", "billing", "--backup-id", OLDER) == (
+        2, f"{tmp_path}/backups/billing/{OLDER}: no such backup")
+
+
+def test_a_day_without_backups_lists_the_last_five_days_that_have_one(tmp_path: Path) -> None:
+    for day in range(20, 26):
+        _layout(tmp_path, "core", f"2026-11-{day}T02-15-00-000Z")
+    assert _restore(tmp_path, tmp_path / "o.sql", "--database", "core", "--date", "2026-11-27") == (
+        1, f"restore refused: {tmp_path}/backups/core: no backup from 2026-11-27; backups exist for 2026-11-21, "
+           "2026-11-22, 2026-11-23, 2026-11-24, 2026-11-25\n")
+
+
+@pytest.mark.parametrize(("manifest", "problem"), [
+    ('{"format": ', "invalid JSON at line 1: Expecting value; refusing this backup"),
+    ("[]", "key (top level): Input should be a valid dictionary or instance of _Manifest; the manifest is malformed "
+           "and the backup is refused"),
+], ids=["cut short", "not an object"])
+def test_an_unreadable_manifest_is_refused_in_one_line(tmp_path: Path, manifest: str, problem: str) -> None:
+    folder = _layout(tmp_path, "core", NEWER)
+    (folder / "manifest.json").write_text(manifest)
+    assert _restore(tmp_path, tmp_path / "o.sql", "--database", "core") == (
+        1, f"restore refused: {folder}/manifest.json: {problem}\n")
+
+
+def test_a_wrong_value_deep_in_the_manifest_names_its_whole_key(tmp_path: Path) -> None:
+    folder = _layout(tmp_path, "core", NEWER)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["tables"]["items"]["rows"] = -1
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    assert _restore(tmp_path, tmp_path / "o.sql", "--database", "core") == (
+        1, f"restore refused: {folder}/manifest.json: key tables.items.rows: Input should be greater than or equal "
+           "to 0; the manifest is malformed and the backup is refused\n")

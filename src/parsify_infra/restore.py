@@ -97,9 +97,10 @@ def _manifest(directory: Path, database: str) -> dict[str, Any] | None:
         raise RestoreRefused(f"{exc}; refusing this backup") from None
     except ValidationError as exc:
         first = exc.errors()[0]
-        *keys, last = [str(part) for part in first["loc"]] or ["(top level)"]
-        problem = (f"key {'.'.join(keys[:-1])}: {keys[-1]!r} is not an object name the backup Worker writes"
-                   if last == "[key]" else f"key {'.'.join([*keys, last])}: {first['msg']}")  # [key]: a dict's key
+        loc = [str(part) for part in first["loc"]]
+        # A bad object name fails as the key of `objects` (loc: objects, the name, "[key]"), not as a value.
+        problem = (f"key {loc[0]}: {loc[1]!r} is not an object name the backup Worker writes" if loc[-1:] == ["[key]"]
+                   else f"key {'.'.join(loc) or '(top level)'}: {first['msg']}")
         raise RestoreRefused(f"{path}: {problem}; the manifest is malformed and the backup is refused") from None
     for name in parsed.load:
         if name not in parsed.objects:
