@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 from parsify_policies import handbook
-from parsify_policies.pack import METAS, MODULES, POLICIES
+from parsify_policies.pack import METAS, MODULES, POLICIES, pack_arguments
+from pulumi_policy import EnforcementLevel
 
 from parsify_infra.capture import CapturedResource
 from parsify_infra.gate import evaluate, load_pack
@@ -304,3 +305,13 @@ def test_skipping_policies_outside_their_families_changes_no_verdict(monkeypatch
     assert sorted(skipping, key=key) == sorted(everything, key=key)
     assert len(everything) >= 5, "the odd resources were judged"
     assert any("through an Access group" in v["message"] for v in skipping), "a stack policy saw the group"
+
+
+def test_the_pack_the_real_cli_loads_is_mandatory_by_default_and_describes_itself() -> None:
+    # policies/__main__.py hands these to PolicyPack: a policy without a level of its own blocks (fail closed), and
+    # `pulumi policy publish` shows the description.
+    arguments = pack_arguments()
+    assert (arguments["name"], arguments["enforcement_level"], arguments["policies"]) == (
+        "parsify-security", EnforcementLevel.MANDATORY, POLICIES)
+    assert arguments["description"] == ("Parsify's security gate: least privilege, MFA, data safety, transport and "
+                                        "monitoring.")
