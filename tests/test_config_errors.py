@@ -110,6 +110,8 @@ def test_bad_config_is_one_line_naming_file_and_key(program: Path, label: str, t
     status, message = run_cli("plan", "--stack", "prod", "--program", str(program), "--no-policies")
     assert status == 2, message
     assert "Pulumi.prod.yaml" in message and expected in message
+    if expected.startswith("key "):  # the key named right after the file, once (a cross-field check names its own)
+        assert f"Pulumi.prod.yaml: {expected}" in message and message.count(" key ") == 1, message
     assert "\n" not in message
 
 
@@ -185,3 +187,10 @@ def test_an_internal_error_is_one_masked_line_with_exit_status_2(monkeypatch: py
     assert (stopped.value.code, capsys.readouterr().err) == (2, (
         "parsify-infra: error: RuntimeError: lookup of [secret] failed (an internal error; set "
         "PARSIFY_INFRA_DEBUG=1 to see the traceback)\n"))
+
+
+def test_a_project_without_its_program_file_names_it(tmp_path: Path) -> None:
+    (tmp_path / "Pulumi.yaml").write_text((REPO / "tests/fixtures/generic/Pulumi.yaml").read_text())
+    (tmp_path / "Pulumi.case.yaml").write_text("config: {}\n")
+    assert run_cli("plan", "--stack", "case", "--program", str(tmp_path)) == (
+        2, f"{tmp_path}/__main__.py: file not found; --program must name a Pulumi Python project")
