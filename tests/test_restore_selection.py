@@ -167,6 +167,9 @@ def test_a_source_that_is_not_a_mirror_says_what_it_holds(tmp_path: Path) -> Non
 
 
 def test_a_day_without_backups_lists_the_last_five_days_that_have_one(tmp_path: Path) -> None:
+    (tmp_path / "backups" / "core").mkdir(parents=True)  # a mirror made before the first backup ran
+    assert _restore(tmp_path, tmp_path / "o.sql", "--database", "core", "--date", "2026-11-27") == (
+        1, f"restore refused: {tmp_path}/backups/core: no backup from 2026-11-27; backups exist for no day\n")
     for day in range(20, 26):
         _layout(tmp_path, "core", f"2026-11-{day}T02-15-00-000Z")
     assert _restore(tmp_path, tmp_path / "o.sql", "--database", "core", "--date", "2026-11-27") == (
