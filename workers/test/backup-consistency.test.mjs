@@ -28,7 +28,7 @@ test("concurrent writes: no inserted row, no duplicate, every untouched row, eac
   const log = JSON.parse(await (await bucket.get("__chaos_log.json")).text());
   const manifest = await manifestOf(mf, "core", time);
   const target = await mf.getD1Database("RESTORE");
-  await restoreInto(target, await backupSql(mf, "core", manifest)); // a duplicate id would fail here
+  await restoreInto(mf, "RESTORE", await backupSql(mf, "core", manifest)); // a duplicate id would fail here
   const exported = new Map((await rows(target, "items")).map((r) => [r.id, r.value]));
   assert.equal(manifest.tables.items.rows, exported.size);
   assert.equal(manifest.tables.items.sourceRows, 400, "the count at the bound, at the start");

@@ -95,7 +95,7 @@ test(`injected faults (seed ${SEED}) never leave a backup that looks complete`, 
   // And the last clean backup restores row for row.
   const manifest = await manifestOf(mf, "core", time - 3600e3);
   const target = await mf.getD1Database("RESTORE");
-  await restoreInto(target, await backupSql(mf, "core", manifest));
+  await restoreInto(mf, "RESTORE", await backupSql(mf, "core", manifest));
   assert.deepEqual(await rows(target, "items"), await rows(core, "items"));
 });
 
@@ -120,7 +120,7 @@ async function assertWhole(core, table, time, restoreBinding, queue) {
   assert.deepEqual((await bucket.list({ prefix: `runs/${runId(time)}/` })).objects.map((o) => o.key), [],
     "no carried bytes left");
   const target = await mf.getD1Database(restoreBinding);
-  await restoreInto(target, await backupSql(mf, "core", manifest));
+  await restoreInto(mf, restoreBinding, await backupSql(mf, "core", manifest));
   assert.deepEqual(await rows(target, table), await rows(core, table));
   return state;
 }

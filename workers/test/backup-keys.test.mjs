@@ -38,7 +38,7 @@ test("negative, zero and 64-bit integer keys, WITHOUT ROWID composite keys, NOCA
   assert.equal(manifest.complete, true, JSON.stringify(manifest.failures));
   assert.deepEqual(Object.keys(manifest.tables).sort(), ["_cfg", "codes", "pairs", "wide", "xcfgx"]);
   const target = await mf.getD1Database("RESTORE");
-  await restoreInto(target, await backupSql(mf, "core", manifest)); // a duplicate key fails here
+  await restoreInto(mf, "RESTORE", await backupSql(mf, "core", manifest)); // a duplicate key fails here
   for (const [table, order] of [["wide", "id"], ["pairs", "a, b"], ["codes", "code"], ["_cfg", "id"], ["xcfgx", "id"]]) {
     const sql = `SELECT CAST(${order.split(", ").join(" AS TEXT) || '/' || CAST(")} AS TEXT) AS k, * FROM ${table} ORDER BY ${order}`;
     assert.deepEqual(await asText(target, sql), await asText(core, sql), `${table}: every row exactly once`);
@@ -65,7 +65,7 @@ test("rows rewritten with INSERT OR REPLACE during the run (new rowids) appear e
   const manifest = await manifestOf(mf, "core", T0);
   assert.equal(manifest.complete, true, JSON.stringify(manifest.failures));
   const target = await mf.getD1Database("RESTORE");
-  await restoreInto(target, await backupSql(mf, "core", manifest)); // a row exported twice fails here
+  await restoreInto(mf, "RESTORE", await backupSql(mf, "core", manifest)); // a row exported twice fails here
   const codes = (await asText(target, "SELECT code FROM accounts ORDER BY code")).map((r) => r.code);
   assert.equal(codes.length, 400, "each of the 400 rows, which existed for the whole run, exactly once");
   assert.equal(new Set(codes).size, 400);

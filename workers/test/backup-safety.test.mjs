@@ -108,11 +108,11 @@ async function assertSameRows(target, source) {
 
 /** Load a backup as an operator loads its files, one object after the other, each in its own transaction: D1
  *  checks foreign keys at the end of each, so a child loaded before its parent fails here. */
-async function restoreByObject(mf, database, manifest, target) {
+async function restoreByObject(mf, database, manifest, binding) {
   const bucket = await mf.getR2Bucket("BACKUPS");
   for (const name of manifest.load) {
     const sql = await readText(bucket, `backups/${database}/${manifest.backupId}/${name}`);
-    if (sql) await restoreInto(target, sql); // an empty table's object is empty
+    if (sql) await restoreInto(mf, binding, sql); // an empty table's object is empty
   }
 }
 
@@ -147,7 +147,7 @@ check("a backup loads object by object in its manifest's order, every row exact,
   await assertChecksums(mf, "core", manifest);
 
   const target = await mf.getD1Database("RESTORE");
-  await restoreByObject(mf, "core", manifest, target);
+  await restoreByObject(mf, "core", manifest, "RESTORE");
   await assertSameRows(target, core);
   // The other database has no tables: a complete, empty backup.
   const audit = await manifestOf(mf, "audit-eu", T0);
@@ -385,7 +385,7 @@ check("a continuation runs once however its message comes, and an invocation is 
         .map((k) => `backups/core/${runId(time)}/${k}`).sort(), name);
     }
     const target = await mf.getD1Database(`RESTORE_${i}`);
-    await restoreByObject(mf, "core", manifest, target);
+    await restoreByObject(mf, "core", manifest, `RESTORE_${i}`);
     assert.deepEqual(await target.prepare("SELECT * FROM notes ORDER BY id").all().then((r) => r.results),
       await core.prepare("SELECT * FROM notes ORDER BY id").all().then((r) => r.results), name);
     assert.deepEqual((await bucket.list({ prefix: `runs/${runId(time)}/` })).objects, [], `${name}: no carried bytes left`);

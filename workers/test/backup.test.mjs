@@ -49,7 +49,7 @@ test("writes a manifest with row counts and a SHA-256 per chunk, for every bound
 
   // ... and the backup restores every row, byte for byte, into an empty database.
   const target = await mf.getD1Database("RESTORE");
-  await restoreInto(target, await backupSql(mf, "core", manifest));
+  await restoreInto(mf, "RESTORE", await backupSql(mf, "core", manifest));
   const source = await mf.getD1Database("DB_CORE");
   for (const table of ["users", '"order items"', "empty_table"]) {
     assert.deepEqual(await rows(target, table), await rows(source, table), `rows of ${table} differ`);
@@ -81,7 +81,7 @@ test("a database larger than one invocation: paged reads, multipart parts, conti
   const listed = await (await mf.getR2Bucket("BACKUPS")).list({ prefix: "runs/" });
   assert.deepEqual(listed.objects.map((o) => o.key), [`runs/${manifest.backupId}.json`], "no carried bytes left");
   const target = await mf.getD1Database("RESTORE");
-  await restoreInto(target, await backupSql(mf, "core", manifest));
+  await restoreInto(mf, "RESTORE", await backupSql(mf, "core", manifest));
   assert.deepEqual(await rows(target, "documents"), await rows(core, "documents"));
   assert.deepEqual(alerts, []);
   assert.equal((await runState(mf, T0)).status, "complete");
@@ -132,7 +132,7 @@ test("rows that grow mid-table: a page too big for D1 is retried smaller; a row 
   const longest = Math.max(...statements(sql).map((s) => Buffer.byteLength(s)));
   assert.ok(longest < 100_000, `a statement of ${longest} bytes is over D1's 100 KB limit`);
   const target = await mf.getD1Database("RESTORE");
-  await restoreInto(target, sql);
+  await restoreInto(mf, "RESTORE", sql);
   const summary = async (db) => (await db.prepare("SELECT id, typeof(body) AS tb, typeof(data) AS td, length(body) AS lb, " +
     "length(data) AS ld, body, data FROM notes ORDER BY id").all()).results;
   assert.deepEqual(await summary(target), await summary(core));

@@ -175,9 +175,10 @@ export function statements(sql) {
   return out;
 }
 
-/** Load a backup script in one batch (one transaction, so deferred foreign keys hold until the end). */
-export async function restoreInto(db, sql) {
-  await db.batch(statements(sql).map((s) => db.prepare(s)));
+/** Load a backup script into the D1 database bound as `binding`, in one batch (one transaction, so deferred foreign
+ *  keys hold until the end), inside workerd (chaos-entry.mjs restore): a failing statement fails the call. */
+export async function restoreInto(mf, binding, sql) {
+  await drive(mf, { kind: "restore", binding, statements: statements(sql) });
 }
 
 export async function rows(db, table, order = "id") {
