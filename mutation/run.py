@@ -113,12 +113,25 @@ def check_arguments(only: list[str] | None, mutants: list[str] | None) -> None:
     for path in only or []:
         if not any(fnmatch.fnmatch(path, pattern) for pattern in IN_SCOPE):
             raise UsageError(f"ONLY {path}: not a file in scope ({', '.join(IN_SCOPE)})")
-        if not (ROOT / path.replace("src/parsify_policies/", "policies/parsify_policies/", 1)).is_file():
+        if not any(ROOT.glob(repository_path(path))):  # a file, or a glob that matches one
             raise UsageError(f"ONLY {path}: no such file")
     for name in mutants or []:
         if not MUTANT_NAME.match(name):
             raise UsageError(f"MUTANTS {name}: not a mutant name (module.x_function__mutmut_N, as results.md lists "
                              "them; * and ? match any text)")
+
+
+PACK_IN_REPOSITORY, PACK_IN_COPY = "policies/parsify_policies/", "src/parsify_policies/"
+
+
+def repository_path(path: str) -> str:
+    """A scratch-copy path as the repository has it (the pack's package is moved under src/ in the copy)."""
+    return PACK_IN_REPOSITORY + path.removeprefix(PACK_IN_COPY) if path.startswith(PACK_IN_COPY) else path
+
+
+def copy_path(path: str) -> str:
+    """A repository path as the scratch copy has it."""
+    return PACK_IN_COPY + path.removeprefix(PACK_IN_REPOSITORY) if path.startswith(PACK_IN_REPOSITORY) else path
 
 
 KILLED = {"killed", "caught by type check"}
@@ -421,8 +434,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def run(args: argparse.Namespace) -> int:
     # The pack's files may be named as in the repository: the scratch copy has them under src/.
-    args.only = [p.replace("policies/", "src/", 1) if p.startswith("policies/parsify_policies/") else p
-                 for p in args.only or []] or None
+    args.only = [copy_path(p) for p in args.only or []] or None
     check_arguments(args.only, args.mutants)
     equivalent = read_equivalent()
     if args.render_only:

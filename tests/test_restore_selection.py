@@ -19,15 +19,41 @@ from tests.conftest import run_cli
 OLDER, MIDDLE, NEWER = "2026-11-25T02-15-00-000Z", "2026-11-26T02-15-00-000Z", "2026-11-27T02-15-00-000Z"
 
 
+# A backup as the Worker lays it out (workers/backup/index.js: finishDatabase writes `database`, `backupId` and
+# `complete: failures.length === 0` into the manifest, last; object keys are schema.<invocation>.sql and
+# tables/<NNNN>.<invocation>.sql under backups/<database>/<backupId>/), and the cases an attacker, a mistaken copy
+# or a tampered mirror would produce (found by an adversarial review written from that layout).
+def _object(text: str) -> dict[str, Any]:
+    data = text.encode()
+    return {"bytes": len(data), "chunkBytes": max(len(data), 1), "chunks": [hashlib.sha256(data).hexdigest()]}
+
+
+def _layout(source: Path, in_folder: str, folder_id: str, **manifest: Any) -> Path:
+    """The backup of database `in_folder` with id `folder_id`; `manifest` overrides the manifest's keys (so the
+    folder's names are not called database and backupId)."""
+    folder = source / "backups" / in_folder / folder_id
+    (folder / "tables").mkdir(parents=True)
+    schema = "CREATE TABLE items (id INTEGER PRIMARY KEY, v TEXT);\n"
+    rows = f"INSERT INTO items VALUES (1, '{in_folder}');\n"
+    (folder / "schema.1-cron.sql").write_text(schema)
+    (folder / "tables/0000.1-cron.sql").write_text(rows)
+    (folder / "manifest.json").write_text(json.dumps({
+        "format": "parsify-d1-backup/3", "database": in_folder, "backupId": folder_id, "complete": True,
+        "load": ["schema.1-cron.sql", "tables/0000.1-cron.sql"],
+        "tables": {"items": {"object": "tables/0000.1-cron.sql", "rows": 1, "sourceRows": 1, "sourceRowsAtEnd": 1}},
+        "objects": {"schema.1-cron.sql": _object(schema), "tables/0000.1-cron.sql": _object(rows)}, **manifest}))
+    return folder
+
+
 def _backup(source: Path, backup_id: str, complete: bool | None) -> None:
-    directory = source / "backups" / "core" / backup_id
-    directory.mkdir(parents=True)
-    if complete is not None:
-        schema = {"bytes": 0, "chunkBytes": 1, "chunks": []}
-        (directory / "manifest.json").write_text(json.dumps({
-            "format": "parsify-d1-backup/3", "database": "core", "backupId": backup_id, "complete": complete,
-            "load": ["schema.1-cron.sql"], "tables": {},
-            "objects": {"schema.1-cron.sql": schema}}))
+    """core's backup `backup_id`: marked complete or not, or (None) a run that died before its manifest."""
+    folder = _layout(source, "core", backup_id, complete=bool(complete))
+    if complete is None:
+        (folder / "manifest.json").unlink()
+
+
+def _restore(source: Path, out: Path, *argv: str) -> tuple[int, str]:
+    return run_cli("restore", "--source", str(source), "--output", str(out), *argv)
 
 
 def test_the_latest_complete_backup_is_chosen_not_the_oldest(tmp_path: Path) -> None:
@@ -57,36 +83,6 @@ def test_the_restore_report_gives_rows_in_all_and_seconds_to_the_millisecond() -
     assert report.as_dict() == {"database": "core", "backupId": "2026-11-27T0215Z", "tables": {"a": 2, "b": 3},
                                 "rows": 5, "output": None, "sqlite": "core.sqlite", "seconds": 12.346,
                                 "verified": True, "statementsTooLongForD1": {}}
-
-
-# A backup as the Worker lays it out (workers/backup/index.js: finishDatabase writes `database`, `backupId` and
-# `complete: failures.length === 0` into the manifest, last; object keys are schema.<invocation>.sql and
-# tables/<NNNN>.<invocation>.sql under backups/<database>/<backupId>/), and the cases an attacker, a mistaken copy
-# or a tampered mirror would produce (found by an adversarial review written from that layout).
-def _object(text: str) -> dict[str, Any]:
-    data = text.encode()
-    return {"bytes": len(data), "chunkBytes": max(len(data), 1), "chunks": [hashlib.sha256(data).hexdigest()]}
-
-
-def _layout(source: Path, in_folder: str, folder_id: str, **manifest: Any) -> Path:
-    """The backup of database `in_folder` with id `folder_id`; `manifest` overrides the manifest's keys."""
-    database, backup_id = in_folder, folder_id
-    folder = source / "backups" / database / backup_id
-    (folder / "tables").mkdir(parents=True)
-    schema = "CREATE TABLE items (id INTEGER PRIMARY KEY, v TEXT);\n"
-    rows = f"INSERT INTO items VALUES (1, '{database}');\n"
-    (folder / "schema.1-cron.sql").write_text(schema)
-    (folder / "tables/0000.1-cron.sql").write_text(rows)
-    (folder / "manifest.json").write_text(json.dumps({
-        "format": "parsify-d1-backup/3", "database": database, "backupId": backup_id, "complete": True,
-        "load": ["schema.1-cron.sql", "tables/0000.1-cron.sql"],
-        "tables": {"items": {"object": "tables/0000.1-cron.sql", "rows": 1, "sourceRows": 1, "sourceRowsAtEnd": 1}},
-        "objects": {"schema.1-cron.sql": _object(schema), "tables/0000.1-cron.sql": _object(rows)}, **manifest}))
-    return folder
-
-
-def _restore(source: Path, out: Path, *argv: str) -> tuple[int, str]:
-    return run_cli("restore", "--source", str(source), "--output", str(out), *argv)
 
 
 def test_a_backup_laid_out_as_the_worker_writes_it_is_restored(tmp_path: Path) -> None:
