@@ -80,13 +80,13 @@ def test_a_waiver_applies_through_its_expiry_day_and_not_a_day_longer(tmp_path: 
     ({"access-policy-no-public-include": {"waivers": [waiver(expires="2027-06-01")]}},
      "more than 90 days after the plan date 2026-11-27"),
     ({"access-policy-no-public-include": {"waivers": [waiver(reason="ok")]}},
-     "waivers.0.reason: 'ok' is not a sentence of at least three words saying why the risk is accepted"),
+     "waivers.0.reason: 'ok' is not a sentence (20 characters or more, three words) saying why the risk is accepted"),
     ({"access-policy-no-public-include": {"waivers": [waiver(ticket="none")]}},
      "waivers.0.ticket: 'none' is not a ticket key such as SEC-218"),
     # A reason long enough but no sentence: blanks or dots that fill the 20 characters, two words.
     *[({"access-policy-no-public-include": {"waivers": [waiver(reason=reason)]}},
-       " ".join(f"waivers.0.reason: {reason!r} is not a sentence of at least three words saying why the risk is "
-                "accepted".split()))  # the one-line error collapses runs of blanks
+       " ".join(f"waivers.0.reason: {reason!r} is not a sentence (20 characters or more, three words) saying why the "
+                "risk is accepted".split()))  # the one-line error collapses runs of blanks
       for reason in (" " * 40, "." * 40, "Accepted risk........")],
     ({"api-token-expires": {"maxLifetimeDays": "ninety"}}, "key api-token-expires.maxLifetimeDays"),
     ({"all": "strict"}, "key all: enforcement levels come only from each policy's metadata"),

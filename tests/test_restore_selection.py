@@ -193,3 +193,26 @@ def test_a_wrong_value_deep_in_the_manifest_names_its_whole_key(tmp_path: Path) 
     assert _restore(tmp_path, tmp_path / "o.sql", "--database", "core") == (
         1, f"restore refused: {folder}/manifest.json: key tables.items.rows: Input should be greater than or equal "
            "to 0; the manifest is malformed and the backup is refused\n")
+
+
+def test_an_object_that_links_outside_its_backup_is_refused(tmp_path: Path) -> None:
+    # A mirror holds files (rclone copies objects); a link to another database's file, even with a matching hash in
+    # the manifest, would load that database's rows as this one's.
+    folder = _layout(tmp_path, "core", NEWER)
+    billing = _layout(tmp_path, "billing", NEWER)
+    table = folder / "tables/0000.1-cron.sql"
+    table.unlink()
+    table.symlink_to(billing / "tables/0000.1-cron.sql")
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["objects"]["tables/0000.1-cron.sql"] = _object(table.read_text())
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    assert _restore(tmp_path, tmp_path / "o.sql", "--database", "core") == (
+        1, f"restore refused: {table}: a link to {table.resolve()}, outside the backup; the backup is refused\n")
+    assert not (tmp_path / "o.sql").exists()
+
+
+def test_a_folder_not_named_as_the_worker_names_a_backup_is_never_chosen(tmp_path: Path) -> None:
+    _layout(tmp_path, "core", OLDER)
+    _layout(tmp_path, "core", f"{NEWER} ", backupId=f"{NEWER} ")  # planted: sorts after the real newest
+    status, text = _restore(tmp_path, tmp_path / "o.sql", "--database", "core", "--format", "json")
+    assert status == 0 and json.loads(text)["backupId"] == OLDER, text

@@ -23,7 +23,8 @@ WAIVER_SCHEMA: dict[str, Any] = {
                        "description": "a ticket key such as SEC-218"},
             # A sentence: at least 20 characters, three words among them (not blanks or dots that fill the length).
             "reason": {"type": "string", "minLength": 20, "pattern": "[^\\W\\d_]{2,}(\\W+[^\\W\\d_]+){2}",
-                       "description": "a sentence of at least three words saying why the risk is accepted"},
+                       "description": "a sentence (20 characters or more, three words) saying why the risk is "
+                                      "accepted"},
             "approver": {"type": "string", "pattern": "^[^@\\s]+@[^@\\s]+$"},
             "expires": {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"},
         },

@@ -133,7 +133,9 @@ def find_backup(source: Path, database: str, on_date: str | None = None, backup_
         if manifest is None or not manifest.get("complete"):
             raise RestoreRefused(f"{directory}: no complete manifest.json; the backup is incomplete and is refused")
         return Backup(database, backup_id, directory, manifest)
-    for directory in sorted((d for d in base.iterdir() if d.is_dir()), reverse=True):
+    # Only folders named as the Worker names a backup: a planted "<id> " sorts after the real one.
+    backups = (d for d in base.iterdir() if d.is_dir() and re.fullmatch(BACKUP_ID, d.name))
+    for directory in sorted(backups, reverse=True):
         if on_date and not directory.name.startswith(on_date):
             continue
         manifest = _manifest(directory, database)
@@ -156,6 +158,8 @@ def verify_objects(backup: Backup) -> None:
         path = backup.directory / name
         if not path.is_file():
             raise RestoreRefused(f"{path}: missing, but listed in the manifest")
+        if not path.resolve().is_relative_to(backup.directory.resolve()):  # a link to another backup's file
+            raise RestoreRefused(f"{path}: a link to {path.resolve()}, outside the backup; the backup is refused")
         size = path.stat().st_size
         if size != meta["bytes"]:
             raise RestoreRefused(f"{path}: {size} bytes, the manifest says {meta['bytes']}")

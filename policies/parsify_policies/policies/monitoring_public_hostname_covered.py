@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -80,10 +80,13 @@ def probed_hostname(target: object) -> str | None:
     only an object with an absolute http(s) URL probes anything."""
     url = target.get("url") if isinstance(target, dict) else None  # parsed from the json text: a dict
     try:
-        parts = urlsplit(url) if isinstance(url, str) else None
+        # A URL parser reads a backslash as "/" in an http(s) URL (WHATWG URL): evil.example\\@x is evil.example.
+        parts = urlsplit(url.replace("\\", "/")) if isinstance(url, str) else None
     except ValueError:  # an unclosed IPv6 bracket: fetch() would throw, so nothing is probed
         return None
-    return dns_name(parts.hostname) if parts and parts.hostname and parts.scheme in {"http", "https"} else None
+    if not parts or parts.scheme not in {"http", "https"} or not parts.hostname or parts.username is not None:
+        return None  # fetch() refuses a URL with credentials (Fetch standard, new Request)
+    return dns_name(parts.hostname)
 
 
 def check(args: StackValidationArgs, report: Report, config: dict[str, Any]) -> None:
@@ -107,7 +110,12 @@ def notifies_someone(policy: PolicyResource) -> bool:
     """A notification policy reaches whoever its mechanisms name: emails, webhooks, pagerduties (reference:
     cloudflare-defaults-and-limits.md, Notifications); with none of them it alerts no one."""
     mechanisms = policy.props.get("mechanisms")
-    return isinstance(mechanisms, Mapping) and any(mechanisms.get(kind) for kind in MECHANISMS)  # SDK: a proxy
+    if not isinstance(mechanisms, Mapping):  # the SDK hands a map over as a read-only Mapping proxy
+        return False
+    # Each kind is a list of destinations, each named by its id: an entry without one notifies no one.
+    return any(isinstance(entry, Mapping) and entry.get("id")
+               for kind in MECHANISMS if isinstance(mechanisms.get(kind), Sequence)
+               and not isinstance(mechanisms[kind], str) for entry in mechanisms[kind])
 
 
 POLICY = stack_policy(META, check)
