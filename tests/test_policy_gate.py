@@ -225,7 +225,7 @@ def test_the_private_analyzer_path_is_still_there() -> None:
 
 def test_policies_requirements_pin_the_same_sdk_as_the_lock() -> None:
     requirements = (REPO / "policies/requirements.txt").read_text()
-    for package in ("pulumi", "pulumi-policy", "detect-secrets"):
+    for package in ("pulumi", "pulumi-policy", "detect-secrets", "idna"):
         assert f"{package}=={metadata.version(package)}" in requirements
 
 

@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
+import idna
 from pulumi_policy import EnforcementLevel, PolicyResource, Severity, StackValidationArgs
 
 from parsify_policies import handbook, types
@@ -31,11 +32,12 @@ META = PolicyMeta(
 
 def dns_name(name: str) -> str:
     """A hostname as DNS compares it: without case (RFC 4343) or the root's final dot, an international name in its
-    xn-- form (IDNA, as a URL parser writes it)."""
+    xn-- form as a URL parser writes it (UTS 46 mapping, IDNA 2008: "straße" stays "xn--strae-oqa", where Python's
+    own IDNA 2003 codec would make it "strasse")."""
     name = name.rstrip(".").lower()
     try:
-        return name.encode("idna").decode()
-    except UnicodeError:  # not a valid IDNA name: compared as written
+        return idna.encode(name, uts46=True).decode()
+    except idna.IDNAError:  # not a valid IDNA name (an underscore, a wildcard): compared as written
         return name
 
 
