@@ -112,6 +112,7 @@ def test_risk_of_a_new_resource(type_token: str, risk: str) -> None:
                                  "inputs": {"name": "new"}})
     (change,) = diff(APPROVED, current)
     assert (change.action, change.risk) == ("create", risk)
+    assert [(p.path, p.old, p.new) for p in change.properties] == [("name", None, "new")]  # what the reviewer reads
     reviewers = required_reviewers([change], "staging", OWNERS)
     assert ("@parsify/security" in reviewers) is (risk == "security-sensitive")
 
@@ -203,6 +204,18 @@ def test_a_new_resource_without_inputs_has_no_property_changes() -> None:
                                  "name": "bare", "parent": "", "custom": True, "protect": False, "inputs": {}})
     (change,) = diff(APPROVED, current)
     assert (change.action, change.properties) == ("create", [])
+
+
+@pytest.mark.parametrize("old, new, rows", [
+    ({}, {"name": "db"}, [("name", None, "db")]),  # inputs appear: only the inputs, no row for the empty whole
+    ({"name": "db"}, {}, [("name", "db", None)]),
+    # an empty map is a value of its own
+    ({"tags": {}}, {"tags": {"team": "sre"}}, [("tags", {}, None), ("tags.team", None, "sre")]),
+    ({"": 1}, {"": 2}, [("", 1, 2)]),  # an odd key (empty) is still a key
+])
+def test_property_changes_are_the_rows_a_reviewer_reads(old: dict[str, Any], new: dict[str, Any],
+                                                         rows: list[tuple[str, Any, Any]]) -> None:
+    assert [(p.path, p.old, p.new) for p in property_changes(old, new)] == rows
 
 
 def test_a_component_removed_with_its_resources_still_groups_them() -> None:

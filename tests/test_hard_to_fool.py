@@ -70,7 +70,9 @@ def test_a_program_that_never_ends_is_stopped(tmp_path: Path) -> None:
     main = "try:\n    while True:\n        pass\nexcept Exception:\n    pass\n"  # it cannot swallow the stop
     status, message = run_cli("plan", "--stack", "case", "--program", str(program(tmp_path, main)),
                               "--program-timeout", "0.5")
-    assert status == 2 and "did not finish within 0.5 s (--program-timeout)" in message
+    main_file = tmp_path / "program" / "__main__.py"
+    assert (status, message) == (2, f"{main_file}: the program did not finish within 0.5 s "
+                                    "(--program-timeout); no plan was made")
 
 
 def test_program_output_goes_to_stderr_so_json_stays_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

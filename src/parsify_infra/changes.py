@@ -63,7 +63,8 @@ def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
 
 
 def property_changes(old: dict[str, Any], new: dict[str, Any]) -> list[PropertyChange]:
-    before, after = _flatten(old), _flatten(new)
+    # No inputs flatten to nothing: a new resource's change is its inputs, not also a row "" from {} to None.
+    before, after = _flatten(old) if old else {}, _flatten(new) if new else {}
     return [PropertyChange(path, before.get(path), after.get(path))
             for path in sorted(set(before) | set(after)) if before.get(path) != after.get(path)]
 
@@ -99,10 +100,10 @@ def diff(approved: dict[str, Any] | None, current: dict[str, Any]) -> list[Chang
             continue
         context = new if after else old
         props: list[PropertyChange]
-        if before is None:
-            action, props = "create", property_changes({}, after["inputs"]) if after else []
-        elif after is None:
+        if after is None:
             action, props = "delete", []
+        elif before is None:
+            action, props = "create", property_changes({}, after["inputs"])
         else:
             props = property_changes(before["inputs"], after["inputs"])
             if before["protect"] != after["protect"]:
