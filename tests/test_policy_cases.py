@@ -24,15 +24,15 @@ DEFAULT_PACK_CONFIG = {"account-member-admin-break-glass-only": BREAK_GLASS,
                        "vercel-team-member-owner-break-glass-only": BREAK_GLASS}
 
 
-def gate(tmp_path: Path, resources: list[dict[str, Any]], pack_config: dict[str, Any] | None = None
-         ) -> tuple[int, dict[str, Any]]:
+def gate(tmp_path: Path, resources: list[dict[str, Any]], pack_config: dict[str, Any] | None = None,
+         extra: tuple[str, ...] = ()) -> tuple[int, dict[str, Any]]:
     program = tmp_path / "program"
     shutil.copytree(FIXTURES / "generic", program, dirs_exist_ok=True)
     config = {"config": {"policy-fixture:resources": resources}}
     (program / "Pulumi.case.yaml").write_text(yaml.safe_dump(config))
     pack_file = tmp_path / "pack.json"
     pack_file.write_text(json.dumps(pack_config or DEFAULT_PACK_CONFIG))
-    return plan_json("--stack", "case", "--program", str(program), "--policy-config", str(pack_file))
+    return plan_json("--stack", "case", "--program", str(program), "--policy-config", str(pack_file), *extra)
 
 
 def findings(plan: dict[str, Any], policy: str) -> list[dict[str, Any]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import json
 import re
+import shutil
 from datetime import date
 from importlib import metadata
 from pathlib import Path
@@ -55,7 +56,10 @@ def test_expired_waiver_stops_applying_and_is_reported(tmp_path: Path) -> None:
     found = [v for v in plan["violations"] if v["policy"] == "access-policy-no-public-include"]
     assert any(v["level"] == "mandatory" and "Waiver SEC-1 for this resource expired on 2026-11-01" in v["message"]
                for v in found)
-    assert any(v["level"] == "advisory" and v["message"].startswith("Waiver SEC-1 for open expired") for v in found)
+    # The expired waiver itself is a finding on the pack config, not on a resource (urn ""), saying what to do.
+    assert {"policy": "access-policy-no-public-include", "level": "advisory", "urn": "",
+            "message": f"Waiver SEC-1 for open expired on 2026-11-01 and no longer applies. Remove it from "
+                       f"{tmp_path / 'pack.json'} or renew it with a new approval."} in found
     assert plan["expiredWaivers"][0]["ticket"] == "SEC-1"
     assert status == 1
 
@@ -91,6 +95,10 @@ def test_a_waiver_applies_through_its_expiry_day_and_not_a_day_longer(tmp_path: 
     ({"api-token-expires": {"maxLifetimeDays": "ninety"}}, "key api-token-expires.maxLifetimeDays"),
     ({"all": "strict"}, "key all: enforcement levels come only from each policy's metadata"),
     ({"all": "disabled"}, "may not disable or downgrade a policy"),
+    ({"all": {"enforcementLevel": "advisory"}}, "key all: enforcement levels come only from each policy's metadata"),
+    # A misspelt property would otherwise be ignored and its default apply: the break-glass list left unread.
+    ({"account-member-admin-break-glass-only": {"breakglass": ["a@parsify.io"]}},
+     "key account-member-admin-break-glass-only: Additional properties are not allowed ('breakglass' was unexpected)"),
     ({"account-member-admin-break-glass-only": "advisory"}, "key account-member-admin-break-glass-only: enforce"),
     ({"account-member-admin-break-glass-only": {"enforcementLevel": "disabled", "breakGlass": []}},
      "key account-member-admin-break-glass-only.enforcementLevel: enforcement levels"),
@@ -101,7 +109,8 @@ def test_a_waiver_applies_through_its_expiry_day_and_not_a_day_longer(tmp_path: 
      "long"),
 ], ids=["unknown policy", "unknown resource", "too long", "no reason", "no ticket", "blank reason", "dots for a reason",
         "two words", "bad type", "bad level",
-        "all disabled", "one downgraded", "one disabled", "three break-glass people"])
+        "all disabled", "all as an object", "misspelt property", "one downgraded", "one disabled",
+        "three break-glass people"])
 def test_bad_pack_config_is_an_error_naming_file_and_key(tmp_path: Path, config: dict[str, Any],
                                                          expected: str) -> None:
     program = tmp_path / "program"
@@ -188,6 +197,12 @@ def test_compliance_summary_says_pass_warn_and_fail(tmp_path: Path) -> None:
     assert sum(s["policies"] for s in sections.values()) == len(POLICIES)
     assert sum(s["fail"] for s in sections.values()) == list(statuses.values()).count("fail")
     assert sum(s["warn"] for s in sections.values()) == list(statuses.values()).count("warn")
+    assert sum(s["pass"] for s in sections.values()) == list(statuses.values()).count("pass")
+    # Each policy is counted in its handbook section, the auditor's view.
+    assert _compliance(plan, "api-token-expires")["section"] == \
+        "Security Best Practices / Access Control / Temporary Access"
+    assert sections["Operations Tools / Monitoring Tools / Log Management"] == {
+        "policies": 1, "pass": 0, "warn": 1, "fail": 0, "disabled": 0}
 
 
 def test_advisory_violations_do_not_block(tmp_path: Path) -> None:
@@ -315,3 +330,62 @@ def test_the_pack_the_real_cli_loads_is_mandatory_by_default_and_describes_itsel
         "parsify-security", EnforcementLevel.MANDATORY, POLICIES)
     assert arguments["description"] == ("Parsify's security gate: least privilege, MFA, data safety, transport and "
                                         "monitoring.")
+
+
+# Another team's plain CrossGuard policies beside the pack's (pulumi_policy.StackValidationPolicy and
+# ResourceValidationPolicy, without the pack's `judges`): the engine gives a stack policy every resource and a
+# resource policy each one, so the gate must too.
+PLAIN_POLICIES = '''
+from parsify_policies.pack import pack_arguments
+from pulumi_policy import EnforcementLevel, PolicyPack, ResourceValidationPolicy, StackValidationPolicy
+
+
+def _stack(args, report_violation):
+    report_violation("The stack has " + ", ".join(sorted(r.name for r in args.resources)) + ".")
+
+
+def _resource(args, report_violation):
+    report_violation(f"{args.name} is a {args.resource_type}.")
+
+
+arguments = pack_arguments()
+arguments["policies"] = [
+    *arguments["policies"],
+    StackValidationPolicy(name="plain-stack", description="Lists the stack.", validate=_stack,
+                          enforcement_level=EnforcementLevel.ADVISORY),
+    ResourceValidationPolicy(name="plain-resource", description="Names each type.", validate=_resource,
+                             enforcement_level=EnforcementLevel.ADVISORY),
+    ResourceValidationPolicy(name="plain-off", description="Switched off by its own metadata.", validate=_resource,
+                             enforcement_level=EnforcementLevel.DISABLED),
+]
+PolicyPack(**arguments)
+'''
+
+
+def test_plain_policies_without_families_get_what_the_engine_gives(tmp_path: Path) -> None:
+    pack = tmp_path / "pack"
+    shutil.copytree(REPO / "policies", pack, ignore=shutil.ignore_patterns("__pycache__", ".mypy_cache"))
+    (pack / "__main__.py").write_text(PLAIN_POLICIES)
+    # PulumiPolicy.yaml's version is optional; pulumi_policy then reports "0.0.1" (pulumi_policy/policy.py, PolicyPack)
+    project = (pack / "PulumiPolicy.yaml").read_text()
+    (pack / "PulumiPolicy.yaml").write_text("\n".join(line for line in project.splitlines()
+                                                      if not line.startswith("version:")))
+    script = {"type": "cloudflare:index/workersScript:WorkersScript", "name": "w",
+              "inputs": {"observability": {"enabled": True, "logs": {"enabled": True}}}}
+    vercel = {"type": "vercel:index/project:Project", "name": "web", "inputs": {"name": "web"}}
+    status, plan = gate(tmp_path, [script, vercel], extra=("--policy-pack", str(pack)))
+    found = {v["policy"]: [] for v in plan["violations"]}
+    for v in plan["violations"]:
+        found[v["policy"]].append(v["message"])
+    stack_names = sorted(r["name"] for r in plan["resources"])
+    assert found["plain-stack"] == [f"The stack has {', '.join(stack_names)}."]
+    assert {"w is a cloudflare:index/workersScript:WorkersScript.",
+            "web is a vercel:index/project:Project."} <= set(found["plain-resource"])
+    assert "plain-off" not in found, "a disabled policy does not run"
+    assert [(_compliance(plan, name)["status"], _compliance(plan, name)["section"])
+            for name in ("plain-stack", "plain-resource", "plain-off")] == [
+        ("warn", "unmapped"), ("warn", "unmapped"), ("disabled", "unmapped")]
+    assert plan["compliance"]["sections"]["unmapped"] == {"policies": 3, "pass": 0, "warn": 2, "fail": 0,
+                                                          "disabled": 1}
+    assert status == 1, "the pack's own mandatory policies still judge (the Vercel project has no protection)"
+    assert plan["policyPack"]["version"] == "0.0.1"

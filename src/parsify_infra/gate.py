@@ -76,6 +76,7 @@ def load_pack(pack_dir: Path) -> LoadedPack:
     waivers_module = sys.modules.get("parsify_policies.waivers")
     if waivers_module is None or not hasattr(waivers_module, "problems"):
         raise InputError(f"{main}: the pack has no parsify_policies.waivers module with its waiver rules")
+    # Without a version in PulumiPolicy.yaml the CLI uses the SDK's "0.0.1" (pulumi_policy/policy.py, PolicyPack).
     return LoadedPack(pack_dir, captured["name"], str(meta.get("version", "0.0.1")), captured,
                       list(captured["policies"]), waivers_module)
 
@@ -170,12 +171,12 @@ def evaluate(pack: LoadedPack, resources: list[CapturedResource], config_path: P
               "remediate": analyzer_pb2.REMEDIATE, "disabled": analyzer_pb2.DISABLED}
 
     def servicer_for(policies: list[Any]) -> Any:
-        servicer = _PolicyAnalyzerServicer(
-            args["name"], pack.version, policies,
-            args.get("enforcement_level") or EnforcementLevel.ADVISORY,  # PolicyPack's own default
-            args.get("initial_config"), args.get("description"),
-            args.get("display_name"), args.get("readme"), args.get("provider"), args.get("tags"),
-            args.get("repository"))
+        # The pack's other arguments (initial_config, description, readme, provider, tags, ...) reach only
+        # GetAnalyzerInfo, which the engine calls to list the pack; Configure, Analyze and AnalyzeStack do not
+        # read them.
+        # A pack without its own enforcement_level gets PolicyPack's default, advisory.
+        servicer = _PolicyAnalyzerServicer(args["name"], pack.version, policies,
+                                           args.get("enforcement_level") or EnforcementLevel.ADVISORY)
         names = {p.name for p in policies}
         servicer.Configure(analyzer_pb2.ConfigureAnalyzerRequest(policyConfig={
             name: analyzer_pb2.PolicyConfig(enforcementLevel=levels[level], properties=_struct(props))
