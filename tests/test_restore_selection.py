@@ -13,7 +13,15 @@ from typing import Any
 
 import pytest
 
-from parsify_infra.restore import BACKUP_ID, DATABASE_NAME, RestoreRefused, RestoreReport, find_backup
+from parsify_infra.restore import (
+    BACKUP_ID,
+    DATABASE_NAME,
+    Backup,
+    RestoreRefused,
+    RestoreReport,
+    find_backup,
+    restore,
+)
 from tests.conftest import run_cli
 
 OLDER, MIDDLE, NEWER = "2026-11-25T02-15-00-000Z", "2026-11-26T02-15-00-000Z", "2026-11-27T02-15-00-000Z"
@@ -28,13 +36,13 @@ def _object(text: str) -> dict[str, Any]:
     return {"bytes": len(data), "chunkBytes": max(len(data), 1), "chunks": [hashlib.sha256(data).hexdigest()]}
 
 
-def _layout(source: Path, in_folder: str, folder_id: str, **manifest: Any) -> Path:
-    """The backup of database `in_folder` with id `folder_id`; `manifest` overrides the manifest's keys (so the
-    folder's names are not called database and backupId)."""
+def _layout(source: Path, in_folder: str, folder_id: str, schema: str = "CREATE TABLE items (id INTEGER PRIMARY KEY, "
+            "v TEXT);\n", rows: str | None = None, **manifest: Any) -> Path:
+    """The backup of database `in_folder` with id `folder_id` (its SQL: `schema`, and `rows` or one row of items);
+    `manifest` overrides the manifest's keys (so the folder's names are not called database and backupId)."""
     folder = source / "backups" / in_folder / folder_id
     (folder / "tables").mkdir(parents=True)
-    schema = "CREATE TABLE items (id INTEGER PRIMARY KEY, v TEXT);\n"
-    rows = f"INSERT INTO items VALUES (1, '{in_folder}');\n"
+    rows = f"INSERT INTO items VALUES (1, '{in_folder}');\n" if rows is None else rows
     (folder / "schema.1-cron.sql").write_text(schema)
     (folder / "tables/0000.1-cron.sql").write_text(rows)
     (folder / "manifest.json").write_text(json.dumps({
@@ -56,12 +64,26 @@ def _restore(source: Path, out: Path, *argv: str) -> tuple[int, str]:
     return run_cli("restore", "--source", str(source), "--output", str(out), *argv)
 
 
+def _chosen(backup: Backup) -> tuple[str, str, Path, str]:
+    """What restore goes on with: the database, the backup id, its folder, and the backup its manifest is of."""
+    return backup.database, backup.backup_id, backup.directory, backup.manifest["backupId"]
+
+
 def test_the_latest_complete_backup_is_chosen_not_the_oldest(tmp_path: Path) -> None:
     for backup_id in (OLDER, MIDDLE):
         _backup(tmp_path, backup_id, complete=True)
     _backup(tmp_path, NEWER, complete=False)
-    assert find_backup(tmp_path, "core").backup_id == MIDDLE
-    assert find_backup(tmp_path, "core", on_date="2026-11-25").backup_id == OLDER
+    core = tmp_path / "backups" / "core"
+    assert _chosen(find_backup(tmp_path, "core")) == ("core", MIDDLE, core / MIDDLE, MIDDLE)
+    assert _chosen(find_backup(tmp_path, "core", on_date="2026-11-25")) == ("core", OLDER, core / OLDER, OLDER)
+
+
+def test_a_complete_backup_asked_for_by_id_is_that_one_even_when_newer_exist(tmp_path: Path) -> None:
+    # The DBA restores a known-good backup from before a bad deploy, not the latest.
+    for backup_id in (OLDER, MIDDLE):
+        _backup(tmp_path, backup_id, complete=True)
+    core = tmp_path / "backups" / "core"
+    assert _chosen(find_backup(tmp_path, "core", backup_id=OLDER)) == ("core", OLDER, core / OLDER, OLDER)
 
 
 @pytest.mark.parametrize("complete", [False, None], ids=["marked incomplete", "no manifest"])
@@ -216,3 +238,64 @@ def test_a_folder_not_named_as_the_worker_names_a_backup_is_never_chosen(tmp_pat
     _layout(tmp_path, "core", f"{NEWER} ", backupId=f"{NEWER} ")  # planted: sorts after the real newest
     status, text = _restore(tmp_path, tmp_path / "o.sql", "--database", "core", "--format", "json")
     assert status == 0 and json.loads(text)["backupId"] == OLDER, text
+
+
+def test_the_restore_report_names_what_was_restored_and_where(tmp_path: Path) -> None:
+    # The DBA's record (`restore --format json`), and nothing left behind: no .partial file, no stray database.
+    _layout(tmp_path, "core", NEWER)
+    out, sqlite = tmp_path / "out" / "core.sql", tmp_path / "out" / "core.sqlite"
+    out.parent.mkdir()
+    report = restore(tmp_path, "core", output=out, into_sqlite=sqlite).as_dict()
+    assert {k: v for k, v in report.items() if k != "seconds"} == {
+        "database": "core", "backupId": NEWER, "tables": {"items": 1}, "rows": 1, "output": str(out),
+        "sqlite": str(sqlite), "verified": True, "statementsTooLongForD1": {}}
+    assert sorted(p.name for p in out.parent.iterdir()) == ["core.sql", "core.sqlite"]
+
+
+def test_a_verify_only_restore_writes_no_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Without --output or --sqlite the backup is loaded in memory only.
+    _layout(tmp_path / "mirror", "core", NEWER)
+    (tmp_path / "cwd").mkdir()
+    monkeypatch.chdir(tmp_path / "cwd")
+    report = restore(tmp_path / "mirror", "core").as_dict()
+    assert (report["output"], report["sqlite"], report["rows"]) == (None, None, 1)
+    assert list((tmp_path / "cwd").iterdir()) == []
+
+
+def test_a_backup_that_breaks_a_foreign_key_is_refused_naming_the_row(tmp_path: Path) -> None:
+    # D1 enforces foreign keys (a backup's SQL defers them to the end of its load, D1's import guidance).
+    schema = ("CREATE TABLE owners (id INTEGER PRIMARY KEY);\n"
+              "CREATE TABLE items (id INTEGER PRIMARY KEY, owner INTEGER REFERENCES owners(id));\n")
+    _layout(tmp_path, "core", NEWER, schema=schema, rows="INSERT INTO items VALUES (7, 42);\n")
+    status, text = _restore(tmp_path, tmp_path / "o.sql", "--database", "core")
+    assert (status, text) == (1, "restore refused: table items: row 7 references a missing row of owners; the backup "
+                                 "breaks a foreign key\n")
+    assert not (tmp_path / "o.sql").exists() and not (tmp_path / "o.sql.partial").exists()
+
+
+def test_rows_the_manifest_does_not_count_are_refused(tmp_path: Path) -> None:
+    # The objects are intact (their hashes match) but hold another number of rows than the manifest says.
+    tables = {"items": {"object": "tables/0000.1-cron.sql", "rows": 2, "sourceRows": 2, "sourceRowsAtEnd": 3}}
+    _layout(tmp_path, "core", NEWER, tables=tables)
+    status, text = _restore(tmp_path, tmp_path / "o.sql", "--database", "core")
+    assert (status, text) == (1, "restore refused: table items: 1 rows in the backup, the manifest says 2\n")
+
+
+def test_a_table_that_breaks_the_workers_count_rule_is_refused_by_name(tmp_path: Path) -> None:
+    # countProblem (workers/backup/index.js): not written during the run, so rows must equal the source's count.
+    tables = {"items": {"object": "tables/0000.1-cron.sql", "rows": 1, "sourceRows": 2, "sourceRowsAtEnd": 2}}
+    folder = _layout(tmp_path, "core", NEWER, tables=tables)
+    status, text = _restore(tmp_path, tmp_path / "o.sql", "--database", "core")
+    assert (status, text) == (1, f"restore refused: {folder}: table items: 1 rows exported, but the source had 2 at "
+                                 "the bound and was not written during the run\n")
+
+
+def test_statements_too_long_for_d1_are_counted_per_object(tmp_path: Path) -> None:
+    # D1 refuses a statement over 100,000 bytes (reference cloudflare-defaults-and-limits.md, D1: "Max SQL statement
+    # length"); the SQLite restore loads them, and the report says how many `wrangler d1 execute` would refuse.
+    words = "word " * 20_001  # 100,005 characters, with blanks, as text usually has
+    rows = "".join(f"INSERT INTO items VALUES ({i}, '{words}');\n" for i in (1, 2))
+    tables = {"items": {"object": "tables/0000.1-cron.sql", "rows": 2, "sourceRows": 2, "sourceRowsAtEnd": 2}}
+    _layout(tmp_path, "core", NEWER, rows=rows, tables=tables)
+    report = restore(tmp_path, "core").as_dict()
+    assert (report["rows"], report["statementsTooLongForD1"]) == (2, {"tables/0000.1-cron.sql": 2})
