@@ -44,8 +44,12 @@ def test_every_policy_has_cases() -> None:
     assert all(CASES[name]["violating"] for name in CASES)
 
 
-COMPLIANT = [pytest.param(name, case["compliant"], case.get("compliant_config"), id=name)
-             for name, case in CASES.items()]
+# A policy's compliant resources pass together; `compliant_alone` sets pass on their own (a resource that would let
+# everything else pass, such as organization-wide MFA, must not hide the other ways to comply).
+COMPLIANT = [pytest.param(name, resources, case.get("compliant_config"),
+                          id=f"{name}-alone-{index}" if index else name)
+             for name, case in CASES.items()
+             for index, resources in enumerate([case["compliant"], *case.get("compliant_alone", [])])]
 VIOLATING = [pytest.param(name, v["resources"], v["expect"], v.get("config"), v.get("findings", 1),
                           id=f"{name}:{v['expect'][:40]}")
              for name, case in CASES.items() for v in case["violating"]]

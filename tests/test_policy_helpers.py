@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from parsify_policies import ids, types
+from parsify_policies import ids, types, waivers
 from parsify_policies.backups import bound, bucket_keys
 from parsify_policies.pack import POLICIES
 from parsify_policies.policies.api_token_no_wildcard_resources import wildcard_keys
@@ -165,32 +165,66 @@ def test_waiver_active_until_the_end_of_its_expiry_day() -> None:
     assert waiver.active(date(2026, 12, 1)) and not waiver.active(date(2026, 12, 2))
 
 
+OPTS = PolicyResourceOptions(False, [], None, [], None, [])  # type: ignore[arg-type]
+WEB = "urn:pulumi:prod::parsify::vercel:index/project:Project::web"
+UNPROTECTED = "Project 'web' deployment protection is none. Set vercel_authentication.deployment_type to " \
+              "standard_protection_new or all_deployments."
+DB = "urn:pulumi:prod::parsify::cloudflare:index/d1Database:D1Database::db"
+NO_BACKUP = "D1Database 'db' has no scheduled backup. Bind it to the backup Worker (which also binds the R2 backup " \
+            "bucket and has a cron trigger)."
+
+
+def _as_the_cli_runs_it(monkeypatch: pytest.MonkeyPatch, policy: str, config: dict[str, Any]
+                        ) -> list[tuple[str, str | None]]:
+    """(message, urn) of what one policy reports when `pulumi preview --policy-pack` runs the pack alone, on the
+    unprotected Vercel project web (a resource policy) or the unbacked-up database db (a stack policy)."""
+    monkeypatch.setenv("PARSIFY_PLAN_DATE", "2026-11-27")
+    found: list[tuple[str, str | None]] = []
+    validate = next(p for p in POLICIES if p.name == policy).validate
+
+    def report(message: str, urn: str | None = None) -> None:
+        found.append((message, urn))
+
+    if policy == "vercel-project-deployment-protection":
+        props = {"name": "web", "vercelAuthentication": {"deploymentType": "none"}}
+        validate(ResourceValidationArgs("vercel:index/project:Project", props, WEB, "web", OPTS, None, config), report)
+    else:
+        db = PolicyResource("cloudflare:index/d1Database:D1Database", {"name": "core"}, DB, "db", OPTS, None, None,
+                            [], {})
+        validate(StackValidationArgs([db], config), report)
+    return found
+
+
 def test_the_pack_itself_refuses_bad_waivers_as_the_real_cli_runs_it(monkeypatch: pytest.MonkeyPatch) -> None:
     # `pulumi preview --policy-pack` runs the pack alone: its own code reports a waiver that is too long (on
-    # the resource it names) or, where the policy sees the stack, names no resource, as a violation that no
-    # waiver covers, and does not apply it.
-    monkeypatch.setenv("PARSIFY_PLAN_DATE", "2026-11-27")
-    by_name = {p.name: p for p in POLICIES}
-    opts = PolicyResourceOptions(False, [], None, [], None, [])  # type: ignore[arg-type]
-    urn = "urn:pulumi:prod::parsify::vercel:index/project:Project::web"
-    props = {"name": "web", "vercelAuthentication": {"deploymentType": "none"}}
-    found: list[str] = []
-    by_name["vercel-project-deployment-protection"].validate(
-        ResourceValidationArgs("vercel:index/project:Project", props, urn, "web", opts, None,
-                               {"waivers": [_waiver(expires="2027-06-01")]}),
-        lambda message, urn=None: found.append(message))
-    assert any("SEC-1" in m and "more than 90 days after the plan date 2026-11-27" in m for m in found), found
-    assert any("deployment protection is none" in m for m in found), "the invalid waiver did not apply"
+    # the resource it names; one naming another resource is that resource's business) or, where the policy sees
+    # the stack, names no resource, as a violation that no waiver covers, and does not apply it.
+    too_long = [_waiver(expires="2027-06-01"), _waiver(resources=["api"], ticket="SEC-9", expires="2027-06-01")]
+    assert _as_the_cli_runs_it(monkeypatch, "vercel-project-deployment-protection", {"waivers": too_long}) == [
+        ("Waiver SEC-1 of policy 'vercel-project-deployment-protection' (waivers[0]) expires 2027-06-01, more than 90 "
+         "days after the plan date 2026-11-27; waivers are time-limited; it does not apply.", WEB),
+        (UNPROTECTED, None)]
+    # A waiver naming a resource the stack does not have is refused whole, even where it names one it has.
+    ghost = [_waiver(resources=["db", "ghost"], ticket="SEC-2")]
+    assert _as_the_cli_runs_it(monkeypatch, "d1-database-has-scheduled-backup", {"waivers": ghost}) == [
+        ("Waiver SEC-2 of policy 'd1-database-has-scheduled-backup' (waivers[0]) names ghost, which is not a "
+         "resource of this stack; it does not apply.", None),
+        (NO_BACKUP, DB)]
 
-    found.clear()
-    db = PolicyResource("cloudflare:index/d1Database:D1Database", {"name": "core"},
-                        "urn:pulumi:prod::parsify::cloudflare:index/d1Database:D1Database::db", "db", opts, None, None,
-                        [], {})
-    by_name["d1-database-has-scheduled-backup"].validate(
-        StackValidationArgs([db], {"waivers": [_waiver(resources=["ghost"], ticket="SEC-2")]}),
-        lambda message, urn=None: found.append(message))
-    assert any("SEC-2" in m and "names ghost, which is not a resource of this stack" in m for m in found), found
-    assert any("has no scheduled backup" in m for m in found)
+
+def test_the_pack_applies_a_waiver_as_the_real_cli_runs_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The waiver for web comes after one for another resource: it still applies, and the gate's ledger says so.
+    config = {"waivers": [_waiver(resources=["api"], ticket="SEC-8"), _waiver()]}
+    waivers.LEDGER.clear()
+    assert _as_the_cli_runs_it(monkeypatch, "vercel-project-deployment-protection", config) == []
+    assert waivers.LEDGER == [{
+        "policy": "vercel-project-deployment-protection", "urn": WEB, "message": UNPROTECTED, "status": "waived",
+        "waiver": {"policy": "vercel-project-deployment-protection", "ticket": "SEC-1", "reason": "r" * 20,
+                   "approver": "a@b.c", "expires": "2026-12-01", "resources": ["web"]}}]
+    # Expired: the violation is reported again, saying which waiver no longer covers it.
+    expired = {"waivers": [_waiver(expires="2026-11-26")]}
+    assert _as_the_cli_runs_it(monkeypatch, "vercel-project-deployment-protection", expired) == [
+        (UNPROTECTED + " Waiver SEC-1 for this resource expired on 2026-11-26 and no longer applies.", None)]
 
 
 def _token_verdicts(monkeypatch: pytest.MonkeyPatch, expires_on: str, zone: str) -> list[str]:
@@ -289,3 +323,19 @@ def test_a_lifecycle_names_its_bucket_by_dependency_or_by_a_literal_name() -> No
     script = PolicyResource("cloudflare:index/workersScript:WorkersScript", {"scriptName": "w"}, "urn:w", "w", opts,
                             None, None, [], {})  # no binding depends on a declared resource
     assert bound(script, types.R2_BUCKET) == set()
+
+
+def test_an_application_without_dependencies_is_judged_by_its_inline_policies(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Property dependencies may leave out a property that has none: an application whose policies are all
+    # inline may have no "policies" entry, and that must not make the Access policies fail closed.
+    monkeypatch.setenv("PARSIFY_PLAN_DATE", "2026-11-27")
+    inline = {"decision": "allow", "includes": [{"email": {"email": "a@parsify.io"}}],
+              "requires": [{"authMethod": {"authMethod": "mfa"}}]}
+    app = PolicyResource("cloudflare:index/zeroTrustAccessApplication:ZeroTrustAccessApplication",
+                         {"name": "Admin", "policies": [inline]}, "urn:pulumi:prod::parsify::app::admin", "admin",
+                         OPTS, None, None, [], {})
+    found: list[str] = []
+    for name in ("access-policy-requires-mfa", "access-policy-no-public-include"):
+        next(p for p in POLICIES if p.name == name).validate(StackValidationArgs([app], {}),
+                                                             lambda message, urn=None: found.append(message))
+    assert found == []

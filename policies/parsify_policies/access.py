@@ -127,7 +127,7 @@ def classify(rule: Mapping[str, Any], owner: PolicyResource | None, key: str, ct
         public = sorted({str(p.props.get("type")) for p in providers} & set(PUBLIC_IDP_TYPES))
         if public:
             return "public", f"a {PUBLIC_IDP_TYPES[public[0]]} login method"
-        return "identity", "a login method"
+        return "identity", name  # an identity's description is never shown: only public and unknown ones are
     if name == "group":
         groups = [g for g in _deps(owner, key, types.ACCESS_GROUP) if g.urn not in seen]
         if not groups:
@@ -137,7 +137,7 @@ def classify(rule: Mapping[str, Any], owner: PolicyResource | None, key: str, ct
             return "public", _through_group([p for r in reaches for p in r.public])
         if any(r.unknown for r in reaches):
             return "unknown", _through_group([u for r in reaches for u in r.unknown])
-        return "identity", "an Access group"
+        return "identity", name
     if name in IDENTITY_RULES:
         return "identity", name
     if name in SERVICE_RULES:
@@ -184,10 +184,11 @@ def requires_mfa(policy: Mapping[str, Any], owner: PolicyResource | None, app: M
             if requires_mfa(group.props, group, None, ctx):
                 return True
     # Includes are an OR: MFA holds through them only when every include is a declared group that requires
-    # it (an inline policy shares its application's dependencies, so it gets no credit this way).
+    # it. An inline policy's owner is its application, which has no `includes`: it gets no credit this way (the
+    # application's dependencies are those of all its policies).
     includes = policy.get("includes") or []
     ids = {str((rule.get("group") or {}).get("id")) for rule in includes}
-    included = [] if inline else _deps(owner, "includes", types.ACCESS_GROUP)
+    included = _deps(owner, "includes", types.ACCESS_GROUP)
     if includes and all(rule.get("group") for rule in includes) and len(included) >= len(ids) \
             and all(requires_mfa(g.props, g, None, ctx) for g in included):
         return True

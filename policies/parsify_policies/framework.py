@@ -95,6 +95,7 @@ def _defaults(meta: PolicyMeta) -> dict[str, Any]:
 
 def _failure(meta: PolicyMeta, exc: Exception, subject: Any) -> str:
     """The violation for a policy that could not judge: fail closed, saying why."""
+    # A resource policy's args name the resource; a stack policy's (StackValidationArgs) have no name.
     where = f" {resource_label(subject)}" if getattr(subject, "name", None) else " the stack"
     if isinstance(exc, UnknownValueError):
         # The SDK alone would turn this into an advisory note and pass: a verdict that depends on a value
@@ -132,7 +133,7 @@ def _validate(meta: PolicyMeta, check: Callable[[Any, Report, dict[str, Any]], N
             if waiver.active(today):
                 waivers.LEDGER.append({**entry, "status": "waived"})
                 return
-            waivers.LEDGER.append({**entry, "status": "expired"})
+            # Expired: the gate reports the waiver itself from the pack config, so the ledger needs no entry.
             message += (f" Waiver {waiver.ticket} for this resource expired on "
                         f"{waiver.expires.isoformat()} and no longer applies.")
         report_violation(message, urn)
@@ -142,7 +143,7 @@ def _validate(meta: PolicyMeta, check: Callable[[Any, Report, dict[str, Any]], N
     except _NotApplicableError:
         raise  # the SDK reports it the way the engine expects
     except Exception as exc:
-        report(_failure(meta, exc, None if stack else args))
+        report(_failure(meta, exc, args))
 
 
 # pragma: no mutate start

@@ -107,6 +107,6 @@ def parse_waivers(policy: str, config: dict[str, Any], today: date, names: set[s
     ]
 
 
-# What the last evaluation waived or found expired: the offline gate reads this ledger (the real
+# What the last evaluation waived: the offline gate reads this ledger (the real
 # engine has no channel for it, so there a waived violation is simply not reported).
 LEDGER: list[dict[str, Any]] = []
