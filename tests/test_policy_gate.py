@@ -47,6 +47,12 @@ def test_active_waiver_moves_the_violation_to_waived(tmp_path: Path) -> None:
     assert not [v for v in plan["violations"] if v["policy"] == "access-policy-no-public-include"]
     (entry,) = [w for w in plan["waived"] if w["policy"] == "access-policy-no-public-include"]
     assert entry["waiver"]["ticket"] == "SEC-1" and entry["urn"].endswith("::open")
+    # The auditor's summary counts it as waived, not as a violation, and the other policies waived nothing.
+    assert _compliance(plan, "access-policy-no-public-include") == {
+        "policy": "access-policy-no-public-include", "level": "mandatory",
+        "section": "Security Best Practices / Access Control / Principle of Least Privilege", "violations": 0,
+        "waived": 1, "status": "pass"}
+    assert sum(p["waived"] for p in plan["compliance"]["policies"]) == 1
     assert status == 1, "the other violations of this resource (no MFA) still block"
 
 
@@ -96,6 +102,7 @@ def test_a_waiver_applies_through_its_expiry_day_and_not_a_day_longer(tmp_path: 
     ({"all": "strict"}, "key all: enforcement levels come only from each policy's metadata"),
     ({"all": "disabled"}, "may not disable or downgrade a policy"),
     ({"all": {"enforcementLevel": "advisory"}}, "key all: enforcement levels come only from each policy's metadata"),
+    ({"all": {}}, "key all: enforcement levels come only from each policy's metadata"),  # "all" is only for levels
     # A misspelt property would otherwise be ignored and its default apply: the break-glass list left unread.
     ({"account-member-admin-break-glass-only": {"breakglass": ["a@parsify.io"]}},
      "key account-member-admin-break-glass-only: Additional properties are not allowed ('breakglass' was unexpected)"),
@@ -109,7 +116,8 @@ def test_a_waiver_applies_through_its_expiry_day_and_not_a_day_longer(tmp_path: 
      "long"),
 ], ids=["unknown policy", "unknown resource", "too long", "no reason", "no ticket", "blank reason", "dots for a reason",
         "two words", "bad type", "bad level",
-        "all disabled", "all as an object", "misspelt property", "one downgraded", "one disabled",
+        "all disabled", "all as an object", "all as an empty object", "misspelt property", "one downgraded",
+        "one disabled",
         "three break-glass people"])
 def test_bad_pack_config_is_an_error_naming_file_and_key(tmp_path: Path, config: dict[str, Any],
                                                          expected: str) -> None:
@@ -336,6 +344,8 @@ def test_the_pack_the_real_cli_loads_is_mandatory_by_default_and_describes_itsel
 # ResourceValidationPolicy, without the pack's `judges`): the engine gives a stack policy every resource and a
 # resource policy each one, so the gate must too.
 PLAIN_POLICIES = '''
+import os
+
 from parsify_policies.pack import pack_arguments
 from pulumi_policy import EnforcementLevel, PolicyPack, ResourceValidationPolicy, StackValidationPolicy
 
@@ -357,12 +367,20 @@ arguments["policies"] = [
                              enforcement_level=EnforcementLevel.ADVISORY),
     ResourceValidationPolicy(name="plain-off", description="Switched off by its own metadata.", validate=_resource,
                              enforcement_level=EnforcementLevel.DISABLED),
+    StackValidationPolicy(name="plain-unset", description="No level of its own.", validate=_stack),
 ]
+if os.environ.get("PACK_LEVEL") == "unset":
+    del arguments["enforcement_level"]
 PolicyPack(**arguments)
 '''
 
 
-def test_plain_policies_without_families_get_what_the_engine_gives(tmp_path: Path) -> None:
+# A policy without its own level takes the pack's; without that too, PolicyPack's default, advisory
+# (pulumi_policy/policy.py, PolicyPack and _get_enforcement_level).
+@pytest.mark.parametrize("pack_level, unset_level", [("mandatory", "mandatory"), ("unset", "advisory")])
+def test_plain_policies_without_families_get_what_the_engine_gives(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                   pack_level: str, unset_level: str) -> None:
+    monkeypatch.setenv("PACK_LEVEL", pack_level)
     pack = tmp_path / "pack"
     shutil.copytree(REPO / "policies", pack, ignore=shutil.ignore_patterns("__pycache__", ".mypy_cache"))
     (pack / "__main__.py").write_text(PLAIN_POLICIES)
@@ -382,10 +400,15 @@ def test_plain_policies_without_families_get_what_the_engine_gives(tmp_path: Pat
     assert {"w is a cloudflare:index/workersScript:WorkersScript.",
             "web is a vercel:index/project:Project."} <= set(found["plain-resource"])
     assert "plain-off" not in found, "a disabled policy does not run"
-    assert [(_compliance(plan, name)["status"], _compliance(plan, name)["section"])
-            for name in ("plain-stack", "plain-resource", "plain-off")] == [
-        ("warn", "unmapped"), ("warn", "unmapped"), ("disabled", "unmapped")]
-    assert plan["compliance"]["sections"]["unmapped"] == {"policies": 3, "pass": 0, "warn": 2, "fail": 0,
-                                                          "disabled": 1}
+    unset_status = "fail" if unset_level == "mandatory" else "warn"
+    assert [(name, _compliance(plan, name)["level"], _compliance(plan, name)["status"],
+             _compliance(plan, name)["section"]) for name in ("plain-stack", "plain-resource", "plain-off",
+                                                              "plain-unset")] == [
+        ("plain-stack", "advisory", "warn", "unmapped"), ("plain-resource", "advisory", "warn", "unmapped"),
+        ("plain-off", "disabled", "disabled", "unmapped"), ("plain-unset", unset_level, unset_status, "unmapped")]
+    assert plan["compliance"]["sections"]["unmapped"] == {
+        "policies": 4, "pass": 0, "warn": 2 + (unset_status == "warn"), "fail": int(unset_status == "fail"),
+        "disabled": 1}
+    assert {v["level"] for v in plan["violations"] if v["policy"] == "plain-unset"} == {unset_level}
     assert status == 1, "the pack's own mandatory policies still judge (the Vercel project has no protection)"
     assert plan["policyPack"]["version"] == "0.0.1"

@@ -83,7 +83,7 @@ def load_pack(pack_dir: Path) -> LoadedPack:
 
 def policy_section(policy: Any) -> str:
     """The handbook section: the policy's compliance-framework reference."""
-    framework = getattr(policy, "framework", None)
+    framework = policy.framework  # every pulumi_policy Policy has one (None unless given)
     return str(framework.reference) if framework is not None and framework.reference else "unmapped"
 
 
