@@ -25,7 +25,6 @@ from typing import Any
 from pulumi_policy import PolicyResource
 
 from parsify_policies import types
-from parsify_policies.props import plain
 
 # An IP rule this wide admits a large part of the internet (a /8 of IPv4 is 16.7 million addresses).
 INTERNET_SCALE = {4: 8, 6: 16}
@@ -103,7 +102,7 @@ def classify(rule: Mapping[str, Any], owner: PolicyResource | None, key: str, ct
     if name == "everyone":
         return "public", "everyone"
     if name == "ip":
-        cidr = str(plain(value.get("ip")))
+        cidr = str(value.get("ip"))
         return ("public", reason) if (reason := _ip_reason(cidr)) else ("network", f"the IP range {cidr}")
     if name == "ipList":
         return "unknown", "an IP list whose addresses the program does not show"

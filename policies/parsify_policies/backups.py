@@ -14,7 +14,6 @@ from typing import Any
 from pulumi_policy import PolicyResource
 
 from parsify_policies import types
-from parsify_policies.props import plain
 
 
 def _bindings_of(script: PolicyResource, kind: str) -> list[Any]:
@@ -36,7 +35,7 @@ def backup_bucket_keys(resources: Iterable[PolicyResource]) -> set[str]:
     keys: set[str] = set()
     for script in backup_workers(resources):
         keys |= bound(script, types.R2_BUCKET)
-        keys |= {str(plain(b.get("bucketName"))) for b in _bindings_of(script, "r2_bucket")
+        keys |= {str(b.get("bucketName")) for b in _bindings_of(script, "r2_bucket")
                  if b.get("bucketName") is not None}
     return keys
 
@@ -44,4 +43,4 @@ def backup_bucket_keys(resources: Iterable[PolicyResource]) -> set[str]:
 def bucket_keys(resource: PolicyResource) -> set[str]:
     """How a bucket-scoped resource (a lifecycle) names its bucket: the bucket it depends on, and the name."""
     deps = {d.urn for d in resource.property_dependencies.get("bucketName", []) if d.resource_type in types.R2_BUCKET}
-    return deps | {str(plain(resource.props.get("bucketName")))}
+    return deps | {str(resource.props.get("bucketName"))}

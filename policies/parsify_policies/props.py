@@ -7,8 +7,6 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from pulumi_policy.secret import Secret
-
 DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|us|µs|ns|h|m|s)")  # two-letter units first: "500ms" is not 500m + s
 UNIT_HOURS = {"h": 1.0, "m": 1 / 60, "s": 1 / 3600, "ms": 1 / 3.6e6, "us": 1 / 3.6e9, "µs": 1 / 3.6e9, "ns": 1 / 3.6e12}
 
@@ -21,11 +19,6 @@ def duration_hours(text: str) -> float | None:
     return sum(float(n) * UNIT_HOURS[u] for n, u in parts)
 
 
-def plain(value: Any) -> Any:
-    """The value inside a Pulumi secret, for checks that judge the value's shape."""
-    return value.value if isinstance(value, Secret) else value
-
-
 def rules(props: Any, key: str) -> list[dict[str, Any]]:
     return list(props.get(key) or [])
 
@@ -33,7 +26,7 @@ def rules(props: Any, key: str) -> list[dict[str, Any]]:
 def token_resources(policy: dict[str, Any]) -> dict[str, Any]:
     """A token policy's `resources`: a JSON string (as the provider takes it) or a map; ValueError when it
     is neither (the policy then fails closed)."""
-    value = plain(policy.get("resources"))
+    value = policy.get("resources")
     if isinstance(value, str):
         value = json.loads(value)
     if value is None:
@@ -46,7 +39,7 @@ def token_resources(policy: dict[str, Any]) -> dict[str, Any]:
 def is_deny(policy: dict[str, Any]) -> bool:
     """A token policy with effect "deny" takes rights away (a guardrail); anything else, absent included,
     is judged as a grant."""
-    return str(plain(policy.get("effect")) or "").lower() == "deny"
+    return str(policy.get("effect") or "").lower() == "deny"
 
 
 def resource_label(args: Any) -> str:

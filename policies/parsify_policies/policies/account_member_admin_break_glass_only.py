@@ -14,7 +14,7 @@ from pulumi_policy import EnforcementLevel, ResourceValidationArgs, Severity
 
 from parsify_policies import handbook, ids, types
 from parsify_policies.framework import PolicyMeta, Report, resource_policy
-from parsify_policies.props import plain, resource_label
+from parsify_policies.props import resource_label
 
 BREAK_GLASS_SCHEMA = {"type": "array", "items": {"type": "string"}, "maxItems": 2, "default": []}
 
@@ -34,7 +34,7 @@ def granted_ids(props: Any) -> list[tuple[str, str]]:
     with access "deny" takes rights away, so it grants nothing)."""
     found = [("roles", str(r)) for r in props.get("roles") or []]
     for index, policy in enumerate(props.get("policies") or []):
-        if str(plain(policy.get("access"))).lower() == "deny":  # left out: counted as granting (fail closed)
+        if str(policy.get("access")).lower() == "deny":  # left out: counted as granting (fail closed)
             continue
         found += [(f"policies[{index}].permissionGroups", str(g.get("id", "")))
                   for g in policy.get("permissionGroups") or []]

@@ -12,7 +12,6 @@ from pulumi_policy import EnforcementLevel, PolicyResource, Severity, StackValid
 
 from parsify_policies import handbook, types
 from parsify_policies.framework import PolicyMeta, Report, stack_policy
-from parsify_policies.props import plain
 
 HEALTH_ALERT = "health_check_status_notification"
 # A synthetic monitor Worker declares its probe targets in a json binding with this name.
@@ -71,7 +70,7 @@ def monitored_hostnames(resources: list[PolicyResource]) -> set[str]:
             continue
         for binding in r.props.get("bindings") or []:
             if binding.get("name") == MONITOR_TARGETS_BINDING and binding.get("type") == "json":
-                targets = plain(binding.get("json"))  # the provider's json: text
+                targets = binding.get("json")  # the provider's json: text
                 hosts |= {host for target in (json.loads(targets) if isinstance(targets, str) else [])
                           if (host := probed_hostname(target))}
     return hosts

@@ -8,7 +8,7 @@ from pulumi_policy import EnforcementLevel, ResourceValidationArgs, Severity
 
 from parsify_policies import handbook, types
 from parsify_policies.framework import PolicyMeta, Report, resource_policy
-from parsify_policies.props import plain, resource_label
+from parsify_policies.props import resource_label
 from parsify_policies.secretlike import secret_reason
 
 META = PolicyMeta(
@@ -35,7 +35,9 @@ def check(args: ResourceValidationArgs, report: Report, config: dict[str, Any]) 
         if variable.get("sensitive") is True:
             continue
         key = str(variable.get("key") or "")
-        why = secret_reason(key, plain(variable.get("value")))  # the provider marks every value secret
+        # The provider marks every value secret; for validation the SDK hands the policy the value inside
+        # (pulumi_policy deserialize_properties: only a remediation sees Secret wrappers).
+        why = secret_reason(key, variable.get("value"))
         if why and list(variable.get("targets") or []) == ["development"]:
             # Vercel: "Development environment variables cannot be made sensitive".
             report(f"{resource_label(args)}{where} ({key}) targets development, which Vercel cannot keep "

@@ -14,7 +14,6 @@ from pulumi_policy import EnforcementLevel, PolicyResource, Severity, StackValid
 
 from parsify_policies import handbook, types
 from parsify_policies.framework import PolicyMeta, Report, stack_policy
-from parsify_policies.props import plain
 
 META = PolicyMeta(
     name="zone-setting-transport-security",
@@ -53,7 +52,7 @@ def zone_key(resource: PolicyResource) -> str:
     zones = [d for d in resource.property_dependencies.get("zoneId", []) if d.resource_type in types.ZONE]
     if resource.resource_type in types.ZONE:
         return resource.urn
-    return zones[0].urn if zones else str(plain(resource.props.get("zoneId")))
+    return zones[0].urn if zones else str(resource.props.get("zoneId"))
 
 
 def _zone_label(key: str, resources: list[PolicyResource]) -> str:
@@ -64,7 +63,7 @@ def _zone_label(key: str, resources: list[PolicyResource]) -> str:
 def weakening(r: PolicyResource) -> list[str]:
     """What a hostname setting, custom hostname, configuration rule or page rule lowers (disabled ones do nothing)."""
     if r.resource_type in types.HOSTNAME_TLS_SETTING and str(r.props.get("settingId")) == "min_tls_version":
-        found = problem("min_tls_version", plain(r.props.get("value")))
+        found = problem("min_tls_version", r.props.get("value"))
         return [f"HostnameTlsSetting '{r.name}' ({r.props.get('hostname')}): {found}"] if found else []
     if r.resource_type in types.CUSTOM_HOSTNAME:
         version = ((r.props.get("ssl") or {}).get("settings") or {}).get("minTlsVersion")
@@ -93,7 +92,7 @@ def check(args: StackValidationArgs, report: Report, config: dict[str, Any]) -> 
             subject.setdefault(zone_key(r), zone_key(r) if zone_key(r).startswith("urn:") else r.urn)
         if r.resource_type in types.ZONE_SETTING and str(r.props.get("settingId")) in DEFAULTS:
             setting = str(r.props.get("settingId"))  # only transport settings' values are read
-            declared[zone_key(r)][setting] = plain(r.props.get("value"))
+            declared[zone_key(r)][setting] = r.props.get("value")
             found = problem(setting, declared[zone_key(r)][setting])
             if found:
                 report(f"ZoneSetting '{r.name}': {found}.", r.urn)
