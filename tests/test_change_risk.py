@@ -211,7 +211,13 @@ def test_a_new_resource_without_inputs_has_no_property_changes() -> None:
     ({"name": "db"}, {}, [("name", "db", None)]),
     # an empty map is a value of its own
     ({"tags": {}}, {"tags": {"team": "sre"}}, [("tags", {}, None), ("tags.team", None, "sre")]),
-    ({"": 1}, {"": 2}, [("", 1, 2)]),  # an odd key (empty) is still a key
+    # Odd keys are written as Pulumi writes them in a property path, so no two places share a path
+    ({"": 1}, {"": 2}, [('[""]', 1, 2)]),
+    ({"a.b": 1}, {"a": {"b": 1}}, [('["a.b"]', 1, None), ("a.b", None, 1)]),
+    ({"b[x].name": "x"}, {"b": [{"name": "x"}]}, [('["b[x].name"]', "x", None), ("b[x].name", None, "x")]),
+    # JSON's false is not 0, nor true 1 (Python's == says they are)
+    ({"x": 0, "y": 1}, {"x": False, "y": True}, [("x", 0, False), ("y", 1, True)]),
+    ({"x": 1}, {"x": 1.0}, []),  # one JSON number
 ])
 def test_property_changes_are_the_rows_a_reviewer_reads(old: dict[str, Any], new: dict[str, Any],
                                                          rows: list[tuple[str, Any, Any]]) -> None:

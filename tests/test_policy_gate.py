@@ -371,6 +371,11 @@ arguments["policies"] = [
 ]
 if os.environ.get("PACK_LEVEL") == "unset":
     del arguments["enforcement_level"]
+if os.environ.get("BOOM"):  # a plain policy that raises: the SDK does not catch it
+    def _boom(args, report_violation):
+        raise RuntimeError("boom")
+    kind = StackValidationPolicy if os.environ["BOOM"] == "stack" else ResourceValidationPolicy
+    arguments["policies"].append(kind(name="plain-boom", description="Raises.", validate=_boom))
 PolicyPack(**arguments)
 '''
 
@@ -412,3 +417,22 @@ def test_plain_policies_without_families_get_what_the_engine_gives(tmp_path: Pat
     assert {v["level"] for v in plan["violations"] if v["policy"] == "plain-unset"} == {unset_level}
     assert status == 1, "the pack's own mandatory policies still judge (the Vercel project has no protection)"
     assert plan["policyPack"]["version"] == "0.0.1"
+
+
+@pytest.mark.parametrize("kind, subject", [("resource", "urn:pulumi:case::policy-fixture::pulumi:pulumi:Stack::"
+                                                       "policy-fixture-case"), ("stack", "the stack")])
+def test_a_plain_policy_that_raises_stops_the_plan_as_the_real_cli_does(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                        kind: str, subject: str) -> None:
+    monkeypatch.setenv("BOOM", kind)
+    pack = tmp_path / "pack"
+    shutil.copytree(REPO / "policies", pack, ignore=shutil.ignore_patterns("__pycache__", ".mypy_cache"))
+    (pack / "__main__.py").write_text(PLAIN_POLICIES)
+    (tmp_path / "program").mkdir()
+    shutil.copytree(REPO / "tests" / "fixtures" / "generic", tmp_path / "program", dirs_exist_ok=True)
+    (tmp_path / "program" / "Pulumi.case.yaml").write_text("config:\n  policy-fixture:resources: []\n")
+    status, message = run_cli("plan", "--stack", "case", "--program", str(tmp_path / "program"), "--policy-pack",
+                              str(pack))
+    assert (status, message) == (2, f"policy pack parsify-security: a policy raised RuntimeError: boom while "
+                                    f"judging {subject}, so no plan was made (`pulumi preview --policy-pack` fails "
+                                    "here too). Fix that policy; the pack's own policies report such an error as a "
+                                    "blocking POLICY ERROR violation instead.")

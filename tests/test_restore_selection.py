@@ -262,14 +262,18 @@ def test_a_verify_only_restore_writes_no_file(tmp_path: Path, monkeypatch: pytes
     assert list((tmp_path / "cwd").iterdir()) == []
 
 
-def test_a_backup_that_breaks_a_foreign_key_is_refused_naming_the_row(tmp_path: Path) -> None:
+# PRAGMA foreign_key_check gives the rowid of the row, and none for a WITHOUT ROWID table
+# (sqlite.org/pragma.html#pragma_foreign_key_check).
+@pytest.mark.parametrize("without_rowid, row", [("", "row 7"), (" WITHOUT ROWID", "a row")])
+def test_a_backup_that_breaks_a_foreign_key_is_refused_naming_the_row(tmp_path: Path, without_rowid: str,
+                                                                      row: str) -> None:
     # D1 enforces foreign keys (a backup's SQL defers them to the end of its load, D1's import guidance).
     schema = ("CREATE TABLE owners (id INTEGER PRIMARY KEY);\n"
-              "CREATE TABLE items (id INTEGER PRIMARY KEY, owner INTEGER REFERENCES owners(id));\n")
+              f"CREATE TABLE items (id INTEGER PRIMARY KEY, owner INTEGER REFERENCES owners(id)){without_rowid};\n")
     _layout(tmp_path, "core", NEWER, schema=schema, rows="INSERT INTO items VALUES (7, 42);\n")
     status, text = _restore(tmp_path, tmp_path / "o.sql", "--database", "core")
-    assert (status, text) == (1, "restore refused: table items: row 7 references a missing row of owners; the backup "
-                                 "breaks a foreign key\n")
+    assert (status, text) == (1, f"restore refused: table items: {row} references a missing row of owners; the "
+                                 "backup breaks a foreign key\n")
     assert not (tmp_path / "o.sql").exists() and not (tmp_path / "o.sql.partial").exists()
 
 
@@ -294,8 +298,21 @@ def test_statements_too_long_for_d1_are_counted_per_object(tmp_path: Path) -> No
     # D1 refuses a statement over 100,000 bytes (reference cloudflare-defaults-and-limits.md, D1: "Max SQL statement
     # length"); the SQLite restore loads them, and the report says how many `wrangler d1 execute` would refuse.
     words = "word " * 20_001  # 100,005 characters, with blanks, as text usually has
-    rows = "".join(f"INSERT INTO items VALUES ({i}, '{words}');\n" for i in (1, 2))
-    tables = {"items": {"object": "tables/0000.1-cron.sql", "rows": 2, "sourceRows": 2, "sourceRowsAtEnd": 2}}
+    euros = "€" * 34_000  # 34,000 characters but 102,000 bytes: the limit is in bytes
+    separators = "x;\n" * 34_000  # a value holding the statement separator is still one statement
+    short = "s" * 60_000  # a statement under the limit, even beside long ones
+    rows = "".join(f"INSERT INTO items VALUES ({i}, '{text}');\n"
+                   for i, text in enumerate((words, euros, separators, short), start=1))
+    tables = {"items": {"object": "tables/0000.1-cron.sql", "rows": 4, "sourceRows": 4, "sourceRowsAtEnd": 4}}
     _layout(tmp_path, "core", NEWER, rows=rows, tables=tables)
     report = restore(tmp_path, "core").as_dict()
-    assert (report["rows"], report["statementsTooLongForD1"]) == (2, {"tables/0000.1-cron.sql": 2})
+    assert (report["rows"], report["statementsTooLongForD1"]) == (4, {"tables/0000.1-cron.sql": 3})
+
+
+@pytest.mark.parametrize("size, too_long", [(100_000, {}), (100_001, {"tables/0000.1-cron.sql": 1})])
+def test_the_statement_limit_on_both_sides(tmp_path: Path, size: int, too_long: dict[str, int]) -> None:
+    # The statement's text up to its terminating ";": exactly 100,000 bytes is allowed, one more is not.
+    head, tail = "INSERT INTO items VALUES (1, '", "')"
+    statement = head + "x" * (size - len(head) - len(tail)) + tail
+    _layout(tmp_path, "core", NEWER, rows=statement + ";\n")
+    assert restore(tmp_path, "core").as_dict()["statementsTooLongForD1"] == too_long

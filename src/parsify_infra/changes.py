@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,11 +44,19 @@ class Change:
     protected: bool = False  # the approved state protects it: a delete or replace fails until protect is removed
 
 
+def _key_path(prefix: str, key: str) -> str:
+    """A map key in a property path as Pulumi writes one (`a.b`, or `a["b.c"]` for a key that is not a plain name),
+    so a key holding a dot or a bracket never reads as a nested path."""
+    if key and not any(c in key for c in '.[]"'):
+        return f"{prefix}.{key}" if prefix else key
+    return f"{prefix}[{json.dumps(key)}]"
+
+
 def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
     if isinstance(value, dict) and value:
         out: dict[str, Any] = {}
         for key, item in value.items():
-            out.update(_flatten(item, f"{prefix}.{key}" if prefix else key))
+            out.update(_flatten(item, _key_path(prefix, str(key))))
         return out
     if isinstance(value, list) and value:
         out = {}
@@ -66,7 +75,12 @@ def property_changes(old: dict[str, Any], new: dict[str, Any]) -> list[PropertyC
     # No inputs flatten to nothing: a new resource's change is its inputs, not also a row "" from {} to None.
     before, after = _flatten(old) if old else {}, _flatten(new) if new else {}
     return [PropertyChange(path, before.get(path), after.get(path))
-            for path in sorted(set(before) | set(after)) if before.get(path) != after.get(path)]
+            for path in sorted(set(before) | set(after)) if not _same(before.get(path), after.get(path))]
+
+
+def _same(old: Any, new: Any) -> bool:
+    """Equal as JSON values: Python's 0 == False and 1 == True hide a change of type."""
+    return bool(old == new) and isinstance(old, bool) == isinstance(new, bool)
 
 
 def _component(resource: dict[str, Any], by_urn: dict[str, dict[str, Any]]) -> str:

@@ -158,6 +158,14 @@ def _struct(value: dict[str, Any]) -> struct_pb2.Struct:
     return json_format.ParseDict(value, struct_pb2.Struct())
 
 
+def _pack_failed(pack: LoadedPack, exc: Exception, subject: str) -> InputError:
+    """A policy outside the pack's fail-closed wrapper (a plain pulumi_policy policy) raised. The SDK does not catch
+    it, so the real CLI's preview fails at this point too: there is no plan, and no verdict to report."""
+    return InputError(f"policy pack {pack.name}: a policy raised {type(exc).__name__}: {exc} while judging {subject}, "
+                      "so no plan was made (`pulumi preview --policy-pack` fails here too). Fix that policy; the "
+                      "pack's own policies report such an error as a blocking POLICY ERROR violation instead.")
+
+
 def evaluate(pack: LoadedPack, resources: list[CapturedResource], config_path: Path | None,
              today: date) -> Verdicts:
     """Run every policy of the pack over the captured resources; return violations and summaries."""
@@ -204,8 +212,11 @@ def evaluate(pack: LoadedPack, resources: list[CapturedResource], config_path: P
         options = analyzer_pb2.AnalyzerResourceOptions(protect=r.protect, parent=r.parent)
         judge = analyzer(r.type)
         if judge is not None:  # no policy judges this type
-            response = judge.Analyze(analyzer_pb2.AnalyzeRequest(
-                type=r.type, properties=properties, urn=r.urn, name=r.name, options=options), None)
+            try:
+                response = judge.Analyze(analyzer_pb2.AnalyzeRequest(
+                    type=r.type, properties=properties, urn=r.urn, name=r.name, options=options), None)
+            except Exception as exc:
+                raise _pack_failed(pack, exc, r.urn) from None
             diagnostics += [(d, r.urn) for d in response.diagnostics]
         stack_resources.append(analyzer_pb2.AnalyzerResource(
             type=r.type, properties=properties, urn=r.urn, name=r.name, options=options, parent=r.parent,
@@ -221,7 +232,10 @@ def evaluate(pack: LoadedPack, resources: list[CapturedResource], config_path: P
         groups.setdefault(tuple(judges) if judges else None, []).append(policy)
     for judges, policies in groups.items():
         chosen = stack_resources if judges is None else _with_dependencies(stack_resources, set(judges))
-        response = servicer_for(policies).AnalyzeStack(analyzer_pb2.AnalyzeStackRequest(resources=chosen), None)
+        try:
+            response = servicer_for(policies).AnalyzeStack(analyzer_pb2.AnalyzeStackRequest(resources=chosen), None)
+        except Exception as exc:
+            raise _pack_failed(pack, exc, "the stack") from None
         diagnostics += [(d, "") for d in response.diagnostics]
 
     verdicts = Verdicts(waivers=waivers)

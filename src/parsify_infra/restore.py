@@ -197,10 +197,16 @@ D1_STATEMENT_BYTES = 100_000  # D1's limit on the length of one SQL statement
 def long_statements(block: str) -> int:
     """How many statements of a block exceed D1's statement limit, so `wrangler d1 execute` would refuse
     them (the Worker writes large values in pieces, so a backup has none; the SQLite restore is unaffected)."""
-    # Every statement of a backup ends with ";\n"; a text value holding ";\n" splits one in two here, so this is
-    # a cheap check, not a proof (that is the Worker test's). Only a piece over a quarter of the limit in
-    # characters can exceed it in UTF-8 bytes.
-    return sum(len(s.encode()) > D1_STATEMENT_BYTES for s in block.split(";\n") if len(s) * 4 > D1_STATEMENT_BYTES)
+    # Every statement of a backup ends with ";\n". A text value may hold ";\n" too: pieces are joined until
+    # SQLite's tokenizer sees a complete statement. Only a statement over a quarter of the limit in characters
+    # can exceed it in UTF-8 bytes.
+    count, statement = 0, ""
+    for piece in block.split(";\n"):
+        statement += piece + ";\n"
+        if sqlite3.complete_statement(statement):
+            count += len(statement) * 4 > D1_STATEMENT_BYTES and len(statement[:-2].encode()) > D1_STATEMENT_BYTES
+            statement = ""
+    return count
 
 
 def load_and_count(backup: Backup, database: str, output: Path | None) -> dict[str, int]:
@@ -224,8 +230,10 @@ def load_and_count(backup: Backup, database: str, output: Path | None) -> dict[s
         # D1 enforces foreign keys; the SQL defers them to the end of its load (D1's import guidance). Loaded
         # here in blocks with them off, the same check is made once at the end.
         if violation := connection.execute("PRAGMA foreign_key_check").fetchone():
-            raise RestoreRefused(f"table {violation[0]}: row {violation[1]} references a missing row of "
-                                 f"{violation[2]}; the backup breaks a foreign key")
+            # A WITHOUT ROWID table has no rowid to name (sqlite.org/pragma.html#pragma_foreign_key_check).
+            row = "a row" if violation[1] is None else f"row {violation[1]}"
+            raise RestoreRefused(f"table {violation[0]}: {row} references a missing row of {violation[2]}; the "
+                                 "backup breaks a foreign key")
         for table, record in backup.manifest["tables"].items():
             if record.get("external") or record.get("object") is None:
                 continue

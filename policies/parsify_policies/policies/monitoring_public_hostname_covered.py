@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import idna
 from pulumi_policy import EnforcementLevel, PolicyResource, Severity, StackValidationArgs
@@ -30,14 +30,16 @@ META = PolicyMeta(
 
 
 def dns_name(name: str) -> str:
-    """A hostname as DNS compares it: without case (RFC 4343) or the root's final dot, an international name in its
-    xn-- form as a URL parser writes it (UTS 46 mapping, IDNA 2008: "straße" stays "xn--strae-oqa", where Python's
-    own IDNA 2003 codec would make it "strasse")."""
-    name = name.rstrip(".").lower()
+    """A hostname as DNS and a URL parser compare it: without case (RFC 4343) or the root's final dot, an
+    international name in its xn-- form. This is WHATWG URL's domain to ASCII: the UTS 46 mapping (not
+    transitional, so "straße" stays xn--strae-oqa where Python's own IDNA 2003 codec makes it "strasse"), then
+    Punycode for each label that is not ASCII. Like a URL parser, and unlike strict IDNA 2008, it keeps emoji."""
     try:
-        return idna.encode(name, uts46=True).decode()
-    except idna.IDNAError:  # not a valid IDNA name (an underscore, a wildcard): compared as written
-        return name
+        mapped = idna.uts46_remap(name, std3_rules=False, transitional=False)
+    except idna.IDNAError:  # a code point UTS 46 disallows: no URL parser accepts it, compared as written
+        mapped = name.lower()
+    return ".".join(label if label.isascii() else "xn--" + label.encode("punycode").decode()
+                    for label in mapped.rstrip(".").split("."))
 
 
 def route_hostname(pattern: str) -> str:
@@ -87,7 +89,7 @@ def probed_hostname(target: object) -> str | None:
         return None
     if not parts or parts.scheme not in {"http", "https"} or not parts.hostname or parts.username is not None:
         return None  # fetch() refuses a URL with credentials (Fetch standard, new Request)
-    return dns_name(parts.hostname)
+    return dns_name(unquote(parts.hostname))  # a URL parser percent-decodes the host first
 
 
 def check(args: StackValidationArgs, report: Report, config: dict[str, Any]) -> None:
