@@ -380,15 +380,21 @@ PolicyPack(**arguments)
 '''
 
 
+def _plain_pack(tmp_path: Path) -> Path:
+    """The pack with PLAIN_POLICIES beside its own."""
+    pack = tmp_path / "pack"
+    shutil.copytree(REPO / "policies", pack, ignore=shutil.ignore_patterns("__pycache__", ".mypy_cache"))
+    (pack / "__main__.py").write_text(PLAIN_POLICIES)
+    return pack
+
+
 # A policy without its own level takes the pack's; without that too, PolicyPack's default, advisory
 # (pulumi_policy/policy.py, PolicyPack and _get_enforcement_level).
 @pytest.mark.parametrize("pack_level, unset_level", [("mandatory", "mandatory"), ("unset", "advisory")])
 def test_plain_policies_without_families_get_what_the_engine_gives(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                                    pack_level: str, unset_level: str) -> None:
     monkeypatch.setenv("PACK_LEVEL", pack_level)
-    pack = tmp_path / "pack"
-    shutil.copytree(REPO / "policies", pack, ignore=shutil.ignore_patterns("__pycache__", ".mypy_cache"))
-    (pack / "__main__.py").write_text(PLAIN_POLICIES)
+    pack = _plain_pack(tmp_path)
     # PulumiPolicy.yaml's version is optional; pulumi_policy then reports "0.0.1" (pulumi_policy/policy.py, PolicyPack)
     project = (pack / "PulumiPolicy.yaml").read_text()
     (pack / "PulumiPolicy.yaml").write_text("\n".join(line for line in project.splitlines()
@@ -424,9 +430,7 @@ def test_plain_policies_without_families_get_what_the_engine_gives(tmp_path: Pat
 def test_a_plain_policy_that_raises_stops_the_plan_as_the_real_cli_does(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                                         kind: str, subject: str) -> None:
     monkeypatch.setenv("BOOM", kind)
-    pack = tmp_path / "pack"
-    shutil.copytree(REPO / "policies", pack, ignore=shutil.ignore_patterns("__pycache__", ".mypy_cache"))
-    (pack / "__main__.py").write_text(PLAIN_POLICIES)
+    pack = _plain_pack(tmp_path)
     (tmp_path / "program").mkdir()
     shutil.copytree(REPO / "tests" / "fixtures" / "generic", tmp_path / "program", dirs_exist_ok=True)
     (tmp_path / "program" / "Pulumi.case.yaml").write_text("config:\n  policy-fixture:resources: []\n")
