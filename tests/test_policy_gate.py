@@ -88,7 +88,9 @@ def test_a_waiver_applies_through_its_expiry_day_and_not_a_day_longer(tmp_path: 
     ({"access-policy-no-public-include": {"waivers": [waiver(resources=["ghost"])]}},
      "names ghost, which is not a resource of this stack"),
     ({"access-policy-no-public-include": {"waivers": [waiver(expires="2027-06-01")]}},
-     "more than 90 days after the plan date 2026-11-27"),
+     "key access-policy-no-public-include.waivers: Waiver SEC-1 of policy 'access-policy-no-public-include' "
+     "(waivers[0]) expires 2027-06-01, more than 90 days after the plan date 2026-11-27; waivers are time-limited; "
+     "it does not apply"),
     ({"access-policy-no-public-include": {"waivers": [waiver(reason="ok")]}},
      "waivers.0.reason: 'ok' is not a sentence (20 characters or more, three words) saying why the risk is accepted"),
     ({"access-policy-no-public-include": {"waivers": [waiver(ticket="none")]}},
@@ -100,7 +102,10 @@ def test_a_waiver_applies_through_its_expiry_day_and_not_a_day_longer(tmp_path: 
       for reason in (" " * 40, "." * 40, "Accepted risk........")],
     ({"api-token-expires": {"maxLifetimeDays": "ninety"}}, "key api-token-expires.maxLifetimeDays"),
     ({"all": "strict"}, "key all: enforcement levels come only from each policy's metadata"),
-    ({"all": "disabled"}, "may not disable or downgrade a policy"),
+    ({"all": "disabled"}, "key all: enforcement levels come only from each policy's metadata "
+     "(policies/parsify_policies/policies/); a pack config may not disable or downgrade a policy. To accept a "
+     "violation, add a waiver."),
+    ({"api-token-expires": 30}, "key api-token-expires: 30 is not an object of the policy's properties"),
     ({"all": {"enforcementLevel": "advisory"}}, "key all: enforcement levels come only from each policy's metadata"),
     ({"all": {}}, "key all: enforcement levels come only from each policy's metadata"),  # "all" is only for levels
     # A misspelt property would otherwise be ignored and its default apply: the break-glass list left unread.
@@ -116,9 +121,8 @@ def test_a_waiver_applies_through_its_expiry_day_and_not_a_day_longer(tmp_path: 
      "long"),
 ], ids=["unknown policy", "unknown resource", "too long", "no reason", "no ticket", "blank reason", "dots for a reason",
         "two words", "bad type", "bad level",
-        "all disabled", "all as an object", "all as an empty object", "misspelt property", "one downgraded",
-        "one disabled",
-        "three break-glass people"])
+        "all disabled", "a number for a policy", "all as an object", "all as an empty object", "misspelt property",
+        "one downgraded", "one disabled", "three break-glass people"])
 def test_bad_pack_config_is_an_error_naming_file_and_key(tmp_path: Path, config: dict[str, Any],
                                                          expected: str) -> None:
     program = tmp_path / "program"
@@ -347,7 +351,8 @@ PLAIN_POLICIES = '''
 import os
 
 from parsify_policies.pack import pack_arguments
-from pulumi_policy import EnforcementLevel, PolicyPack, ResourceValidationPolicy, StackValidationPolicy
+from pulumi_policy import (EnforcementLevel, PolicyConfigSchema, PolicyPack, ResourceValidationPolicy,
+                           StackValidationPolicy)
 
 
 def _stack(args, report_violation):
@@ -371,6 +376,17 @@ arguments["policies"] = [
 ]
 if os.environ.get("PACK_LEVEL") == "unset":
     del arguments["enforcement_level"]
+# The engine applies a config schema's defaults before a policy runs, and refuses a config without a required
+# property (the Go side of `pulumi preview --policy-pack`, which gate.read_pack_config reproduces).
+def _limit(args, report_violation):
+    report_violation(f"The limit is {args.get_config()['limit']}.")
+
+
+arguments["policies"].append(StackValidationPolicy(
+    name="plain-config", description="Reads its config.", validate=_limit, enforcement_level=EnforcementLevel.ADVISORY,
+    config_schema=PolicyConfigSchema(
+        properties={"limit": {"type": "integer", "default": 7}, "team": {"type": "string"}},
+        required=["team"] if os.environ.get("REQUIRE_TEAM") else None)))
 if os.environ.get("BOOM"):  # a plain policy that raises: the SDK does not catch it
     def _boom(args, report_violation):
         raise RuntimeError("boom")
@@ -418,11 +434,23 @@ def test_plain_policies_without_families_get_what_the_engine_gives(tmp_path: Pat
         ("plain-stack", "advisory", "warn", "unmapped"), ("plain-resource", "advisory", "warn", "unmapped"),
         ("plain-off", "disabled", "disabled", "unmapped"), ("plain-unset", unset_level, unset_status, "unmapped")]
     assert plan["compliance"]["sections"]["unmapped"] == {
-        "policies": 4, "pass": 0, "warn": 2 + (unset_status == "warn"), "fail": int(unset_status == "fail"),
+        "policies": 5, "pass": 0, "warn": 3 + (unset_status == "warn"), "fail": int(unset_status == "fail"),
         "disabled": 1}
     assert {v["level"] for v in plan["violations"] if v["policy"] == "plain-unset"} == {unset_level}
     assert status == 1, "the pack's own mandatory policies still judge (the Vercel project has no protection)"
     assert plan["policyPack"]["version"] == "0.0.1"
+    # The schema's default, as the engine applies it (config reaches the SDK as a protobuf Struct: numbers are floats)
+    assert found["plain-config"] == ["The limit is 7.0."]
+
+
+def test_a_required_property_left_out_of_the_pack_config_is_refused(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REQUIRE_TEAM", "1")
+    pack = _plain_pack(tmp_path)
+    gate(tmp_path, [OPEN_POLICY])  # lays out the fixture program
+    status, message = run_cli("plan", "--stack", "case", "--program", str(tmp_path / "program"), "--policy-pack",
+                              str(pack), "--policy-config", str(tmp_path / "pack.json"))
+    assert (status, message) == (2, f"{tmp_path / 'pack.json'}: key plain-config: 'team' is a required property")
 
 
 @pytest.mark.parametrize("kind, subject", [("resource", "urn:pulumi:case::policy-fixture::pulumi:pulumi:Stack::"

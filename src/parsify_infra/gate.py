@@ -110,19 +110,20 @@ def read_pack_config(path: Path | None, pack: LoadedPack, resources: list[Captur
                              "policy. To accept a violation, add a waiver.")
         if key not in by_name:
             raise InputError(f"{path}: key {key}: no policy of that name in pack {pack.name}")
+        if not isinstance(entry, dict):
+            raise InputError(f"{path}: key {key}: {entry!r} is not an object of the policy's properties")
     resolved: dict[str, tuple[str, dict[str, Any]]] = {}
     waivers: list[dict[str, Any]] = []
     names = {r.name for r in resources} | {r.urn for r in resources}
     for policy in pack.policies:
-        entry = raw.get(policy.name, {})
         level = _level_of(policy, pack)
-        props: dict[str, Any] = dict(entry) if isinstance(entry, dict) else {}
+        props: dict[str, Any] = dict(raw.get(policy.name, {}))
         schema = policy.config_schema
         properties = dict(schema.properties) if schema else {}
         for key, spec in properties.items():
             if "default" in spec and key not in props:
                 props[key] = spec["default"]
-        json_schema = {"type": "object", "properties": properties, "additionalProperties": False,
+        json_schema = {"properties": properties, "additionalProperties": False,  # props: an object already
                        "required": list(schema.required or []) if schema else []}
         error = jsonschema.exceptions.best_match(jsonschema.Draft7Validator(json_schema).iter_errors(props))
         if error is not None:
