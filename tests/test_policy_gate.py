@@ -373,6 +373,8 @@ arguments["policies"] = [
     ResourceValidationPolicy(name="plain-off", description="Switched off by its own metadata.", validate=_resource,
                              enforcement_level=EnforcementLevel.DISABLED),
     StackValidationPolicy(name="plain-unset", description="No level of its own.", validate=_stack),
+    ResourceValidationPolicy(name="plain-fix", description="Remediates.", validate=_resource,
+                             enforcement_level=EnforcementLevel.REMEDIATE),
 ]
 if os.environ.get("PACK_LEVEL") == "unset":
     del arguments["enforcement_level"]
@@ -434,13 +436,16 @@ def test_plain_policies_without_families_get_what_the_engine_gives(tmp_path: Pat
         ("plain-stack", "advisory", "warn", "unmapped"), ("plain-resource", "advisory", "warn", "unmapped"),
         ("plain-off", "disabled", "disabled", "unmapped"), ("plain-unset", unset_level, unset_status, "unmapped")]
     assert plan["compliance"]["sections"]["unmapped"] == {
-        "policies": 5, "pass": 0, "warn": 3 + (unset_status == "warn"), "fail": int(unset_status == "fail"),
+        "policies": 6, "pass": 0, "warn": 3 + (unset_status == "warn"), "fail": 1 + (unset_status == "fail"),
         "disabled": 1}
     assert {v["level"] for v in plan["violations"] if v["policy"] == "plain-unset"} == {unset_level}
     assert status == 1, "the pack's own mandatory policies still judge (the Vercel project has no protection)"
     assert plan["policyPack"]["version"] == "0.0.1"
     # The schema's default, as the engine applies it (config reaches the SDK as a protobuf Struct: numbers are floats)
     assert found["plain-config"] == ["The limit is 7.0."]
+    # A remediation's validation blocks like a mandatory policy (pulumi_policy: REMEDIATE, when not remediating)
+    assert _compliance(plan, "plain-fix")["level"] == "remediate"
+    assert {v["level"] for v in plan["violations"] if v["policy"] == "plain-fix"} == {"mandatory"}
 
 
 def test_a_required_property_left_out_of_the_pack_config_is_refused(tmp_path: Path,

@@ -183,9 +183,8 @@ def evaluate(pack: LoadedPack, resources: list[CapturedResource], config_path: P
         # The pack's other arguments (initial_config, description, readme, provider, tags, ...) reach only
         # GetAnalyzerInfo, which the engine calls to list the pack; Configure, Analyze and AnalyzeStack do not
         # read them.
-        # A pack without its own enforcement_level gets PolicyPack's default, advisory.
-        servicer = _PolicyAnalyzerServicer(args["name"], pack.version, policies,
-                                           args.get("enforcement_level") or EnforcementLevel.ADVISORY)
+        # Configure below gives every policy its level (_level_of), so the servicer's pack-wide level is never read.
+        servicer = _PolicyAnalyzerServicer(args["name"], pack.version, policies, EnforcementLevel.ADVISORY)
         names = {p.name for p in policies}
         servicer.Configure(analyzer_pb2.ConfigureAnalyzerRequest(policyConfig={
             name: analyzer_pb2.PolicyConfig(enforcementLevel=levels[level], properties=_struct(props))
