@@ -56,6 +56,19 @@ def test_active_waiver_moves_the_violation_to_waived(tmp_path: Path) -> None:
     assert status == 1, "the other violations of this resource (no MFA) still block"
 
 
+def test_a_waiver_applies_to_one_resource_of_a_resource_policy(tmp_path: Path) -> None:
+    # A resource policy judges one resource at a time: the waiver for web covers web, not docs.
+    projects = [{"type": "vercel:index/project:Project", "name": name,
+                 "inputs": {"name": name, "vercelAuthentication": {"deploymentType": "none"}}} for name in ("web", "docs")]
+    config = {"vercel-project-deployment-protection": {"waivers": [waiver(resources=["web"])]}}
+    status, plan = gate(tmp_path, projects, config)
+    urn = "urn:pulumi:case::policy-fixture::pulumi:pulumi:Stack$vercel:index/project:Project::"
+    assert [(w["urn"], w["waiver"]["ticket"]) for w in plan["waived"]] == [(urn + "web", "SEC-1")]
+    assert [v["urn"] for v in plan["violations"] if v["policy"] == "vercel-project-deployment-protection"] == [
+        urn + "docs"]
+    assert status == 1
+
+
 def test_expired_waiver_stops_applying_and_is_reported(tmp_path: Path) -> None:
     config = {"access-policy-no-public-include": {"waivers": [waiver(expires="2026-11-01")]}}
     status, plan = gate(tmp_path, [OPEN_POLICY], config)
@@ -375,6 +388,11 @@ arguments["policies"] = [
     StackValidationPolicy(name="plain-unset", description="No level of its own.", validate=_stack),
     ResourceValidationPolicy(name="plain-fix", description="Remediates.", validate=_resource,
                              enforcement_level=EnforcementLevel.REMEDIATE),
+    # A violation without a message reads as the policy's description (the SDK writes the description, a newline,
+    # then the message)
+    StackValidationPolicy(name="plain-terse", description="Says only its description.",
+                          validate=lambda args, report_violation: report_violation(""),
+                          enforcement_level=EnforcementLevel.ADVISORY),
 ]
 if os.environ.get("PACK_LEVEL") == "unset":
     del arguments["enforcement_level"]
@@ -436,13 +454,15 @@ def test_plain_policies_without_families_get_what_the_engine_gives(tmp_path: Pat
         ("plain-stack", "advisory", "warn", "unmapped"), ("plain-resource", "advisory", "warn", "unmapped"),
         ("plain-off", "disabled", "disabled", "unmapped"), ("plain-unset", unset_level, unset_status, "unmapped")]
     assert plan["compliance"]["sections"]["unmapped"] == {
-        "policies": 6, "pass": 0, "warn": 3 + (unset_status == "warn"), "fail": 1 + (unset_status == "fail"),
+        "policies": 7, "pass": 0, "warn": 4 + (unset_status == "warn"), "fail": 1 + (unset_status == "fail"),
         "disabled": 1}
     assert {v["level"] for v in plan["violations"] if v["policy"] == "plain-unset"} == {unset_level}
     assert status == 1, "the pack's own mandatory policies still judge (the Vercel project has no protection)"
     assert plan["policyPack"]["version"] == "0.0.1"
     # The schema's default, as the engine applies it (config reaches the SDK as a protobuf Struct: numbers are floats)
     assert found["plain-config"] == ["The limit is 7.0."]
+    assert found["plain-terse"] == ["Says only its description."]
+    assert {v["urn"] for v in plan["violations"] if v["policy"] == "plain-stack"} == {""}, "on the stack, no resource"
     # A remediation's validation blocks like a mandatory policy (pulumi_policy: REMEDIATE, when not remediating)
     assert _compliance(plan, "plain-fix")["level"] == "remediate"
     assert {v["level"] for v in plan["violations"] if v["policy"] == "plain-fix"} == {"mandatory"}
