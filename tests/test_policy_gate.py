@@ -58,8 +58,9 @@ def test_active_waiver_moves_the_violation_to_waived(tmp_path: Path) -> None:
 
 def test_a_waiver_applies_to_one_resource_of_a_resource_policy(tmp_path: Path) -> None:
     # A resource policy judges one resource at a time: the waiver for web covers web, not docs.
-    projects = [{"type": "vercel:index/project:Project", "name": name,
-                 "inputs": {"name": name, "vercelAuthentication": {"deploymentType": "none"}}} for name in ("web", "docs")]
+    unprotected = {"vercelAuthentication": {"deploymentType": "none"}}
+    projects = [{"type": "vercel:index/project:Project", "name": name, "inputs": {"name": name, **unprotected}}
+                for name in ("web", "docs")]
     config = {"vercel-project-deployment-protection": {"waivers": [waiver(resources=["web"])]}}
     status, plan = gate(tmp_path, projects, config)
     urn = "urn:pulumi:case::policy-fixture::pulumi:pulumi:Stack$vercel:index/project:Project::"
