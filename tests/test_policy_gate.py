@@ -31,6 +31,8 @@ OPEN_POLICY = {"type": "cloudflare:index/zeroTrustAccessPolicy:ZeroTrustAccessPo
 def test_real_stacks_pass_the_gate_with_no_mandatory_violation(stack: str) -> None:
     status, plan = plan_json("--stack", stack)
     assert status == 0
+    assert plan["policyPack"] == {"name": "parsify-security", "version": "1.0.0",  # policies/PulumiPolicy.yaml
+                                  "config": f"policies/config/{stack}.json"}
     assert [v for v in plan["violations"] if v["level"] == "mandatory"] == []
     assert len(plan["compliance"]["policies"]) == len(POLICIES)
     assert plan["waived"], "the apex-domain waiver is exercised"
@@ -365,12 +367,13 @@ PLAIN_POLICIES = '''
 import os
 
 from parsify_policies.pack import pack_arguments
+from plain_helpers import names  # a module of the pack's own, beside its __main__.py
 from pulumi_policy import (EnforcementLevel, PolicyConfigSchema, PolicyPack, ResourceValidationPolicy,
                            StackValidationPolicy)
 
 
 def _stack(args, report_violation):
-    report_violation("The stack has " + ", ".join(sorted(r.name for r in args.resources)) + ".")
+    report_violation("The stack has " + names(args.resources) + ".")
 
 
 def _resource(args, report_violation):
@@ -413,7 +416,8 @@ if os.environ.get("BOOM"):  # a plain policy that raises: the SDK does not catch
         raise RuntimeError("boom")
     kind = StackValidationPolicy if os.environ["BOOM"] == "stack" else ResourceValidationPolicy
     arguments["policies"].append(kind(name="plain-boom", description="Raises.", validate=_boom))
-PolicyPack(**arguments)
+if __name__ == "__main__":  # as `pulumi preview --policy-pack` runs it
+    PolicyPack(**arguments)
 '''
 
 
@@ -422,6 +426,8 @@ def _plain_pack(tmp_path: Path) -> Path:
     pack = tmp_path / "pack"
     shutil.copytree(REPO / "policies", pack, ignore=shutil.ignore_patterns("__pycache__", ".mypy_cache"))
     (pack / "__main__.py").write_text(PLAIN_POLICIES)
+    (pack / "plain_helpers.py").write_text("def names(resources):\n    return ', '.join(sorted(r.name for r in "
+                                           "resources))\n")
     return pack
 
 
@@ -459,7 +465,7 @@ def test_plain_policies_without_families_get_what_the_engine_gives(tmp_path: Pat
         "disabled": 1}
     assert {v["level"] for v in plan["violations"] if v["policy"] == "plain-unset"} == {unset_level}
     assert status == 1, "the pack's own mandatory policies still judge (the Vercel project has no protection)"
-    assert plan["policyPack"]["version"] == "0.0.1"
+    assert (plan["policyPack"]["name"], plan["policyPack"]["version"]) == ("parsify-security", "0.0.1")
     # The schema's default, as the engine applies it (config reaches the SDK as a protobuf Struct: numbers are floats)
     assert found["plain-config"] == ["The limit is 7.0."]
     assert found["plain-terse"] == ["Says only its description."]
@@ -494,3 +500,20 @@ def test_a_plain_policy_that_raises_stops_the_plan_as_the_real_cli_does(tmp_path
                                     f"judging {subject}, so no plan was made (`pulumi preview --policy-pack` fails "
                                     "here too). Fix that policy; the pack's own policies report such an error as a "
                                     "blocking POLICY ERROR violation instead.")
+
+
+@pytest.mark.parametrize("main, problem", [
+    (None, "__main__.py: file not found; --policy-pack must name a CrossGuard Python pack folder"),
+    ("from pulumi_policy import PolicyPack\n", "__main__.py: the pack never calls PolicyPack(...), so it declares no "
+                                                "policies"),
+], ids=["no pack here", "no PolicyPack call"])
+def test_a_folder_that_is_not_a_pack_is_one_line(tmp_path: Path, main: str | None, problem: str) -> None:
+    pack = tmp_path / "pack"
+    pack.mkdir()
+    (pack / "PulumiPolicy.yaml").write_text("runtime: python\n")
+    if main is not None:
+        (pack / "__main__.py").write_text(main)
+    gate(tmp_path, [])  # lays out the fixture program
+    status, message = run_cli("plan", "--stack", "case", "--program", str(tmp_path / "program"), "--policy-pack",
+                              str(pack))
+    assert (status, message) == (2, f"{pack}/{problem}")
