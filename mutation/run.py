@@ -246,17 +246,19 @@ def run_mutmut(max_children: int, names: list[str], quick: bool = False) -> floa
     return time.monotonic() - started
 
 
-def quick_then_full(max_children: int, names: list[str]) -> float:
+def quick_then_full(max_children: int, names: list[str], equivalent: dict[str, str]) -> float:
     """Every mutant first meets only its cheaper tests; those that survive them are run again against
     every test that reaches them. A verdict is therefore the full suite's, at a fraction of the cost: a survivor
-    used to run all its tests (30 s and more with the plan and preview tests), and most mutants die on a cheap one."""
+    used to run all its tests (30 s and more with the plan and preview tests), and most mutants die on a cheap one.
+    A survivor reviewed as equivalent skips the second pass: its review says why no test tells it apart."""
     def named(name: str) -> bool:  # a mutant this run checks (all of them when no names are given)
         return not names or any(fnmatch.fnmatch(name, pattern) for pattern in names)
 
     # Survivors an earlier run confirmed stay confirmed, unless this run checks them again.
     CONFIRMED.write_text(json.dumps(sorted(n for n in confirmed() if not named(n))), encoding="utf-8")
     minutes = run_mutmut(max_children, names, quick=True)
-    survivors = [name for name, status in statuses().items() if status == "survived" and named(name)]
+    survivors = [name for name, status in statuses().items()
+                 if status == "survived" and named(name) and name not in equivalent]
     minutes += run_mutmut(max_children, survivors) if survivors else 0.0
     CONFIRMED.write_text(json.dumps(sorted(confirmed() | set(survivors))), encoding="utf-8")
     return minutes
@@ -448,7 +450,7 @@ def run(args: argparse.Namespace) -> int:
     if args.resume:
         prepare(args.only or IN_SCOPE, resume=True)
         # With --mutants: re-check those (mutmut keeps an unchanged function's verdicts even when the tests changed).
-        quick_then_full(args.max_children, list(args.mutants or []))
+        quick_then_full(args.max_children, list(args.mutants or []), equivalent)
         minutes = (time.time() - float(STARTED.read_text(encoding="utf-8"))) / 60  # wall time since the start
     elif not args.report_only:
         if (WORK / "mutants").is_dir():
@@ -456,7 +458,7 @@ def run(args: argparse.Namespace) -> int:
                   "instead)", file=sys.stderr)
         prepare(args.only or IN_SCOPE)
         names = [f"*__mutmut_*{args.sample}"] if args.sample else list(args.mutants or [])
-        minutes = quick_then_full(args.max_children, names) / 60
+        minutes = quick_then_full(args.max_children, names, equivalent) / 60
     scope = [*(args.only or IN_SCOPE), *([f"sample: mutants numbered *{args.sample}"] if args.sample else []),
              *([f"re-check of {len(args.mutants)} mutants"] if args.mutants else [])]
     results = merge(collect(), scope, minutes, sampled=bool(args.sample or args.mutants))
