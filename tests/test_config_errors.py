@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -10,6 +11,8 @@ from pathlib import Path
 import pytest
 
 from parsify_infra import cli, secrets
+from parsify_infra.capture import load_fixtures
+from parsify_infra.errors import InputError
 from tests.conftest import REPO, copy_program, run_cli
 
 PROD = (REPO / "Pulumi.prod.yaml").read_text()
@@ -194,3 +197,16 @@ def test_a_project_without_its_program_file_names_it(tmp_path: Path) -> None:
     (tmp_path / "Pulumi.case.yaml").write_text("config: {}\n")
     assert run_cli("plan", "--stack", "case", "--program", str(tmp_path)) == (
         2, f"{tmp_path}/__main__.py: file not found; --program must name a Pulumi Python project")
+
+
+@pytest.mark.parametrize("document, problem", [
+    ([], "key (top level): [] is not of type 'object'"),
+    ({"invokes": [{"invoke": "cloudflare:index/getZone:getZone", "args": {}, "result": {}, "secretOutputs": [1]}]},
+     "key invokes.0.secretOutputs.0: 1 is not of type 'string'"),
+], ids=["not an object", "deep"])
+def test_a_bad_fixtures_file_names_its_key(tmp_path: Path, document: object, problem: str) -> None:
+    (tmp_path / "fixtures").mkdir()
+    (tmp_path / "fixtures" / "invokes.json").write_text(json.dumps(document))
+    with pytest.raises(InputError) as caught:
+        load_fixtures(tmp_path)
+    assert str(caught.value) == f"{tmp_path}/fixtures/invokes.json: {problem}"
