@@ -132,8 +132,9 @@ def test_unrecorded_invoke_names_the_fixture_file(program: Path) -> None:
     (program / "Pulumi.prod.yaml").write_text(PROD.replace("5f1e3c7a9b2d4e6f8a0b1c2d3e4f5a6b",
                                                              "ffffffffffffffffffffffffffffffff"))
     status, message = run_cli("plan", "--stack", "prod", "--program", str(program), "--no-policies")
-    assert status == 2
-    assert "fixtures/invokes.json: no recorded invoke for cloudflare:index/" in message
+    assert (status, message) == (2, f"{program}/fixtures/invokes.json: no recorded invoke for cloudflare:index/"
+                                    'getAccountRoles:getAccountRoles with args {"accountId": '
+                                    '"ffffffffffffffffffffffffffffffff"}; record it from the real API')
 
 
 def test_missing_stack_file_and_missing_program(tmp_path: Path) -> None:

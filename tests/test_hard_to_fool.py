@@ -187,3 +187,21 @@ def test_any_fixtures_file_gives_a_plan_or_one_line(tmp_path: Path, fixtures: ob
                               "--no-policies")
     assert status != 1, "no policies ran"
     assert_verdict_or_one_line(status, message, str(folder))
+
+
+def test_a_program_guarded_by_its_name_runs_as_pulumi_runs_it(tmp_path: Path) -> None:
+    # Pulumi's Python language host runs the program as __main__, so a guarded program declares its resources.
+    main = "import pulumi\n\nif __name__ == '__main__':\n    pulumi.export('ran', True)\n"
+    status, text = run_cli("plan", "--stack", "case", "--program", str(program(tmp_path, main)), "--format", "json")
+    assert (status, json.loads(text)["outputs"]) == (0, {"ran": True})
+
+
+def test_an_unrecorded_invoke_names_its_arguments_in_a_stable_order(tmp_path: Path) -> None:
+    # The arguments are written with sorted keys, so the message (and the fixture to record) does not depend on
+    # the order the program passed them in.
+    main = "import pulumi\npulumi.runtime.invoke('test:index/getThing:getThing', {'zone': 'z', 'account': 'a'})\n"
+    folder = program(tmp_path, main)
+    status, message = run_cli("plan", "--stack", "case", "--program", str(folder))
+    assert (status, message) == (2, f"{folder}/fixtures/invokes.json: no recorded invoke for "
+                                    'test:index/getThing:getThing with args {"account": "a", "zone": "z"}; record it '
+                                    "from the real API")

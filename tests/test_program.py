@@ -21,7 +21,8 @@ def test_every_database_is_declared_protected_with_its_placement(stack_plan: Sta
     assert sorted(databases) == sorted(db["name"] for db in config["databases"])
     for spec in config["databases"]:
         d1 = databases[spec["name"]]
-        assert d1["protect"] is True
+        # protect refuses a delete; retain_on_delete leaves the data in Cloudflare if the program drops it
+        assert (d1["protect"], d1["retainOnDelete"]) == (True, True)
         assert d1["inputs"].get("primaryLocationHint") == spec.get("locationHint")
         assert d1["inputs"].get("jurisdiction") == spec.get("jurisdiction")
         assert d1["inputs"]["readReplication"] == {"mode": spec["readReplication"]}
@@ -52,7 +53,7 @@ def test_backup_job_binds_every_database_the_bucket_and_a_cron(stack_plan: Stack
 def test_backup_bucket_retention_and_object_lock_follow_config(stack_plan: Stack) -> None:
     _, plan, config = stack_plan
     bucket = by_name(plan, "backups-bucket")
-    assert bucket["protect"] and bucket["inputs"]["name"] == config["backups"]["bucket"]
+    assert bucket["protect"] and bucket["retainOnDelete"] and bucket["inputs"]["name"] == config["backups"]["bucket"]
     rule = by_name(plan, "backups-lifecycle")["inputs"]["rules"][0]
     assert rule["deleteObjectsTransition"]["condition"] == {
         "type": "Age", "maxAge": config["backups"]["retentionDays"] * 86400}

@@ -188,7 +188,7 @@ def run_program(files: StackFiles, timeout: float = DEFAULT_TIMEOUT_SECONDS) -> 
                 inputs=json_format.MessageToDict(request.object)))
             return response
 
-    program_main = files.main or files.program_dir / "__main__.py"
+    program_main = files.main
     if not program_main.is_file():
         raise InputError(f"{program_main}: file not found; --program must name a Pulumi Python project")
 

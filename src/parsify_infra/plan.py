@@ -24,6 +24,7 @@ def resource_record(resource: CapturedResource) -> dict[str, Any]:
         "dependencies": resource.dependencies,
         "propertyDependencies": resource.property_dependencies,
         "protect": resource.protect,
+        "retainOnDelete": resource.retain_on_delete,  # removed from the program, it stays in the provider
         "custom": resource.custom,
         "inputs": mask(resource.inputs),
     }

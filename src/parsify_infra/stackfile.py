@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +28,9 @@ class StackFiles:
     config: dict[str, str]
     secret_keys: list[str]
     # placeholder strings standing in for secure values: they must never reach any output
-    secret_placeholders: list[str] = field(default_factory=list)
+    secret_placeholders: list[str]
     # the program's entry: Pulumi.yaml `main` (a folder's __main__.py, or a file), else <project>/__main__.py
-    main: Path | None = None
+    main: Path
 
 
 # libyaml's C loader when present: stack files with thousands of entries parse several times faster.
