@@ -205,3 +205,12 @@ def test_an_unrecorded_invoke_names_its_arguments_in_a_stable_order(tmp_path: Pa
     assert (status, message) == (2, f"{folder}/fixtures/invokes.json: no recorded invoke for "
                                     'test:index/getThing:getThing with args {"account": "a", "zone": "z"}; record it '
                                     "from the real API")
+
+
+def test_a_program_that_swallows_an_unrecorded_invoke_still_gets_the_error(tmp_path: Path) -> None:
+    main = ("import pulumi\ntry:\n    pulumi.runtime.invoke('test:index/getThing:getThing', {'zone': 'z'})\n"
+            "except Exception:\n    pass  # carries on without the answer\n")
+    folder = program(tmp_path, main)
+    status, message = run_cli("plan", "--stack", "case", "--program", str(folder))
+    assert (status, message) == (2, f"{folder}/fixtures/invokes.json: no recorded invoke for "
+                                    'test:index/getThing:getThing with args {"zone": "z"}; record it from the real API')
