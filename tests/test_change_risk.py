@@ -218,6 +218,7 @@ def test_a_new_resource_without_inputs_has_no_property_changes() -> None:
     # JSON's false is not 0, nor true 1 (Python's == says they are)
     ({"x": 0, "y": 1}, {"x": False, "y": True}, [("x", 0, False), ("y", 1, True)]),
     ({"x": 1}, {"x": 1.0}, []),  # one JSON number
+    ({"X-Request-Id": "a"}, {"X-Request-Id": "b"}, [("X-Request-Id", "a", "b")]),  # a plain key is written plainly
 ])
 def test_property_changes_are_the_rows_a_reviewer_reads(old: dict[str, Any], new: dict[str, Any],
                                                          rows: list[tuple[str, Any, Any]]) -> None:

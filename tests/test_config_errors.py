@@ -65,6 +65,11 @@ CASES = [
      "key parsify:monitoring.synthetic.maintenance[0].targets: ['Billing'] are not targets"),
     ("maintenance ending before it starts", PROD.replace("end: 2026-12-05T04:00:00Z", "end: 2026-12-05T01:00:00Z"),
      "maintenance window 'D1 read replication for the billing database' ends before it starts"),
+    # A value written over two lines still gives a one-line message (blanks and line breaks collapse).
+    ("a summary over two lines", PROD.replace("end: 2026-12-05T04:00:00Z", "end: 2026-12-05T01:00:00Z").replace(
+        "summary: D1 read replication for the billing database",
+        'summary: "D1 read replication\\nfor the  billing database"'),
+     "maintenance window 'D1 read replication for the billing database' ends before it starts"),
     ("a window without a time zone", PROD.replace("start: 2026-12-05T02:00:00Z", "start: 2026-12-05T02:00:00"),
      "key parsify:monitoring.synthetic.maintenance[0].start: Input should have timezone info"),
     ("no rule pages", PROD.replace("{severity: critical, factor: 14.4", "{severity: warning, factor: 14.4")
@@ -234,3 +239,23 @@ def test_a_bad_fixtures_file_names_its_key(tmp_path: Path, document: object, pro
     with pytest.raises(InputError) as caught:
         load_fixtures(tmp_path)
     assert str(caught.value) == f"{tmp_path}/fixtures/invokes.json: {problem}"
+
+
+def test_the_program_itself_reports_a_value_over_two_lines_in_one_line(program: Path) -> None:
+    # Under the real CLI the program's own StackConfigError is what the user reads: it must be one line already.
+    import pulumi
+
+    from parsify_infra.stackfile import load_stack_files
+    from stacks.config import StackConfigError, load_stack_config
+
+    (program / "Pulumi.prod.yaml").write_text(PROD.replace("end: 2026-12-05T04:00:00Z", "end: 2026-12-05T01:00:00Z")
+                                              .replace("summary: D1 read replication for the billing database",
+                                                       'summary: "D1 read\\nreplication"'))
+    files = load_stack_files(program, "prod")
+    pulumi.runtime.set_all_config(dict(files.config), list(files.secret_keys))
+    try:
+        with pytest.raises(StackConfigError) as caught:
+            load_stack_config()
+    finally:
+        pulumi.runtime.set_all_config({}, [])
+    assert str(caught.value).endswith("maintenance window 'D1 read replication' ends before it starts")
