@@ -517,3 +517,11 @@ def test_a_folder_that_is_not_a_pack_is_one_line(tmp_path: Path, main: str | Non
     status, message = run_cli("plan", "--stack", "case", "--program", str(tmp_path / "program"), "--policy-pack",
                               str(pack))
     assert (status, message) == (2, f"{pack}/{problem}")
+
+
+def test_a_pack_config_that_is_not_an_object_is_one_line(tmp_path: Path) -> None:
+    gate(tmp_path, [OPEN_POLICY])  # lays out the fixture program
+    (tmp_path / "bad.json").write_text('["access-policy-no-public-include"]')
+    status, message = run_cli("plan", "--stack", "case", "--program", str(tmp_path / "program"), "--policy-config",
+                              str(tmp_path / "bad.json"))
+    assert (status, message) == (2, f"{tmp_path / 'bad.json'}: the pack config must be a JSON object")
