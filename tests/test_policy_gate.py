@@ -73,14 +73,15 @@ def test_a_waiver_applies_to_one_resource_of_a_resource_policy(tmp_path: Path) -
 
 
 def test_expired_waiver_stops_applying_and_is_reported(tmp_path: Path) -> None:
-    config = {"access-policy-no-public-include": {"waivers": [waiver(expires="2026-11-01")]}}
-    status, plan = gate(tmp_path, [OPEN_POLICY], config)
+    expired = waiver(expires="2026-11-01", resources=["open", "open2"])
+    config = {"access-policy-no-public-include": {"waivers": [expired]}}
+    status, plan = gate(tmp_path, [OPEN_POLICY, {**OPEN_POLICY, "name": "open2"}], config)
     found = [v for v in plan["violations"] if v["policy"] == "access-policy-no-public-include"]
     assert any(v["level"] == "mandatory" and "Waiver SEC-1 for this resource expired on 2026-11-01" in v["message"]
                for v in found)
     # The expired waiver itself is a finding on the pack config, not on a resource (urn ""), saying what to do.
     assert {"policy": "access-policy-no-public-include", "level": "advisory", "urn": "",
-            "message": f"Waiver SEC-1 for open expired on 2026-11-01 and no longer applies. Remove it from "
+            "message": f"Waiver SEC-1 for open, open2 expired on 2026-11-01 and no longer applies. Remove it from "
                        f"{tmp_path / 'pack.json'} or renew it with a new approval."} in found
     assert plan["expiredWaivers"][0]["ticket"] == "SEC-1"
     assert status == 1
