@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -33,12 +34,20 @@ def plan_json(*argv: str) -> tuple[int, dict[str, Any]]:
     return status, json.loads(text)
 
 
-@pytest.fixture(scope="session")
+def shared_scope(fixture_name: str, config: pytest.Config) -> str:
+    """Built once for the session (or module), except while `make mutate` measures which tests reach which code
+    (MUTANT_UNDER_TEST=stats): mutmut credits a fixture's work to the first test that asked for it, so every later
+    test reading the same plan was never run against a mutant of the code that made it. Then each test builds its
+    own."""
+    return "function" if os.environ.get("MUTANT_UNDER_TEST") == "stats" else "session"
+
+
+@pytest.fixture(scope=shared_scope)
 def prod_plan() -> dict[str, Any]:
     return plan_json("--stack", "prod")[1]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope=shared_scope)
 def staging_plan() -> dict[str, Any]:
     return plan_json("--stack", "staging")[1]
 

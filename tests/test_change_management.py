@@ -13,7 +13,7 @@ from parsify_infra.access_review import build_review
 from parsify_infra.changerecord import render_change_record
 from parsify_infra.changes import Change, PropertyChange, read_codeowners, required_reviewers
 from parsify_infra.stackfile import load_stack_files
-from tests.conftest import PLAN_DATE, REPO, copy_program, run_cli
+from tests.conftest import PLAN_DATE, REPO, copy_program, run_cli, shared_scope
 
 PROD = (REPO / "Pulumi.prod.yaml").read_text()
 
@@ -43,7 +43,7 @@ def test_a_stale_snapshot_is_caught(tmp_path: Path) -> None:
     assert status == 1 and "is stale" in message and "make snapshot STACK=prod" in message
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope=shared_scope)  # built once, except while mutmut measures (conftest.shared_scope)
 def change_record(tmp_path_factory: pytest.TempPathFactory) -> str:
     """The record of a realistic prod change: a longer DB-console session, the analytics database
     removed, a log level changed, a new token."""

@@ -11,12 +11,12 @@ import pytest
 
 from parsify_infra import restore as restore_module
 from parsify_infra.drill import compare_databases, run_drill
-from tests.conftest import REPO, run_cli
+from tests.conftest import REPO, run_cli, shared_scope
 
 BACKUP_ID = "2026-11-27T02-15-00-000Z"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope=shared_scope)  # built once, except while mutmut measures (conftest.shared_scope)
 def drilled(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A drill's working folder: seed.sqlite, and mirror/ with the backup the Worker wrote."""
     work = tmp_path_factory.mktemp("drill")
