@@ -101,9 +101,10 @@ def test_a_structured_secret_has_one_fingerprint_whatever_its_key_order() -> Non
 # adversarial review). The ciphertext is a fake; offline, the value is its placeholder.
 CIPHERTEXT = "v1:c2VjcmV0LXRva2Vu"  # checkov:skip=CKV_SECRET_6: a fake Pulumi ciphertext for the test
 LEAKY_MAIN = """\
-import json, pulumi
+import json, sys, pulumi
 value = pulumi.Config().get("token")
 print("connecting with", value)
+sys.stderr.write("stderr has " + value + "\\n")
 pulumi.log.warn("token is " + value)
 raise RuntimeError("upstream refused " + json.dumps({"auth": {"token": value}})
                    + "\\nretry with " + value[:12] + "\\n" + value[12:])
@@ -127,8 +128,8 @@ def _run_leaky(tmp_path: Path, debug: str | None) -> tuple[subprocess.CompletedP
 def test_what_a_program_prints_logs_or_fails_with_masks_its_secrets(tmp_path: Path) -> None:
     result, placeholder = _run_leaky(tmp_path, None)
     lines = result.stderr.splitlines()
-    assert [line for line in lines if line.startswith(("connecting with", "token is"))] == [
-        "connecting with [secret]", "token is [secret]"]
+    assert [line for line in lines if line.startswith(("connecting with", "stderr has", "token is"))] == [
+        "connecting with [secret]", "stderr has [secret]", "token is [secret]"]
     assert lines[-1] == ('parsify-infra: error: <program>/__main__.py: the program failed: RuntimeError: upstream '
                          'refused {"auth": {"token": "[secret]"}} retry with [secret]'
                          ).replace("<program>", str(tmp_path / "program"))
