@@ -188,7 +188,8 @@ def prepare(only: list[str], resume: bool = False) -> None:
                              f"{' '.join(only)}; resume it with the same ONLY, or start anew without RESUME=1")
         (WORK / "mutants" / "mutmut-stats.json").unlink(missing_ok=True)  # the tests changed: which reach what, again
         for entry in WORK.iterdir():
-            if entry.name not in {"mutants", STARTED.name, SCOPE_FILE.name}:
+            # mutmut's verdicts, and which survivors the second pass confirmed, stay
+            if entry.name not in {"mutants", STARTED.name, SCOPE_FILE.name, CONFIRMED.name}:
                 shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
     else:
         shutil.rmtree(WORK, ignore_errors=True)
