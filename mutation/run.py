@@ -222,6 +222,10 @@ def mutmut_config(only: list[str]) -> str:
         # waiver and fail-closed code) when it is imported, so it must be imported after a mutant is switched on.
         'forkserver_warmup = "import"',
         f'preload_modules_file = "{PRELOAD.name}"',
+        # mutmut ends a child with SIGXCPU after (its tests' measured seconds + 1) x multiplier x 2 of CPU time. Its
+        # default multiplier (15) gave a `sql_blocks` mutant that loops forever more than ten minutes per slot;
+        # 3 still allows six times the CPU of every test that reaches the mutant (CPU time: load does not count).
+        "timeout_multiplier = 3.0",
         "",
     ])
 
