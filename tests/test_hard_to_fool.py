@@ -53,6 +53,7 @@ def program(tmp_path: Path, main: str) -> Path:
 
 @pytest.mark.parametrize("main, expected", [
     ("import sys\nsys.exit(0)\n", "the program exited (status 0) before it finished; no plan was made"),
+    ("import sys\nsys.exit()\n", "the program exited (status None) before it finished; no plan was made"),
     ("raise SystemExit(3)\n", "the program exited (status 3) before it finished"),
     ("raise SystemExit('bye')\n", "the program exited (message 'bye') before it finished"),
     ("import os\nos._exit(0)\n", "the program exited (status 0) before it finished"),  # would end the process
@@ -199,17 +200,30 @@ def test_a_program_guarded_by_its_name_runs_as_pulumi_runs_it(tmp_path: Path) ->
 def test_an_unrecorded_invoke_names_its_arguments_in_a_stable_order(tmp_path: Path) -> None:
     # The arguments are written with sorted keys, so the message (and the fixture to record) does not depend on
     # the order the program passed them in.
-    main = "import pulumi\npulumi.runtime.invoke('test:index/getThing:getThing', {'zone': 'z', 'account': 'a'})\n"
+    # Protobuf's Struct, which carries them, keeps no order: with two keys they happened to arrive sorted.
+    main = ("import pulumi\npulumi.runtime.invoke('test:index/getThing:getThing', "
+            "{'zone': 'z', 'b': 'x', 'yy': 'y', 'account': 'a', 'm': 'm', 'Q': 'q'})\n")
     folder = program(tmp_path, main)
     status, message = run_cli("plan", "--stack", "case", "--program", str(folder))
     assert (status, message) == (2, f"{folder}/fixtures/invokes.json: no recorded invoke for "
-                                    'test:index/getThing:getThing with args {"account": "a", "zone": "z"}; record it '
-                                    "from the real API")
+                                    'test:index/getThing:getThing with args {"Q": "q", "account": "a", "b": "x", '
+                                    '"m": "m", "yy": "y", "zone": "z"}; record it from the real API')
 
 
 def test_a_program_that_swallows_an_unrecorded_invoke_still_gets_the_error(tmp_path: Path) -> None:
     main = ("import pulumi\ntry:\n    pulumi.runtime.invoke('test:index/getThing:getThing', {'zone': 'z'})\n"
             "except Exception:\n    pass  # carries on without the answer\n")
+    folder = program(tmp_path, main)
+    status, message = run_cli("plan", "--stack", "case", "--program", str(folder))
+    assert (status, message) == (2, f"{folder}/fixtures/invokes.json: no recorded invoke for "
+                                    'test:index/getThing:getThing with args {"zone": "z"}; record it from the real API')
+
+
+def test_a_program_that_turns_an_unrecorded_invoke_into_its_own_error_still_names_the_invoke(tmp_path: Path) -> None:
+    # The SDK re-raises the first failed call when the program ends, whatever the program made of it: the message
+    # says which answer to record, not the program's own wording.
+    main = ("import pulumi\ntry:\n    pulumi.runtime.invoke('test:index/getThing:getThing', {'zone': 'z'})\n"
+            "except Exception as exc:\n    raise RuntimeError('zone lookup failed') from exc\n")
     folder = program(tmp_path, main)
     status, message = run_cli("plan", "--stack", "case", "--program", str(folder))
     assert (status, message) == (2, f"{folder}/fixtures/invokes.json: no recorded invoke for "

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import hashlib
 import json
@@ -15,7 +14,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import jsonschema
 
@@ -149,11 +148,11 @@ def run_program(files: StackFiles, timeout: float = DEFAULT_TIMEOUT_SECONDS) -> 
     import pulumi
     from google.protobuf import json_format, struct_pb2
     from pulumi.runtime import mocks, rpc, settings
+    from pulumi.runtime.stack import Stack
     from pulumi.runtime.sync_await import _sync_await
 
     capture = Capture(files.project, files.stack)
     fixtures = load_fixtures(files.program_dir)
-    invoke_errors: list[str] = []
 
     class FixtureMocks(pulumi.runtime.Mocks):
         def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
@@ -174,7 +173,6 @@ def run_program(files: StackFiles, timeout: float = DEFAULT_TIMEOUT_SECONDS) -> 
                             for k, v in dict(fixture["result"]).items()}, []
             message = (f"{files.program_dir / 'fixtures' / 'invokes.json'}: no recorded invoke for "
                        f"{args.token} with args {json.dumps(wanted, sort_keys=True)}; record it from the real API")
-            invoke_errors.append(message)
             raise InputError(message)
 
     class CapturingMonitor(mocks.MockMonitor):
@@ -192,13 +190,6 @@ def run_program(files: StackFiles, timeout: float = DEFAULT_TIMEOUT_SECONDS) -> 
     if not program_main.is_file():
         raise InputError(f"{program_main}: file not found; --program must name a Pulumi Python project")
 
-    # An unrecorded invoke raises InputError inside the SDK's futures: it is reported once, as the one-line
-    # error, so asyncio must not also print it as "Future exception was never retrieved" with a traceback.
-    def quiet(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
-        if not isinstance(context.get("exception"), InputError):
-            loop.default_exception_handler(context)
-
-    asyncio.get_event_loop().set_exception_handler(quiet)
     settings.ROOT.set(None)
     pulumi.runtime.set_all_config(dict(files.config), list(files.secret_keys))
     fixture_mocks = FixtureMocks()
@@ -215,9 +206,9 @@ def run_program(files: StackFiles, timeout: float = DEFAULT_TIMEOUT_SECONDS) -> 
         with _program_context(files.program_dir), contextlib.redirect_stdout(scrubbed), \
                 contextlib.redirect_stderr(scrubbed), _deadline(timeout), _no_process_exit():
             mocks.test(program)()
-            root = settings.get_root_resource()
-            outputs = getattr(root, "outputs", {}) or {}
-            serialized = _sync_await(rpc.serialize_properties(outputs, {}))
+            # set_mocks made the root resource: a Stack, whose outputs are what the program exported.
+            stack = cast(Stack, settings.get_root_resource())
+            serialized = _sync_await(rpc.serialize_properties(stack.outputs, {}))
             struct = struct_pb2.Struct()
             for key, value in serialized.items():
                 struct[key] = value
@@ -229,18 +220,15 @@ def run_program(files: StackFiles, timeout: float = DEFAULT_TIMEOUT_SECONDS) -> 
                          "no plan was made") from None
     except (SystemExit, _ProgramExit) as exc:
         # A program that exits has not declared what it would have: no plan, never a pass.
-        code = exc.code if isinstance(exc, SystemExit) else exc.args[0] if exc.args else None
+        # SystemExit's code is its one argument (None without one); _ProgramExit carries os._exit's status.
+        code = exc.args[0] if exc.args else None
         how = f"status {code}" if code is None or isinstance(code, int) else f"message {str(code)!r}"
         raise InputError(f"{program_main}: the program exited ({how}) before it finished; "
                          "no plan was made") from None
     except Exception as exc:
         if debug_requested():
             raise
-        if invoke_errors:
-            raise InputError(invoke_errors[0]) from None
         if isinstance(exc, ValueError):  # the program's own bad-input errors name their file and key
             raise InputError(str(exc)) from None
         raise InputError(f"{program_main}: the program failed: {type(exc).__name__}: {exc}") from None
-    if invoke_errors:
-        raise InputError(invoke_errors[0])
     return capture
