@@ -11,7 +11,7 @@ import { mkdir, readdir } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Log, LogLevel, Miniflare } from "miniflare";
-import { backupId, backupManifest, backupWorkerOptions, getObject, listObjects, localRuntime, triggerCron } from "../local/harness.mjs";
+import { backupId, backupManifest, backupWorkerOptions, getObject, listObjects, localD1, localRuntime, triggerCron } from "../local/harness.mjs";
 
 const [command, persist, out] = process.argv.slice(2);
 const SCHEDULED = Date.UTC(2026, 10, 27, 2, 15, 0);
@@ -21,7 +21,7 @@ const here = (path) => fileURLToPath(new URL(path, import.meta.url));
 // The Worker's own defaults, unless a BACKUP_* variable of the environment overrides one.
 const overrides = () => Object.fromEntries(Object.entries(process.env).filter(([name]) => name.startsWith("BACKUP_")));
 
-// The backup Worker is the entry (its cron is fired over HTTP); the bucket reader serves what it wrote.
+// The backup Worker is the entry (its cron is fired over HTTP); the data-access Worker serves what it wrote.
 function worker() {
   return new Miniflare(localRuntime(
     backupWorkerOptions({ scriptPath: here("../backup/index.js"), d1Databases: { DB_CORE: "drill-core" },
@@ -67,8 +67,8 @@ async function findSqlite(dir) {
 
 if (command === "init") {
   const mf = worker();
-  await (await mf.getD1Database("DB_CORE")).prepare("CREATE TABLE IF NOT EXISTS _drill_init (x)").run();
-  await (await mf.getD1Database("DB_CORE")).prepare("DROP TABLE _drill_init").run();
+  await (localD1(mf, "DB_CORE")).prepare("CREATE TABLE IF NOT EXISTS _drill_init (x)").run();
+  await (localD1(mf, "DB_CORE")).prepare("DROP TABLE _drill_init").run();
   await mf.dispose();
   console.log(JSON.stringify({ sqlite: await findSqlite(persist) }));
 } else if (command === "backup") {

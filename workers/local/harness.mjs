@@ -1,9 +1,10 @@
 // What the drill driver and the Worker tests share to drive Workers on the local runtime (workerd via
-// miniflare) without miniflare's synchronous R2 proxy: see bucket-reader.js for why.
+// miniflare) without miniflare's synchronous D1 and R2 proxies: see data-access.js for why.
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
+import { decodeValues, encodeValues } from "./d1-values.js";
 
-const READER_HOST = "bucket-reader.local";
+const ACCESS_HOST = "data-access.local";
 
 export { backupId } from "../backup/index.js"; // the id a run gets from its scheduled time
 
@@ -30,29 +31,80 @@ export function backupWorkerOptions({ scriptPath, d1Databases, bindings = {}, qu
   };
 }
 
-/** Miniflare options: an entry Worker whose crons are fired over HTTP, and the bucket reader beside it. */
+/** Miniflare options: an entry Worker (or a list, the entry first) whose crons are fired over HTTP, and the
+ *  data-access Worker beside it. */
 export function localRuntime(entry, shared = {}) {
-  return { workers: [entry, bucketReaderWorker()], unsafeTriggerHandlers: true, cf: false, ...shared };
+  return withDataAccess({ workers: [entry].flat(), unsafeTriggerHandlers: true, cf: false, ...shared });
 }
 
-/** A second Worker, bound to the same bucket, that serves it read-only over HTTP. */
-export function bucketReaderWorker(bucket = "BACKUPS") {
+/** Miniflare options (with `workers`) and the data-access Worker added: bound to the bucket and to every D1
+ *  database of the other Workers, so Node reaches them over HTTP only (localD1, localBucket, getObject). */
+export function withDataAccess(options) {
+  const d1Databases = {};
+  const routes = {}; // "<worker>/<binding>" -> the data-access Worker's own binding of that database
+  for (const worker of options.workers) {
+    const declared = worker.d1Databases ?? {};
+    for (const [binding, id] of Array.isArray(declared) ? declared.map((b) => [b, b]) : Object.entries(declared)) {
+      const own = `D1_${Object.keys(d1Databases).length}`;
+      d1Databases[own] = id;
+      routes[`${worker.name}/${binding}`] = own;
+    }
+  }
+  return { ...options, workers: [...options.workers, {
+    name: "data-access", modules: true, compatibilityDate: "2026-04-01",
+    scriptPath: fileURLToPath(new URL("./data-access.js", import.meta.url)),
+    modulesRules: [{ type: "ESModule", include: ["**/*.js"] }],
+    r2Buckets: { BACKUPS: "BACKUPS" }, d1Databases, routes: [`${ACCESS_HOST}/*`],
+    bindings: { D1_BINDINGS: JSON.stringify(routes), DEFAULT_WORKER: options.workers[0].name },
+  }] };
+}
+
+/** A request to the data-access Worker; a failure is an Error with D1's message (HTTP 500) or the status. */
+async function access(mf, path, init, what) {
+  const response = await mf.dispatchFetch(`http://${ACCESS_HOST}${path}`, init);
+  if (response.ok) return response;
+  const text = await response.text();
+  throw new Error(`${what}: ${response.status === 500 ? text : `HTTP ${response.status} ${text}`}`);
+}
+
+/** A D1 database of the local runtime, as `mf.getD1Database(binding, worker)` gives it (prepare, bind, run,
+ *  all, first, raw, batch), reached over HTTP: see data-access.js for why. */
+export function localD1(mf, binding, worker) {
+  const query = async (mode, statements) => decodeValues(await (await access(mf, "/d1", { method: "POST",
+    body: JSON.stringify({ worker, binding, mode, statements: encodeValues(statements) }) }, `D1 ${binding}`)).json());
+  const statement = (sql, params = []) => ({
+    sql, params,
+    bind: (...values) => statement(sql, values),
+    run: () => query("run", [{ sql, params }]),
+    all: () => query("all", [{ sql, params }]),
+    raw: () => query("raw", [{ sql, params }]),
+    first: (column) => query("first", [{ sql, params, column }]),
+  });
   return {
-    name: "bucket-reader", modules: true, compatibilityDate: "2026-04-01",
-    scriptPath: fileURLToPath(new URL("./bucket-reader.js", import.meta.url)),
-    r2Buckets: { BACKUPS: bucket }, routes: [`${READER_HOST}/*`],
+    prepare: (sql) => statement(sql),
+    batch: (statements) => query("batch", statements.map(({ sql, params }) => ({ sql, params }))),
   };
 }
 
+/** The backup bucket of the local runtime (get, put, delete, list), reached over HTTP: see data-access.js. */
+export function localBucket(mf) {
+  return {
+    get: (key) => getObject(mf, key),
+    put: async (key, value) => { await (await access(mf, objectPath(key), { method: "PUT", body: value }, `put ${key}`)).text(); },
+    delete: async (key) => { await (await access(mf, objectPath(key), { method: "DELETE" }, `delete ${key}`)).text(); },
+    list: async ({ prefix = "" } = {}) => ({ objects: await listObjects(mf, prefix) }),
+  };
+}
+
+const objectPath = (key) => `/object/${encodeURIComponent(key)}`;
+
 /** The object's bytes as a Response, or null when it does not exist. */
 export async function getObject(mf, key) {
-  const response = await mf.dispatchFetch(`http://${READER_HOST}/object/${encodeURIComponent(key)}`);
-  if (response.status === 404) {
-    await response.arrayBuffer();
-    return null;
-  }
-  if (!response.ok) throw new Error(`bucket reader: ${key}: HTTP ${response.status} ${await response.text()}`);
-  return response;
+  const response = await mf.dispatchFetch(`http://${ACCESS_HOST}${objectPath(key)}`);
+  if (response.ok) return response;
+  const text = await response.text();
+  if (response.status === 404) return null;
+  throw new Error(`get ${key}: HTTP ${response.status} ${text}`);
 }
 
 /** Every key (and size) under a prefix. */
@@ -60,10 +112,8 @@ export async function listObjects(mf, prefix) {
   const keys = [];
   let cursor = "";
   do {
-    const response = await mf.dispatchFetch(`http://${READER_HOST}/list?prefix=${encodeURIComponent(prefix)}` +
-      `&cursor=${encodeURIComponent(cursor)}`);
-    if (!response.ok) throw new Error(`bucket reader: list ${prefix}: HTTP ${response.status}`);
-    const page = await response.json();
+    const page = await (await access(mf, `/list?prefix=${encodeURIComponent(prefix)}&cursor=${encodeURIComponent(cursor)}`,
+      {}, `list ${prefix}`)).json();
     keys.push(...page.keys);
     cursor = page.cursor;
   } while (cursor);

@@ -5,6 +5,7 @@
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import { backupSql, backupWorker, manifestOf, restoreInto, rows, runBackup } from "./helpers.mjs";
+import { localBucket, localD1 } from "../local/harness.mjs";
 
 const { mf, alerts } = backupWorker({
   bindings: { BACKUP_PAGE_ROWS: "40", BACKUP_QUERY_BUDGET: "6" },
@@ -12,12 +13,12 @@ const { mf, alerts } = backupWorker({
 after(() => mf.dispose());
 
 test("concurrent writes: no inserted row, no duplicate, every untouched row, each row as of its page read", async () => {
-  const core = await mf.getD1Database("DB_CORE");
+  const core = localD1(mf, "DB_CORE");
   await core.prepare("CREATE TABLE items (id INTEGER PRIMARY KEY, value TEXT)").run();
   await core.prepare("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 400) " +
     "INSERT INTO items SELECT i, 'value ' || i FROM n").run();
   const before = new Map((await rows(core, "items")).map((r) => [r.id, r.value]));
-  const bucket = await mf.getR2Bucket("BACKUPS");
+  const bucket = localBucket(mf);
   await bucket.put("__chaos.json", JSON.stringify({ mutate: true }));
   const time = Date.UTC(2026, 10, 27, 2, 15, 0);
   const { state } = await runBackup(mf, time);
@@ -27,7 +28,7 @@ test("concurrent writes: no inserted row, no duplicate, every untouched row, eac
 
   const log = JSON.parse(await (await bucket.get("__chaos_log.json")).text());
   const manifest = await manifestOf(mf, "core", time);
-  const target = await mf.getD1Database("RESTORE");
+  const target = localD1(mf, "RESTORE");
   await restoreInto(mf, "RESTORE", await backupSql(mf, "core", manifest)); // a duplicate id would fail here
   const exported = new Map((await rows(target, "items")).map((r) => [r.id, r.value]));
   assert.equal(manifest.tables.items.rows, exported.size);

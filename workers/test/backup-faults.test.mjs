@@ -11,7 +11,7 @@ import assert from "node:assert/strict";
 import {
   assertChecksums, backupSql, backupWorker, manifestOf, restoreInto, rows, runBackup, runId, runState,
 } from "./helpers.mjs";
-import { backupManifest } from "../local/harness.mjs";
+import { backupManifest, localBucket, localD1 } from "../local/harness.mjs";
 
 const { mf, alerts } = backupWorker({
   extraD1: Object.fromEntries(["1", "2", "4", "6", "STALLED", "DROPPED", ...Array.from({ length: 14 }, (_, i) => `CRASH_${i + 1}`)]
@@ -34,15 +34,15 @@ const CASES = Array.from({ length: 6 }, (_, i) => ({
 }));
 
 test(`injected faults (seed ${SEED}) never leave a backup that looks complete`, async () => {
-  const core = await mf.getD1Database("DB_CORE");
+  const core = localD1(mf, "DB_CORE");
   await core.prepare("CREATE TABLE items (id INTEGER PRIMARY KEY, value TEXT)").run();
   await core.prepare("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 300) " +
     "INSERT INTO items SELECT i, 'value ' || i FROM n").run();
-  const audit = await mf.getD1Database("DB_AUDIT_EU");
+  const audit = localD1(mf, "DB_AUDIT_EU");
   await audit.prepare("CREATE TABLE events (id INTEGER PRIMARY KEY, actor TEXT)").run();
   await audit.prepare("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 120) " +
     "INSERT INTO events SELECT i, 'actor ' || i FROM n").run();
-  const bucket = await mf.getR2Bucket("BACKUPS");
+  const bucket = localBucket(mf);
   let time = Date.UTC(2026, 10, 27, 2, 15, 0);
   let failures = 0;
 
@@ -94,13 +94,13 @@ test(`injected faults (seed ${SEED}) never leave a backup that looks complete`, 
   assert.ok(failures >= CASES.length / 2, `only ${failures} of ${CASES.length} cases hit a fault`);
   // And the last clean backup restores row for row.
   const manifest = await manifestOf(mf, "core", time - 3600e3);
-  const target = await mf.getD1Database("RESTORE");
+  const target = localD1(mf, "RESTORE");
   await restoreInto(mf, "RESTORE", await backupSql(mf, "core", manifest));
   assert.deepEqual(await rows(target, "items"), await rows(core, "items"));
 });
 
 async function seedNotes(table, count) {
-  const core = await mf.getD1Database("DB_CORE");
+  const core = localD1(mf, "DB_CORE");
   await core.prepare(`CREATE TABLE ${table} (id INTEGER PRIMARY KEY, body TEXT)`).run();
   await core.prepare(`WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ${count}) ` +
     `INSERT INTO ${table} SELECT i, 'note ' || i || ' ' || hex(randomblob(20)) FROM n`).run();
@@ -116,10 +116,10 @@ async function assertWhole(core, table, time, restoreBinding, queue) {
   const manifest = await manifestOf(mf, "core", time);
   assert.equal(manifest.tables[table].rows, (await core.prepare(`SELECT count(*) AS n FROM ${table}`).first()).n);
   await assertChecksums(mf, "core", manifest);
-  const bucket = await mf.getR2Bucket("BACKUPS");
+  const bucket = localBucket(mf);
   assert.deepEqual((await bucket.list({ prefix: `runs/${runId(time)}/` })).objects.map((o) => o.key), [],
     "no carried bytes left");
-  const target = await mf.getD1Database(restoreBinding);
+  const target = localD1(mf, restoreBinding);
   await restoreInto(mf, restoreBinding, await backupSql(mf, "core", manifest));
   assert.deepEqual(await rows(target, table), await rows(core, table));
   return state;
@@ -143,7 +143,7 @@ for (const [duplicates, table, day] of [["later", "notes_redelivered", 1], ["con
 
 test("an invocation still running when its lease ran out stops at its next write; the one that took over finishes", async () => {
   const core = await seedNotes("notes_stalled", 600);
-  const bucket = await mf.getR2Bucket("BACKUPS");
+  const bucket = localBucket(mf);
   // The first queue invocation stalls at its 4th operation; a copy of its message is delivered once its
   // lease has run out (the test's clock jumps past it) and takes over from the checkpoint; then the
   // stalled invocation goes on, and must stop at its next write.
@@ -165,7 +165,7 @@ test("an invocation still running when its lease ran out stops at its next write
 // reading the carried bytes, each page, writing the carry, writing the state.
 test("an invocation that dies at any of its operations is taken over from its checkpoint", async () => {
   const core = await seedNotes("notes_crashed", 600);
-  const bucket = await mf.getR2Bucket("BACKUPS");
+  const bucket = localBucket(mf);
   let time = Date.UTC(2026, 11, 3, 2, 15, 0);
   for (let crashAt = 1; crashAt <= 14; crashAt++) {
     const plan = { crashInvocation: 3, crashAt };
@@ -185,11 +185,11 @@ test("an invocation that dies at any of its operations is taken over from its ch
 for (const [trigger, when, day] of [["crashAfterCreate", "just after starting", 4], ["crashAfterComplete", "just after completing", 6]]) {
   test(`an invocation that dies ${when} a multipart upload loses no rows`, async () => {
     const table = `documents_${day}`;
-    const core = await mf.getD1Database("DB_CORE");
+    const core = localD1(mf, "DB_CORE");
     await core.prepare(`CREATE TABLE ${table} (id INTEGER PRIMARY KEY, body TEXT)`).run();
     await core.prepare("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000) " +
       `INSERT INTO ${table} SELECT i, i || ':' || hex(randomblob(1000)) FROM n`).run(); // 6 MB: one full part
-    const bucket = await mf.getR2Bucket("BACKUPS");
+    const bucket = localBucket(mf);
     await bucket.put("__chaos.json", JSON.stringify({ [trigger]: trigger === "crashAfterCreate" ? 2 : 1 }));
     const before = alerts.length;
     const time = Date.UTC(2026, 11, day, 2, 15, 0);
@@ -208,7 +208,7 @@ for (const [trigger, when, day] of [["crashAfterCreate", "just after starting", 
 // dropped; the run is left "running", and the next scheduled run removes what it left and alerts.
 test("a continuation that dies on every delivery is dropped after its retries; the next run cleans up and alerts", async () => {
   const core = await seedNotes("notes_dropped", 400);
-  const bucket = await mf.getR2Bucket("BACKUPS");
+  const bucket = localBucket(mf);
   await bucket.put("__chaos.json", JSON.stringify({ crashFrom: 2 }));
   await bucket.delete("__chaos_invocations");
   const before = alerts.length;

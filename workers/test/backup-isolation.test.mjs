@@ -2,17 +2,18 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { backupWorkers, fireCron, manifestOf, planLockRules, runBackup, runState } from "./helpers.mjs";
+import { localBucket, localD1 } from "../local/harness.mjs";
 
 const open = backupWorkers();
 const DAY = 24 * 3600e3;
 const T0 = Date.UTC(2026, 10, 27, 2, 15, 0);
 
 async function seed(mf) {
-  const core = await mf.getD1Database("DB_CORE");
+  const core = localD1(mf, "DB_CORE");
   await core.prepare("CREATE TABLE items (id INTEGER PRIMARY KEY, v TEXT)").run();
   await core.prepare("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 300) " +
     "INSERT INTO items SELECT i, 'v' || i FROM n").run();
-  const audit = await mf.getD1Database("DB_AUDIT_EU");
+  const audit = localD1(mf, "DB_AUDIT_EU");
   await audit.prepare("CREATE TABLE events (id INTEGER PRIMARY KEY, v TEXT)").run();
   await audit.prepare("INSERT INTO events VALUES (1, 'a')").run();
 }
@@ -36,7 +37,7 @@ test("under the plan's lock: daily runs, a failed one and its clean-up, nothing 
   assert.ok(rules.every((r) => r.prefix === "backups/"), JSON.stringify(rules));
   const { mf, alerts } = open({ bindings: { BACKUP_PAGE_ROWS: "40", BACKUP_QUERY_BUDGET: "8" } });
   await seed(mf);
-  const bucket = await mf.getR2Bucket("BACKUPS");
+  const bucket = localBucket(mf);
   for (let day = 0; day < 4; day++) {
     const time = T0 + day * DAY;
     if (day === 1) await bucket.put("__chaos.json", JSON.stringify({ failInvocation: 2, failAt: 2, target: "d1" }));
@@ -62,7 +63,7 @@ test("under the plan's lock: daily runs, a failed one and its clean-up, nothing 
 test("alert delivery: retried on 429 and 5xx, kept when it still fails, delivered by the next verification or run", async () => {
   const { mf, alerts, webhook } = open();
   await seed(mf);
-  const core = await mf.getD1Database("DB_CORE");
+  const core = localD1(mf, "DB_CORE");
   await core.prepare("CREATE VIRTUAL TABLE idx USING fts5(body, content='')").run();
   webhook.answers.push({ status: 429, retryAfter: 0 }, { status: 503 });
   await runBackup(mf, T0);
@@ -75,7 +76,7 @@ test("alert delivery: retried on 429 and 5xx, kept when it still fails, delivere
   await runBackup(mf, T0 + DAY);
   assert.equal(webhook.attempts - attempts, 4, "four attempts, then kept");
   assert.equal(alerts.length, 1, "nothing delivered yet");
-  const bucket = await mf.getR2Bucket("BACKUPS");
+  const bucket = localBucket(mf);
   assert.equal((await bucket.list({ prefix: "alerts/pending/" })).objects.length, 1, "kept for the next run");
 
   // The afternoon verification delivers what is pending (the webhook hangs once: the Worker's timeout ends it).
@@ -92,7 +93,7 @@ test("alert delivery: retried on 429 and 5xx, kept when it still fails, delivere
 test("one table that cannot be exported fails alone: its database says incomplete, the others are whole", async () => {
   const { mf, alerts } = open();
   await seed(mf);
-  const core = await mf.getD1Database("DB_CORE");
+  const core = localD1(mf, "DB_CORE");
   await core.prepare("CREATE VIRTUAL TABLE idx USING fts5(body, content='')").run();
   const { state } = await runBackup(mf, T0);
   assert.equal(state.status, "complete");

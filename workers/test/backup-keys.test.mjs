@@ -4,6 +4,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { backupSql, backupWorkers, manifestOf, restoreInto, runBackup } from "./helpers.mjs";
+import { localBucket, localD1 } from "../local/harness.mjs";
 
 const open = backupWorkers();
 // Small pages and budgets: every table below spans several pages and invocations.
@@ -14,7 +15,7 @@ const asText = async (db, sql) => (await db.prepare(sql).all()).results;
 
 test("negative, zero and 64-bit integer keys, WITHOUT ROWID composite keys, NOCASE text keys: each row once", async () => {
   const { mf, alerts } = open({ bindings: PAGED });
-  const core = await mf.getD1Database("DB_CORE");
+  const core = localD1(mf, "DB_CORE");
   await core.batch([
     "CREATE TABLE wide (id INTEGER PRIMARY KEY, v TEXT)",
     // Around 2^53 (9007199254740992) JavaScript numbers collapse neighbours: 2^53 + 1 reads as 2^53.
@@ -37,7 +38,7 @@ test("negative, zero and 64-bit integer keys, WITHOUT ROWID composite keys, NOCA
   const manifest = await manifestOf(mf, "core", T0);
   assert.equal(manifest.complete, true, JSON.stringify(manifest.failures));
   assert.deepEqual(Object.keys(manifest.tables).sort(), ["_cfg", "codes", "pairs", "wide", "xcfgx"]);
-  const target = await mf.getD1Database("RESTORE");
+  const target = localD1(mf, "RESTORE");
   await restoreInto(mf, "RESTORE", await backupSql(mf, "core", manifest)); // a duplicate key fails here
   for (const [table, order] of [["wide", "id"], ["pairs", "a, b"], ["codes", "code"], ["_cfg", "id"], ["xcfgx", "id"]]) {
     const sql = `SELECT CAST(${order.split(", ").join(" AS TEXT) || '/' || CAST(")} AS TEXT) AS k, * FROM ${table} ORDER BY ${order}`;
@@ -49,11 +50,11 @@ test("negative, zero and 64-bit integer keys, WITHOUT ROWID composite keys, NOCA
 
 test("rows rewritten with INSERT OR REPLACE during the run (new rowids) appear exactly once, by primary key", async () => {
   const { mf, alerts } = open({ bindings: PAGED });
-  const core = await mf.getD1Database("DB_CORE");
+  const core = localD1(mf, "DB_CORE");
   await core.prepare("CREATE TABLE accounts (code TEXT PRIMARY KEY, v TEXT)").run();
   await core.prepare("WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 399) " +
     "INSERT INTO accounts SELECT printf('k%04d', i), 'original' FROM n").run();
-  const bucket = await mf.getR2Bucket("BACKUPS");
+  const bucket = localBucket(mf);
   await bucket.put("__chaos.json", JSON.stringify({ mutate: "replace" }));
   const { state } = await runBackup(mf, T0);
   await bucket.delete("__chaos.json");
@@ -64,7 +65,7 @@ test("rows rewritten with INSERT OR REPLACE during the run (new rowids) appear e
   assert.ok(maxRowid > 400, "replaced rows got rowids above the count at the start");
   const manifest = await manifestOf(mf, "core", T0);
   assert.equal(manifest.complete, true, JSON.stringify(manifest.failures));
-  const target = await mf.getD1Database("RESTORE");
+  const target = localD1(mf, "RESTORE");
   await restoreInto(mf, "RESTORE", await backupSql(mf, "core", manifest)); // a row exported twice fails here
   const codes = (await asText(target, "SELECT code FROM accounts ORDER BY code")).map((r) => r.code);
   assert.equal(codes.length, 400, "each of the 400 rows, which existed for the whole run, exactly once");

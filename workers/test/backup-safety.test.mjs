@@ -12,6 +12,7 @@ import { createHash } from "node:crypto";
 import {
   assertChecksums, backupWorkers, deliverMessage, fireCron, manifestOf, readText, restoreInto, runBackup, runId, runState,
 } from "./helpers.mjs";
+import { localBucket, localD1 } from "../local/harness.mjs";
 
 const open = backupWorkers();
 const T0 = Date.UTC(2026, 10, 27, 2, 15, 0);
@@ -109,7 +110,7 @@ async function assertSameRows(target, source) {
 /** Load a backup as an operator loads its files, one object after the other, each in its own transaction: D1
  *  checks foreign keys at the end of each, so a child loaded before its parent fails here. */
 async function restoreByObject(mf, database, manifest, binding) {
-  const bucket = await mf.getR2Bucket("BACKUPS");
+  const bucket = localBucket(mf);
   for (const name of manifest.load) {
     const sql = await readText(bucket, `backups/${database}/${manifest.backupId}/${name}`);
     if (sql) await restoreInto(mf, binding, sql); // an empty table's object is empty
@@ -118,7 +119,7 @@ async function restoreByObject(mf, database, manifest, binding) {
 
 check("a backup loads object by object in its manifest's order, every row exact, across pages and invocations", async () => {
   const { mf, alerts } = open({ bindings: PAGED });
-  const core = await mf.getD1Database("DB_CORE");
+  const core = localD1(mf, "DB_CORE");
   await seedShop(core);
   const { state, queue } = await runBackup(mf, T0);
   assert.equal(state.status, "complete", state.error);
@@ -146,7 +147,7 @@ check("a backup loads object by object in its manifest's order, every row exact,
   assert.deepEqual(manifest.tables.customers.key, ["code"]);
   await assertChecksums(mf, "core", manifest);
 
-  const target = await mf.getD1Database("RESTORE");
+  const target = localD1(mf, "RESTORE");
   await restoreByObject(mf, "core", manifest, "RESTORE");
   await assertSameRows(target, core);
   // The other database has no tables: a complete, empty backup.
@@ -167,7 +168,7 @@ check("a backup loads object by object in its manifest's order, every row exact,
 
 check("a manifest that is not a whole backup says complete: false, and verification falls back to the last whole one", async () => {
   const { mf, alerts } = open();
-  const core = await mf.getD1Database("DB_CORE");
+  const core = localD1(mf, "DB_CORE");
   await core.batch([
     "CREATE TABLE items (id INTEGER PRIMARY KEY, body TEXT)",
     "INSERT INTO items VALUES (1, 'one'), (2, 'two'), (3, 'three')",
@@ -211,7 +212,7 @@ check("a manifest that is not a whole backup says complete: false, and verificat
   await core.prepare("CREATE VIRTUAL TABLE idx USING fts5(body, content='')").run();
   await runBackup(mf, T0 + 2 * DAY);
   assert.equal((await manifestOf(mf, "core", T0 + 2 * DAY)).complete, false);
-  const bucket = await mf.getR2Bucket("BACKUPS");
+  const bucket = localBucket(mf);
   await bucket.put(`backups/core/${runId(T0 + 3 * DAY)}/schema.1-00000000.sql`, "CREATE TABLE items (id INTEGER PRIMARY KEY);\n");
   const before = alerts.length;
   await fireCron(mf, VERIFY_CRON, T0 + 2 * DAY + 12 * HOUR);
@@ -221,7 +222,7 @@ check("a manifest that is not a whole backup says complete: false, and verificat
 
 /** The manifest as the Worker wrote it, and a way to replace it (the test writes past the bucket lock). */
 async function editManifest(mf, database, time, edit) {
-  const bucket = await mf.getR2Bucket("BACKUPS");
+  const bucket = localBucket(mf);
   const key = `backups/${database}/${runId(time)}/manifest.json`;
   const manifest = JSON.parse(await readText(bucket, key));
   edit(manifest);
@@ -235,14 +236,14 @@ const chunked = (bytes, size) => Array.from({ length: Math.ceil(bytes.length / s
 
 check("verification finds a missing, resized, corrupted or miscounted object, chunk by chunk", async () => {
   const { mf, alerts } = open();
-  const core = await mf.getD1Database("DB_CORE");
+  const core = localD1(mf, "DB_CORE");
   const tables = { corrupted: 12, corrupted_tail: 12, resized: 12, missing: 12, extra_chunk: 12, miscounted: 12,
     exact_chunks: 12, ragged_chunks: 2500 };
   await core.batch(Object.entries(tables).flatMap(([t, n]) => [`CREATE TABLE ${t} (id INTEGER PRIMARY KEY, v TEXT)`,
     `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ${n}) INSERT INTO ${t} SELECT i, '${t} ' || i FROM n`])
     .map((sql) => core.prepare(sql)));
   await runBackup(mf, T0);
-  const bucket = await mf.getR2Bucket("BACKUPS");
+  const bucket = localBucket(mf);
   const prefix = `backups/core/${runId(T0)}/`;
   const original = await manifestOf(mf, "core", T0);
   const objectOf = (t) => original.tables[t].object;
@@ -291,11 +292,11 @@ check("verification finds a missing, resized, corrupted or miscounted object, ch
 // in its export. Rows written during the run change the count, and are no alarm.
 check("a table one row short of its unchanged count is refused; a table written during the run is not", async () => {
   const { mf, alerts } = open();
-  const core = await mf.getD1Database("DB_CORE");
+  const core = localD1(mf, "DB_CORE");
   await core.prepare("CREATE TABLE items (id INTEGER PRIMARY KEY, value TEXT)").run();
   await core.prepare("WITH RECURSIVE n(i) AS (SELECT 2 UNION ALL SELECT i + 1 FROM n WHERE i < 41) " +
     "INSERT INTO items SELECT i, 'value ' || i FROM n").run();
-  const bucket = await mf.getR2Bucket("BACKUPS");
+  const bucket = localBucket(mf);
   for (const [time, mutate] of [[T0, "balanced"], [T0 + HOUR, true]]) {
     await bucket.put("__chaos.json", JSON.stringify({ mutate }));
     await bucket.delete("__chaos_log.json");
@@ -319,11 +320,11 @@ check("a table one row short of its unchanged count is refused; a table written 
 // written): the invocation that takes over keeps it, and reports what it says.
 check("a manifest written by an invocation that died is kept, and reported, by the one that takes over", async () => {
   const { mf, alerts } = open({ bindings: PAGED });
-  const core = await mf.getD1Database("DB_CORE");
+  const core = localD1(mf, "DB_CORE");
   await core.batch(["CREATE TABLE items (id INTEGER PRIMARY KEY, value TEXT)",
     "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 12) INSERT INTO items SELECT i, 'v' || i FROM n",
     "CREATE VIRTUAL TABLE idx USING fts5(body, content='')"].map((sql) => core.prepare(sql)));
-  const bucket = await mf.getR2Bucket("BACKUPS");
+  const bucket = localBucket(mf);
   await bucket.put("__chaos.json", JSON.stringify({ crashAfterManifest: 1 }));
   const { state } = await runBackup(mf, T0);
   await bucket.delete("__chaos.json");
@@ -348,11 +349,11 @@ check("a continuation runs once however its message comes, and an invocation is 
     ["crashed", {}, { crashInvocation: 3, crashAt: 3 }, 1]];
   const { mf, alerts } = open({ bindings: { ...PAGED, BACKUP_LEASE_SECONDS: "60" },
     extraD1: Object.fromEntries(runs.map((_, i) => [`RESTORE_${i}`, `restore-${i}`])) });
-  const core = await mf.getD1Database("DB_CORE");
+  const core = localD1(mf, "DB_CORE");
   await core.prepare("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)").run();
   await core.prepare("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 30) " +
     "INSERT INTO notes SELECT i, 'note ' || i FROM n").run();
-  const bucket = await mf.getR2Bucket("BACKUPS");
+  const bucket = localBucket(mf);
   let time = T0;
   for (const [i, [name, options, chaos, takeovers, comesBackAfter]] of runs.entries()) {
     if (chaos) await bucket.put("__chaos.json", JSON.stringify(chaos));
@@ -384,7 +385,7 @@ check("a continuation runs once however its message comes, and an invocation is 
       assert.deepEqual(written.sort(), [...Object.keys(manifest.objects), "manifest.json"]
         .map((k) => `backups/core/${runId(time)}/${k}`).sort(), name);
     }
-    const target = await mf.getD1Database(`RESTORE_${i}`);
+    const target = localD1(mf, `RESTORE_${i}`);
     await restoreByObject(mf, "core", manifest, `RESTORE_${i}`);
     assert.deepEqual(await target.prepare("SELECT * FROM notes ORDER BY id").all().then((r) => r.results),
       await core.prepare("SELECT * FROM notes ORDER BY id").all().then((r) => r.results), name);
@@ -396,11 +397,11 @@ check("a continuation runs once however its message comes, and an invocation is 
 
 check("a run that fails says so: no complete manifest, one alert naming what failed, and the next run is whole", async () => {
   const { mf, alerts } = open({ bindings: PAGED });
-  const core = await mf.getD1Database("DB_CORE");
+  const core = localD1(mf, "DB_CORE");
   await core.prepare("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)").run();
   await core.prepare("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 20) " +
     "INSERT INTO notes SELECT i, 'note ' || i FROM n").run();
-  const bucket = await mf.getR2Bucket("BACKUPS");
+  const bucket = localBucket(mf);
   const failing = async (time, plan) => {
     await bucket.put("__chaos.json", JSON.stringify({ ...plan, target: "r2" }));
     await bucket.delete("__chaos_invocations");
@@ -453,12 +454,12 @@ check("a run that fails says so: no complete manifest, one alert naming what fai
 // (D1 allows 1,000 per invocation, and one page of rows the Worker writes itself costs up to about 300).
 check("an invocation yields when its time is up or its query reserve is reached, and the run goes on", async () => {
   const { mf, alerts } = open({ bindings: { BACKUP_PAGE_ROWS: "1", BACKUP_QUERY_BUDGET: "600", BACKUP_INVOCATION_SECONDS: "10" } });
-  const core = await mf.getD1Database("DB_CORE");
+  const core = localD1(mf, "DB_CORE");
   const seed = (from, to) => core.prepare(`WITH RECURSIVE n(i) AS (SELECT ${from} UNION ALL SELECT i + 1 FROM n WHERE i < ${to}) ` +
     "INSERT INTO notes SELECT i, 'note ' || i FROM n").run();
   await core.prepare("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)").run();
   await seed(1, 40);
-  const bucket = await mf.getR2Bucket("BACKUPS");
+  const bucket = localBucket(mf);
   await bucket.put("__chaos.json", JSON.stringify({ msPerOperation: 1000 }));
   const slow = await runBackup(mf, T0);
   await bucket.delete("__chaos.json");

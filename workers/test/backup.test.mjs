@@ -8,12 +8,13 @@ import {
   assertChecksums, backupSql, backupWorkers, fireCron, manifestOf, restoreInto, rows, rowsOf, runBackup, runState,
   seedBulk, statements,
 } from "./helpers.mjs";
+import { localBucket, localD1 } from "../local/harness.mjs";
 
 const T0 = Date.UTC(2026, 10, 27, 2, 15, 0);
 const open = backupWorkers();
 
 async function seedSmall(mf) {
-  const core = await mf.getD1Database("DB_CORE");
+  const core = localD1(mf, "DB_CORE");
   for (const sql of [
     "CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT NOT NULL UNIQUE, name TEXT, avatar BLOB, score REAL)",
     "CREATE INDEX users_name ON users(name)",
@@ -25,7 +26,7 @@ async function seedSmall(mf) {
     avatar: (i + 1) % 5 === 0 ? new Uint8Array([0, (i + 1) % 256, 255]) : null, score: (i + 1) / 3,
   }));
   await seedBulk(core, '"order items"', 250, (i) => ({ user_id: i + 1, note: `line\n${i + 1}; DROP` }));
-  const audit = await mf.getD1Database("DB_AUDIT_EU");
+  const audit = localD1(mf, "DB_AUDIT_EU");
   await audit.prepare("CREATE TABLE events (id INTEGER PRIMARY KEY, at TEXT, actor TEXT)").run();
   await seedBulk(audit, "events", 40, (i) => ({ at: `2026-11-${10 + (i % 10)}`, actor: `actor-${i}` }));
 }
@@ -43,14 +44,14 @@ test("writes a manifest with row counts and a SHA-256 per chunk, for every bound
   assert.deepEqual(rowsOf(audit), { events: 40 });
   await assertChecksums(mf, "audit-eu", audit);
   // The restore target is bound as RESTORE, not DB_*, so it is not backed up.
-  const listed = await (await mf.getR2Bucket("BACKUPS")).list({ prefix: "backups/restore" });
+  const listed = await localBucket(mf).list({ prefix: "backups/restore" });
   assert.equal(listed.objects.length, 0);
   assert.deepEqual(alerts, []);
 
   // ... and the backup restores every row, byte for byte, into an empty database.
-  const target = await mf.getD1Database("RESTORE");
+  const target = localD1(mf, "RESTORE");
   await restoreInto(mf, "RESTORE", await backupSql(mf, "core", manifest));
-  const source = await mf.getD1Database("DB_CORE");
+  const source = localD1(mf, "DB_CORE");
   for (const table of ["users", '"order items"', "empty_table"]) {
     assert.deepEqual(await rows(target, table), await rows(source, table), `rows of ${table} differ`);
   }
@@ -65,7 +66,7 @@ test("writes a manifest with row counts and a SHA-256 per chunk, for every bound
 test("a database larger than one invocation: paged reads, multipart parts, continued through the queue", async () => {
   const { mf, alerts } = open({ bindings: { BACKUP_PAGE_ROWS: "100", BACKUP_QUERY_BUDGET: "12",
     BACKUP_PART_BYTES: String(5 * 1024 * 1024) } });
-  const core = await mf.getD1Database("DB_CORE");
+  const core = localD1(mf, "DB_CORE");
   await core.prepare("CREATE TABLE documents (id INTEGER PRIMARY KEY, title TEXT, body TEXT)").run();
   // 3,000 rows of about 4 KB (12 MB), generated inside D1 in one statement.
   await core.prepare("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000) " +
@@ -78,9 +79,9 @@ test("a database larger than one invocation: paged reads, multipart parts, conti
   const meta = manifest.objects[manifest.tables.documents.object];
   assert.ok(meta.chunks.length >= 3, `expected a multipart object, got ${meta.chunks.length} parts`);
   await assertChecksums(mf, "core", manifest);
-  const listed = await (await mf.getR2Bucket("BACKUPS")).list({ prefix: "runs/" });
+  const listed = await localBucket(mf).list({ prefix: "runs/" });
   assert.deepEqual(listed.objects.map((o) => o.key), [`runs/${manifest.backupId}.json`], "no carried bytes left");
-  const target = await mf.getD1Database("RESTORE");
+  const target = localD1(mf, "RESTORE");
   await restoreInto(mf, "RESTORE", await backupSql(mf, "core", manifest));
   assert.deepEqual(await rows(target, "documents"), await rows(core, "documents"));
   assert.deepEqual(alerts, []);
@@ -96,7 +97,7 @@ test("the afternoon verification alerts on a stale or corrupted backup", async (
   assert.equal(alerts.length, 1);
   assert.match(alerts[0].text, /core: the newest complete backup \(.*\) is 48\.0 h old/);
   // Same day, but one object was tampered with.
-  const bucket = await mf.getR2Bucket("BACKUPS");
+  const bucket = localBucket(mf);
   const audit = await manifestOf(mf, "audit-eu", T0);
   const key = `backups/audit-eu/${audit.backupId}/${audit.tables.events.object}`;
   const text = await (await bucket.get(key)).text();
@@ -109,7 +110,7 @@ test("the afternoon verification alerts on a stale or corrupted backup", async (
 
 test("rows that grow mid-table: a page too big for D1 is retried smaller; a row too big for one statement is written in pieces", async () => {
   const { mf, alerts } = open({ bindings: { BACKUP_PART_BYTES: String(5 * 1024 * 1024) } });
-  const core = await mf.getD1Database("DB_CORE");
+  const core = localD1(mf, "DB_CORE");
   await core.prepare("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT, data BLOB)").run();
   // 400 rows of about 60 bytes teach the Worker to ask for thousands of rows; then 30 rows of 80 KB follow
   // (under D1's 100 KB statement limit), which rendered together exceed its 2 MB strings.
@@ -131,7 +132,7 @@ test("rows that grow mid-table: a page too big for D1 is retried smaller; a row 
   const sql = await backupSql(mf, "core", manifest);
   const longest = Math.max(...statements(sql).map((s) => Buffer.byteLength(s)));
   assert.ok(longest < 100_000, `a statement of ${longest} bytes is over D1's 100 KB limit`);
-  const target = await mf.getD1Database("RESTORE");
+  const target = localD1(mf, "RESTORE");
   await restoreInto(mf, "RESTORE", sql);
   const summary = async (db) => (await db.prepare("SELECT id, typeof(body) AS tb, typeof(data) AS td, length(body) AS lb, " +
     "length(data) AS ld, body, data FROM notes ORDER BY id").all()).results;

@@ -331,15 +331,6 @@ async function deliver({ now, message, copies = 1 }, env) {
   return { outcomes: [await first, copy], sent };
 }
 
-/** Load a backup's statements into the D1 database bound as `binding`, in one batch (one transaction, so deferred
- *  foreign keys hold until the end). It runs here, inside workerd: from Node, every prepare() is a synchronous call
- *  through miniflare's proxy, and hundreds of them in a row failed under a loaded machine. */
-async function restore({ binding, statements }, env) {
-  const db = env[binding];
-  await db.batch(statements.map((statement) => db.prepare(statement)));
-  return { statements: statements.length };
-}
-
 /** Mutation testing: the mutant Stryker's command runner made active (helpers.mjs passes it as a binding)
  *  goes where the instrumented Worker's mutant switch reads it, before the Worker runs. No binding, no change. */
 function activateMutant(env) {
@@ -355,7 +346,6 @@ export default {
     if (request.method !== "POST" || url.pathname !== "/__drive") return new Response("unknown path", { status: 400 });
     const body = await request.json();
     try {
-      if (body.kind === "restore") return Response.json(await restore(body, env));
       return Response.json(body.kind === "scheduled" ? await fireCron(body, env) : await deliver(body, env));
     } finally {
       clock = null;

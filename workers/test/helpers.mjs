@@ -7,7 +7,7 @@ import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { Miniflare } from "miniflare";
-import { backupId, backupManifest, backupWorkerOptions, getObject, localRuntime } from "../local/harness.mjs";
+import { backupId, backupManifest, backupWorkerOptions, getObject, localBucket, localD1, localRuntime } from "../local/harness.mjs";
 import { DrivenQueue } from "./driven-queue.mjs";
 
 export const ALERT_URL = "https://hooks.slack.test/services/T000/B000/backups";
@@ -125,13 +125,13 @@ export function rowsOf(manifest) {
 }
 
 export async function manifestOf(mf, database, time) {
-  const object = await (await mf.getR2Bucket("BACKUPS")).get(`backups/${database}/${runId(time)}/manifest.json`);
+  const object = await localBucket(mf).get(`backups/${database}/${runId(time)}/manifest.json`);
   return object ? JSON.parse(await object.text()) : null;
 }
 
 /** Check every object of a backup against its manifest: size and SHA-256 per chunk. */
 export async function assertChecksums(mf, database, manifest) {
-  const bucket = await mf.getR2Bucket("BACKUPS");
+  const bucket = localBucket(mf);
   for (const [name, meta] of Object.entries(manifest.objects)) {
     const object = await bucket.get(`backups/${database}/${manifest.backupId}/${name}`);
     assert.ok(object, `${name} is missing`);
@@ -147,7 +147,7 @@ export async function assertChecksums(mf, database, manifest) {
 /** The backup as one SQL script, in the manifest's load order: tables, rows, then counters, indexes,
  *  views and triggers. */
 export async function backupSql(mf, database, manifest) {
-  const bucket = await mf.getR2Bucket("BACKUPS");
+  const bucket = localBucket(mf);
   const prefix = `backups/${database}/${manifest.backupId}`;
   const parts = [];
   for (const name of manifest.load) parts.push(await readText(bucket, `${prefix}/${name}`));
@@ -176,9 +176,10 @@ export function statements(sql) {
 }
 
 /** Load a backup script into the D1 database bound as `binding`, in one batch (one transaction, so deferred foreign
- *  keys hold until the end), inside workerd (chaos-entry.mjs restore): a failing statement fails the call. */
+ *  keys hold until the end): a failing statement fails the call. */
 export async function restoreInto(mf, binding, sql) {
-  await drive(mf, { kind: "restore", binding, statements: statements(sql) });
+  const db = localD1(mf, binding);
+  await db.batch(statements(sql).map((statement) => db.prepare(statement)));
 }
 
 export async function rows(db, table, order = "id") {

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { Miniflare } from "miniflare";
-import { backupManifest, backupWorkerOptions, localRuntime, monitorManifest, monitorWorkerOptions } from "../local/harness.mjs";
+import { backupManifest, backupWorkerOptions, localD1, localRuntime, monitorManifest, monitorWorkerOptions, withDataAccess } from "../local/harness.mjs";
 import { planLockRules, runBackup, runId, seedBulk } from "./helpers.mjs";
 import { SLACK, STACK, TARGETS, monitor } from "./monitor-helpers.mjs";
 
@@ -78,9 +78,9 @@ test("a report the monitor refuses or cannot take never fails the backup: report
 
 test("the public fetch handler has no path that writes backup reports", async () => {
   // The production module as deployed (workers/monitor/index.js), not the test entry.
-  const mf = new Miniflare({ ...monitorWorkerOptions({
+  const mf = new Miniflare(withDataAccess({ workers: [monitorWorkerOptions({
     scriptPath: fileURLToPath(new URL("../monitor/index.js", import.meta.url)), targets: TARGETS,
-    stack: { ...STACK, reportDatabases: ["core"] } }), cf: false });
+    stack: { ...STACK, reportDatabases: ["core"] } })], cf: false }));
   try {
     const paths = ["/", "/index.html", "/status.json", "/budget.json", "/record", "/BackupReports/record",
       "/backup-reports", "/backup_reports", "/rpc", `/${monitorManifest.backupReportsEntrypoint}`, "/__drive"];
@@ -95,7 +95,7 @@ test("the public fetch handler has no path that writes backup reports", async ()
       }
     }
     assert.ok([...answered].every((s) => s === 404 || s === 503), `statuses: ${[...answered]}`);
-    const db = await mf.getD1Database("MONITOR_DB");
+    const db = localD1(mf, "MONITOR_DB");
     assert.equal((await db.prepare("SELECT count(*) AS n FROM backup_reports").first()).n, 0);
   } finally {
     await mf.dispose();
@@ -130,19 +130,18 @@ test("a backup run reports to the monitor over the service binding, and the morn
         return new Response("ok");
       },
     });
-    const runtime = localRuntime(backupOptions);
-    const mf = new Miniflare({ ...runtime, workers: [...runtime.workers, monitorOptions] });
+    const mf = new Miniflare(localRuntime([backupOptions, monitorOptions]));
     try {
-      const core = await mf.getD1Database("DB_CORE");
+      const core = localD1(mf, "DB_CORE");
       await core.prepare("CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT)").run();
       await seedBulk(core, "users", 300, (i) => ({ email: `user${i}@example.com` }));
-      const audit = await mf.getD1Database("DB_AUDIT_EU");
+      const audit = localD1(mf, "DB_AUDIT_EU");
       await audit.prepare("CREATE TABLE events (id INTEGER PRIMARY KEY, actor TEXT)").run();
       const T0 = Date.UTC(2026, 10, 27, 2, 15, 0);
       const { state } = await runBackup(mf, T0);
       assert.equal(state.status, "complete");
 
-      const monitorDb = await mf.getD1Database(monitorManifest.databaseBinding, "monitor");
+      const monitorDb = localD1(mf, monitorManifest.databaseBinding, "monitor");
       const rows = (await monitorDb.prepare("SELECT * FROM backup_reports ORDER BY database").all()).results;
       const sizes = { core: (await core.prepare("SELECT 1").run()).meta.size_after,
         "audit-eu": (await audit.prepare("SELECT 1").run()).meta.size_after };

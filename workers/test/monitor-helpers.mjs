@@ -7,7 +7,7 @@ import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { Miniflare } from "miniflare";
 import { parse } from "yaml";
-import { backupManifest, monitorManifest, monitorWorkerOptions } from "../local/harness.mjs";
+import { backupManifest, localD1, localRuntime, monitorManifest, monitorWorkerOptions } from "../local/harness.mjs";
 
 export const SLACK = "https://hooks.slack.test/services/T000/B000/monitor";
 export const EMAIL = "https://email.test/emails";
@@ -83,9 +83,7 @@ export function monitor({ stack = {}, settings = {}, d1Databases = {}, bindings 
     serviceBindings: { [backupManifest.monitorBinding]: { name: "monitor",
       entrypoint: monitorManifest.backupReportsEntrypoint } },
   };
-  const mf = new Miniflare(backupCaller
-    ? { workers: [options, caller], unsafeTriggerHandlers: true, cf: false }
-    : { ...options, unsafeTriggerHandlers: true, cf: false });
+  const mf = new Miniflare(localRuntime(backupCaller ? [options, caller] : options));
   let clock = START;
   const api = {
     mf, sent, scripts,
@@ -114,7 +112,7 @@ export function monitor({ stack = {}, settings = {}, d1Databases = {}, bindings 
       const body = path.endsWith(".json") ? await response.json() : await response.text();
       return { status: response.status, body, rowsRead: Number(response.headers.get("x-d1-rows-read")) };
     },
-    db: () => mf.getD1Database("MONITOR_DB"),
+    db: () => localD1(mf, "MONITOR_DB"),
     /** POST a body to the caller Worker (backup-caller.mjs). */
     async call(body) {
       const response = await (await mf.getWorker("caller")).fetch("http://caller.local/", { method: "POST",

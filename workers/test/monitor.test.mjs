@@ -3,6 +3,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { MINUTE, START, TARGETS, monitor, seedProbes } from "./monitor-helpers.mjs";
+import { localBucket, localD1 } from "../local/harness.mjs";
 
 const API = "api.parsify.test";
 const PD = "events.pagerduty.test";
@@ -320,11 +321,11 @@ test("reports: the morning report at 09:00, the evening summary at 19:00 and the
 async (m) => {
   // The backup Worker's end of a run, through its own reportToMonitor: core complete, billing with a table
   // that failed, audit-eu never reported.
-  const core = await m.mf.getD1Database("DB_CORE", "caller");
+  const core = localD1(m.mf, "DB_CORE", "caller");
   await core.prepare("CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT)").run();
   await core.prepare("INSERT INTO users (name) VALUES ('ada'), ('grace')").run();
   const id = "2026-11-02T02-15-00-000Z";
-  const bucket = await m.mf.getR2Bucket("BACKUPS", "caller");
+  const bucket = localBucket(m.mf);
   await bucket.put(`backups/core/${id}/manifest.json`, JSON.stringify({ complete: true }));
   await bucket.put(`backups/billing/${id}/manifest.json`, JSON.stringify({ complete: false }));
   const state = { id, status: "complete", databases: [

@@ -1,0 +1,57 @@
+// The local runtime's D1 databases and R2 bucket over HTTP, for the drill driver and the Worker tests (never
+// deployed). Why: miniflare's Node-side proxies (getD1Database, getR2Bucket) make some calls synchronous: every
+// D1 prepare() and bind(), and the first call on every object R2 returns. A synchronous call blocks Node on
+// an Atomics handle, then reads a message port; on a starved machine the message was not there yet and
+// miniflare failed an assertion (`message?.id === id`); during backup invocations of a few seconds workerd
+// also closed the proxy connection ("fetch failed: other side closed"). A plain dispatchFetch is asynchronous.
+//   GET /object/<key>               -> the object's bytes (404 if missing)
+//   PUT /object/<key>               -> stores the request body
+//   DELETE /object/<key>            -> deletes it
+//   GET /list?prefix=...&cursor=... -> {keys: [{key, size}], cursor}
+//   POST /d1 {worker, binding, mode, statements: [{sql, params, column}]}
+//        -> what D1 answers: run, all, first, raw on the one statement, or batch on them all; an error is
+//           HTTP 500 with D1's message. D1_BINDINGS maps "<worker>/<binding>" to this Worker's own binding.
+import { decodeValues, encodeValues } from "./d1-values.js";
+
+async function d1(request, env) {
+  const { worker, binding, mode, statements } = await request.json();
+  const db = env[JSON.parse(env.D1_BINDINGS)[`${worker ?? env.DEFAULT_WORKER}/${binding}`]];
+  if (!db) return new Response(`no D1 database bound as ${binding} on ${worker ?? env.DEFAULT_WORKER}`, { status: 400 });
+  try {
+    const prepared = statements.map(({ sql, params }) => db.prepare(sql).bind(...decodeValues(params)));
+    if (mode === "batch") return Response.json(encodeValues(await db.batch(prepared)));
+    const [statement] = prepared;
+    const answer = mode === "first" ? await statement.first(statements[0].column) : await statement[mode]();
+    return Response.json(encodeValues(answer));
+  } catch (error) {
+    return new Response(String(error?.message ?? error), { status: 500 });
+  }
+}
+
+export default {
+  async fetch(request, env) {
+    const url = new URL(request.url);
+    if (url.pathname === "/d1" && request.method === "POST") return d1(request, env);
+    if (url.pathname.startsWith("/object/")) {
+      const key = decodeURIComponent(url.pathname.slice("/object/".length));
+      if (request.method === "PUT") {
+        await env.BACKUPS.put(key, await request.arrayBuffer());
+        return new Response("stored");
+      }
+      if (request.method === "DELETE") {
+        await env.BACKUPS.delete(key);
+        return new Response("deleted");
+      }
+      const object = await env.BACKUPS.get(key);
+      return object ? new Response(object.body, { headers: { "content-length": String(object.size) } })
+        : new Response("not found", { status: 404 });
+    }
+    if (url.pathname === "/list") {
+      const page = await env.BACKUPS.list({ prefix: url.searchParams.get("prefix") ?? "",
+        cursor: url.searchParams.get("cursor") || undefined });
+      return Response.json({ keys: page.objects.map((o) => ({ key: o.key, size: o.size })),
+        cursor: page.truncated ? page.cursor : null });
+    }
+    return new Response("unknown path", { status: 400 });
+  },
+};
