@@ -32,10 +32,11 @@ META = PolicyMeta(
 def dns_name(name: str) -> str:
     """A hostname as DNS and a URL parser compare it: without case (RFC 4343) or the root's final dot, an
     international name in its xn-- form. This is WHATWG URL's domain to ASCII: the UTS 46 mapping (not
-    transitional, so "straße" stays xn--strae-oqa where Python's own IDNA 2003 codec makes it "strasse"), then
-    Punycode for each label that is not ASCII. Like a URL parser, and unlike strict IDNA 2008, it keeps emoji."""
+    transitional, so "straße" stays xn--strae-oqa where Python's own IDNA 2003 codec makes it "strasse"; UTS 46
+    dropped transitional processing in Unicode 15.1, and idna 3.20 ignores the argument), then Punycode for each
+    label that is not ASCII. Like a URL parser, and unlike strict IDNA 2008, it keeps emoji."""
     try:
-        mapped = idna.uts46_remap(name, std3_rules=False, transitional=False)
+        mapped = idna.uts46_remap(name, std3_rules=False)
     except idna.IDNAError:  # a code point UTS 46 disallows: no URL parser accepts it, compared as written
         mapped = name.lower()
     return ".".join(label if label.isascii() else "xn--" + label.encode("punycode").decode()
