@@ -210,20 +210,14 @@ def test_an_unrecorded_invoke_names_its_arguments_in_a_stable_order(tmp_path: Pa
                                     '"m": "m", "yy": "y", "zone": "z"}; record it from the real API')
 
 
-def test_a_program_that_swallows_an_unrecorded_invoke_still_gets_the_error(tmp_path: Path) -> None:
+# The SDK re-raises the first failed call when the program ends, whatever the program made of it: the message says
+# which answer to record, not the program's own wording.
+@pytest.mark.parametrize("handler", ["pass  # carries on without the answer",
+                                     "raise RuntimeError('zone lookup failed') from exc"],
+                         ids=["swallowed", "turned-into-its-own-error"])
+def test_a_program_that_catches_an_unrecorded_invoke_still_gets_its_error(tmp_path: Path, handler: str) -> None:
     main = ("import pulumi\ntry:\n    pulumi.runtime.invoke('test:index/getThing:getThing', {'zone': 'z'})\n"
-            "except Exception:\n    pass  # carries on without the answer\n")
-    folder = program(tmp_path, main)
-    status, message = run_cli("plan", "--stack", "case", "--program", str(folder))
-    assert (status, message) == (2, f"{folder}/fixtures/invokes.json: no recorded invoke for "
-                                    'test:index/getThing:getThing with args {"zone": "z"}; record it from the real API')
-
-
-def test_a_program_that_turns_an_unrecorded_invoke_into_its_own_error_still_names_the_invoke(tmp_path: Path) -> None:
-    # The SDK re-raises the first failed call when the program ends, whatever the program made of it: the message
-    # says which answer to record, not the program's own wording.
-    main = ("import pulumi\ntry:\n    pulumi.runtime.invoke('test:index/getThing:getThing', {'zone': 'z'})\n"
-            "except Exception as exc:\n    raise RuntimeError('zone lookup failed') from exc\n")
+            f"except Exception as exc:\n    {handler}\n")
     folder = program(tmp_path, main)
     status, message = run_cli("plan", "--stack", "case", "--program", str(folder))
     assert (status, message) == (2, f"{folder}/fixtures/invokes.json: no recorded invoke for "
