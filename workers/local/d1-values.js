@@ -1,20 +1,14 @@
-// D1 values as JSON, both ways (data-access.js and harness.mjs): a BLOB (bytes) is {"$bytes": [...]}; everything
-// else D1 takes or gives (null, numbers, text, and the result objects) is JSON already.
+// Bound D1 parameters as JSON (harness.mjs writes them, data-access.js reads them): bytes are {"$bytes": [...]}.
+// localD1's bind() takes only what D1 binds (null, numbers, text, booleans, bytes), so no plain object, and no
+// user value, is ever read as bytes. Results need nothing: D1 gives a BLOB back as an Array of numbers.
 const BYTES = "$bytes";
 
-export function encodeValues(value) {
-  if (value instanceof ArrayBuffer) return { [BYTES]: [...new Uint8Array(value)] };
-  if (ArrayBuffer.isView(value)) return { [BYTES]: [...new Uint8Array(value.buffer, value.byteOffset, value.byteLength)] };
-  if (Array.isArray(value)) return value.map(encodeValues);
-  if (value && typeof value === "object") return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, encodeValues(v)]));
-  return value;
+export function encodeParams(params) {
+  return params.map((value) => (value instanceof ArrayBuffer ? { [BYTES]: [...new Uint8Array(value)] }
+    : ArrayBuffer.isView(value) ? { [BYTES]: [...new Uint8Array(value.buffer, value.byteOffset, value.byteLength)] }
+      : value));
 }
 
-export function decodeValues(value) {
-  if (Array.isArray(value)) return value.map(decodeValues);
-  if (value && typeof value === "object") {
-    if (Array.isArray(value[BYTES]) && Object.keys(value).length === 1) return new Uint8Array(value[BYTES]);
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, decodeValues(v)]));
-  }
-  return value;
+export function decodeParams(params) {
+  return params.map((value) => (value !== null && typeof value === "object" ? new Uint8Array(value[BYTES]) : value));
 }

@@ -8,21 +8,25 @@
 //   PUT /object/<key>               -> stores the request body
 //   DELETE /object/<key>            -> deletes it
 //   GET /list?prefix=...&cursor=... -> {keys: [{key, size}], cursor}
-//   POST /d1 {worker, binding, mode, statements: [{sql, params, column}]}
-//        -> what D1 answers: run, all, first, raw on the one statement, or batch on them all; an error is
-//           HTTP 500 with D1's message. D1_BINDINGS maps "<worker>/<binding>" to this Worker's own binding.
-import { decodeValues, encodeValues } from "./d1-values.js";
+//   POST /d1 {worker, binding, mode, statements: [{sql, params, column, options}]}
+//        -> what D1 answers: run, all, first, raw on the one statement, batch on them all, or exec; an error
+//           is HTTP 500 with D1's message. D1_BINDINGS maps "<worker>/<binding>" to this Worker's own binding.
+import { decodeParams } from "./d1-values.js";
+
+const MODES = new Set(["run", "all", "first", "raw", "batch", "exec"]);
 
 async function d1(request, env) {
   const { worker, binding, mode, statements } = await request.json();
   const db = env[JSON.parse(env.D1_BINDINGS)[`${worker ?? env.DEFAULT_WORKER}/${binding}`]];
   if (!db) return new Response(`no D1 database bound as ${binding} on ${worker ?? env.DEFAULT_WORKER}`, { status: 400 });
+  if (!MODES.has(mode)) return new Response(`unknown mode ${mode}`, { status: 400 });
   try {
-    const prepared = statements.map(({ sql, params }) => db.prepare(sql).bind(...decodeValues(params)));
-    if (mode === "batch") return Response.json(encodeValues(await db.batch(prepared)));
-    const [statement] = prepared;
-    const answer = mode === "first" ? await statement.first(statements[0].column) : await statement[mode]();
-    return Response.json(encodeValues(answer));
+    if (mode === "exec") return Response.json(await db.exec(statements[0].sql));
+    const prepared = statements.map(({ sql, params }) => db.prepare(sql).bind(...decodeParams(params)));
+    if (mode === "batch") return Response.json(await db.batch(prepared));
+    const [{ column, options }] = statements;
+    return Response.json(mode === "first" ? await prepared[0].first(column)
+      : mode === "raw" ? await prepared[0].raw(options) : await prepared[0][mode]());
   } catch (error) {
     return new Response(String(error?.message ?? error), { status: 500 });
   }

@@ -2,7 +2,7 @@
 // miniflare) without miniflare's synchronous D1 and R2 proxies: see data-access.js for why.
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { decodeValues, encodeValues } from "./d1-values.js";
+import { encodeParams } from "./d1-values.js";
 
 const ACCESS_HOST = "data-access.local";
 
@@ -53,46 +53,77 @@ export function withDataAccess(options) {
   return { ...options, workers: [...options.workers, {
     name: "data-access", modules: true, compatibilityDate: "2026-04-01",
     scriptPath: fileURLToPath(new URL("./data-access.js", import.meta.url)),
+    modulesRoot: fileURLToPath(new URL(".", import.meta.url)), // module names without "..", from any directory
     modulesRules: [{ type: "ESModule", include: ["**/*.js"] }],
     r2Buckets: { BACKUPS: "BACKUPS" }, d1Databases, routes: [`${ACCESS_HOST}/*`],
     bindings: { D1_BINDINGS: JSON.stringify(routes), DEFAULT_WORKER: options.workers[0].name },
   }] };
 }
 
-/** A request to the data-access Worker; a failure is an Error with D1's message (HTTP 500) or the status. */
+/** A request to the data-access Worker. A failure is an Error: D1's own message (HTTP 500), or what failed. */
 async function access(mf, path, init, what) {
   const response = await mf.dispatchFetch(`http://${ACCESS_HOST}${path}`, init);
   if (response.ok) return response;
   const text = await response.text();
-  throw new Error(`${what}: ${response.status === 500 ? text : `HTTP ${response.status} ${text}`}`);
+  throw new Error(response.status === 500 && path === "/d1" ? text : `${what}: HTTP ${response.status} ${text}`);
+}
+
+/** What D1 binds; anything else is refused at bind(), with D1's message (a JSON body would turn undefined into
+ *  NULL silently, or fail on a BigInt). */
+function bindable(value) {
+  if (value === null || ["number", "string", "boolean"].includes(typeof value) || value instanceof ArrayBuffer
+      || ArrayBuffer.isView(value)) return value;
+  throw new Error(`D1_TYPE_ERROR: Type '${typeof value}' not supported for value '${value}'`);
 }
 
 /** A D1 database of the local runtime, as `mf.getD1Database(binding, worker)` gives it (prepare, bind, run,
- *  all, first, raw, batch), reached over HTTP: see data-access.js for why. */
+ *  all, first, raw, batch, exec), reached over HTTP: see data-access.js for why. */
 export function localD1(mf, binding, worker) {
-  const query = async (mode, statements) => decodeValues(await (await access(mf, "/d1", { method: "POST",
-    body: JSON.stringify({ worker, binding, mode, statements: encodeValues(statements) }) }, `D1 ${binding}`)).json());
-  const statement = (sql, params = []) => ({
-    sql, params,
-    bind: (...values) => statement(sql, values),
-    run: () => query("run", [{ sql, params }]),
-    all: () => query("all", [{ sql, params }]),
-    raw: () => query("raw", [{ sql, params }]),
-    first: (column) => query("first", [{ sql, params, column }]),
-  });
+  const query = async (mode, statements) => (await access(mf, "/d1", { method: "POST",
+    body: JSON.stringify({ worker, binding, mode, statements }) }, `D1 ${binding}`)).json();
+  const statement = (sql, params = []) => {
+    const one = (mode, extra = {}) => query(mode, [{ sql, params: encodeParams(params), ...extra }]);
+    return {
+      sql, params,
+      bind: (...values) => statement(sql, values.map(bindable)),
+      run: () => one("run"),
+      all: () => one("all"),
+      raw: (options) => one("raw", { options }),
+      first: (column) => one("first", { column }),
+    };
+  };
   return {
     prepare: (sql) => statement(sql),
-    batch: (statements) => query("batch", statements.map(({ sql, params }) => ({ sql, params }))),
+    batch: (statements) => query("batch", statements.map(({ sql, params }) => ({ sql, params: encodeParams(params) }))),
+    exec: (sql) => query("exec", [{ sql }]),
   };
 }
 
-/** The backup bucket of the local runtime (get, put, delete, list), reached over HTTP: see data-access.js. */
+/** The backup bucket of the local runtime (get, put, delete, list by prefix), reached over HTTP: see
+ *  data-access.js. What it does not do (options, several keys at once) is refused, never ignored. */
 export function localBucket(mf) {
+  const only = (name, extra) => {
+    if (extra !== undefined) throw new Error(`localBucket.${name}: only the key (and a value) are supported`);
+  };
   return {
-    get: (key) => getObject(mf, key),
-    put: async (key, value) => { await (await access(mf, objectPath(key), { method: "PUT", body: value }, `put ${key}`)).text(); },
-    delete: async (key) => { await (await access(mf, objectPath(key), { method: "DELETE" }, `delete ${key}`)).text(); },
-    list: async ({ prefix = "" } = {}) => ({ objects: await listObjects(mf, prefix) }),
+    async get(key, options) {
+      only("get", options);
+      const response = await getObject(mf, key);
+      return response && { key, size: Number(response.headers.get("content-length")), body: response.body,
+        text: () => response.text(), json: () => response.json(), arrayBuffer: () => response.arrayBuffer() };
+    },
+    async put(key, value, options) {
+      only("put", options);
+      await (await access(mf, objectPath(key), { method: "PUT", body: value }, `put ${key}`)).text();
+    },
+    async delete(key) {
+      if (typeof key !== "string") throw new Error("localBucket.delete: one key (a string) at a time");
+      await (await access(mf, objectPath(key), { method: "DELETE" }, `delete ${key}`)).text();
+    },
+    async list({ prefix = "", ...rest } = {}) {
+      only("list", Object.keys(rest).length ? rest : undefined);
+      return { objects: await listObjects(mf, prefix), truncated: false, delimitedPrefixes: [] };
+    },
   };
 }
 
