@@ -171,6 +171,28 @@ def test_sql_is_streamed_in_blocks_that_end_on_whole_statements(tmp_path: Path,
     assert connection.execute("SELECT count(*), min(v) FROM t").fetchone() == (200, "a;\nb;\n")
 
 
+def test_a_block_never_waits_for_more_than_the_next_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Every read here ends just after a ';\n' inside a value: the cut goes back to the last whole statement, so a
+    # block holds at most one read and the statement it ended in, and memory stays bounded on a 1 GB object.
+    first = "INSERT INTO t VALUES ('" + "y" * 40 + "');\n"  # 67 bytes: each later read ends 61 bytes into a statement
+    statement = "INSERT INTO t VALUES ('" + "x" * 35 + ";\n');\n"  # 64 bytes; the value's ';\n' ends at byte 60
+    path = tmp_path / "t.sql"
+    path.write_text(first + statement * 300)
+    monkeypatch.setattr(restore_module, "BLOCK_BYTES", 64)
+    blocks = list(restore_module.sql_blocks(path))
+    assert "".join(blocks) == path.read_text() and all(sqlite3.complete_statement(block) for block in blocks)
+    assert max(len(block) for block in blocks) <= 2 * 64 and len(blocks) >= 300
+
+
+def test_a_statement_longer_than_a_read_is_one_block(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A read that holds no ';\n' at all waits for the next one.
+    statements = [f"INSERT INTO t VALUES ({i}, '{'z' * 300}');\n" for i in range(3)]
+    path = tmp_path / "t.sql"
+    path.write_text("".join(statements))
+    monkeypatch.setattr(restore_module, "BLOCK_BYTES", 64)
+    assert list(restore_module.sql_blocks(path)) == statements
+
+
 def test_statements_too_long_for_d1_are_counted() -> None:
     short = "INSERT INTO t VALUES (1, 'x');\n"
     long = "INSERT INTO t VALUES (2, '" + "é" * 60_000 + "');\n"  # 120 KB of UTF-8 in 60,000 characters

@@ -8,11 +8,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import sqlite3
+import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from parsify_infra import restore as restore_module
 from parsify_infra.restore import (
     BACKUP_ID,
     DATABASE_NAME,
@@ -311,8 +316,80 @@ def test_statements_too_long_for_d1_are_counted_per_object(tmp_path: Path) -> No
 
 @pytest.mark.parametrize("size, too_long", [(100_000, {}), (100_001, {"tables/0000.1-cron.sql": 1})])
 def test_the_statement_limit_on_both_sides(tmp_path: Path, size: int, too_long: dict[str, int]) -> None:
-    # The statement's text up to its terminating ";": exactly 100,000 bytes is allowed, one more is not.
+    # The statement's text up to its terminating ";": exactly 100,000 bytes is allowed, one more is not. It follows
+    # another statement of the same block, which must not count towards it.
     head, tail = "INSERT INTO items VALUES (1, '", "')"
     statement = head + "x" * (size - len(head) - len(tail)) + tail
-    _layout(tmp_path, "core", NEWER, rows=statement + ";\n")
+    tables = {"items": {"object": "tables/0000.1-cron.sql", "rows": 2, "sourceRows": 2, "sourceRowsAtEnd": 2}}
+    _layout(tmp_path, "core", NEWER, rows=f"INSERT INTO items VALUES (0, 'before');\n{statement};\n", tables=tables)
     assert restore(tmp_path, "core").as_dict()["statementsTooLongForD1"] == too_long
+
+
+def test_the_report_times_the_restore_it_made(tmp_path: Path) -> None:
+    # The seconds a DBA records are the restore's own: never more than the time around the call.
+    _layout(tmp_path, "core", NEWER)
+    before = time.perf_counter()
+    seconds = restore(tmp_path, "core").seconds
+    assert 0 <= seconds <= time.perf_counter() - before
+
+
+def test_what_a_killed_restore_left_is_replaced(tmp_path: Path) -> None:
+    # A restore killed mid-way (out of memory, a closed terminal) leaves its .partial files: the next one starts over.
+    _layout(tmp_path / "mirror", "core", NEWER)
+    out, sqlite = tmp_path / "core.sql", tmp_path / "core.sqlite"
+    (tmp_path / "core.sql.partial").write_text("INSERT INTO items VALUES (99, 'half a statem")
+    stale = sqlite3.connect(tmp_path / "core.sqlite.partial")
+    stale.execute("CREATE TABLE items (id INTEGER PRIMARY KEY, v TEXT)")  # loading again would say "already exists"
+    stale.close()
+    report = restore(tmp_path / "mirror", "core", output=out, into_sqlite=sqlite)
+    assert report.tables == {"items": 1}
+    assert out.read_text() == "CREATE TABLE items (id INTEGER PRIMARY KEY, v TEXT);\nINSERT INTO items VALUES (1, 'core');\n"
+    assert sqlite3.connect(sqlite).execute("SELECT * FROM items").fetchall() == [(1, "core")]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["core.sql", "core.sqlite", "mirror"]
+
+
+@pytest.mark.parametrize("unwritable", ["sqlite", "output"])
+def test_a_target_that_cannot_be_written_is_named_in_one_line(tmp_path: Path, unwritable: str) -> None:
+    # /proc accepts no new files, even from root. The other target is not left half-made.
+    _layout(tmp_path, "core", NEWER)
+    paths = {"sqlite": tmp_path / "core.sqlite", "output": tmp_path / "core.sql", unwritable: Path("/proc/core.x")}
+    status, text = run_cli("restore", "--source", str(tmp_path), "--database", "core",
+                           "--into-sqlite", str(paths["sqlite"]), "--output", str(paths["output"]))
+    assert (status, text.split(" (")[0]) == (2, "/proc/core.x: cannot be written")
+    assert "\n" not in text.strip()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["backups"]
+
+
+def test_the_sql_file_is_utf8_whatever_the_locale(tmp_path: Path) -> None:
+    # A rescue shell or a minimal container often runs in the C locale, whose encoding is ASCII; D1 takes UTF-8.
+    rows = "INSERT INTO items VALUES (1, 'Zoë paid 5 €');\n"
+    _layout(tmp_path, "core", NEWER, rows=rows)
+    env = {**os.environ, "LC_ALL": "C", "LANG": "C", "PYTHONUTF8": "0", "PYTHONCOERCECLOCALE": "0",
+           "PYTHONIOENCODING": "utf-8"}
+    done = subprocess.run(["parsify-infra", "restore", "--source", str(tmp_path), "--database", "core", "--output",
+                           str(tmp_path / "core.sql")], capture_output=True, text=True, env=env, check=False)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "core.sql").read_bytes().decode("utf-8").endswith(rows)
+
+
+def test_a_table_without_an_object_does_not_end_the_count_check(tmp_path: Path) -> None:
+    # An external-content FTS table has no object and no rows of its own (workers/backup/index.js: object null,
+    # external true); the tables after it are still counted.
+    schema = ("CREATE VIRTUAL TABLE docs USING fts5(body, content='items', content_rowid='id');\n"
+              "CREATE TABLE items (id INTEGER PRIMARY KEY, v TEXT);\n")
+    tables = {"docs": {"object": None, "rows": 0, "sourceRows": 0, "sourceRowsAtEnd": 0, "external": True},
+              "items": {"object": "tables/0000.1-cron.sql", "rows": 2, "sourceRows": 2, "sourceRowsAtEnd": 3}}
+    _layout(tmp_path, "core", NEWER, schema=schema, tables=tables)
+    status, text = _restore(tmp_path, tmp_path / "o.sql", "--database", "core")
+    assert (status, text) == (1, "restore refused: table items: 1 rows in the backup, the manifest says 2\n")
+
+
+@pytest.mark.parametrize("block_bytes", [restore_module.BLOCK_BYTES, 64], ids=["one block", "a block a statement"])
+def test_long_statements_are_counted_across_blocks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                   block_bytes: int) -> None:
+    # A table's object is read in blocks (restore.sql_blocks): its count is the sum over them.
+    monkeypatch.setattr(restore_module, "BLOCK_BYTES", block_bytes)
+    rows = "".join(f"INSERT INTO items VALUES ({i}, '{'x' * 100_001}');\n" for i in (1, 2, 3))
+    tables = {"items": {"object": "tables/0000.1-cron.sql", "rows": 3, "sourceRows": 3, "sourceRowsAtEnd": 3}}
+    _layout(tmp_path, "core", NEWER, rows=rows, tables=tables)
+    assert restore(tmp_path, "core").as_dict()["statementsTooLongForD1"] == {"tables/0000.1-cron.sql": 3}

@@ -210,7 +210,7 @@ def long_statements(block: str) -> int:
 
 
 def load_and_count(backup: Backup, database: str, output: Path | None) -> dict[str, int]:
-    """Load the backup into `database` (a new file, or ":memory:"), writing the SQL to `output` on the way,
+    """Load the backup into `database` (an empty file, or ":memory:"), writing the SQL to `output` on the way,
     then check foreign keys and each table's row count against the manifest. One pass serves the check and
     the restore. Returns, per object, the statements too long for D1."""
     connection = sqlite3.connect(database, isolation_level=None)
@@ -235,7 +235,7 @@ def load_and_count(backup: Backup, database: str, output: Path | None) -> dict[s
             raise RestoreRefused(f"table {violation[0]}: {row} references a missing row of {violation[2]}; the "
                                  "backup breaks a foreign key")
         for table, record in backup.manifest["tables"].items():
-            if record.get("external") or record.get("object") is None:
+            if record.get("object") is None:  # an external-content FTS table: its rows are another table's
                 continue
             quoted = '"' + table.replace('"', '""') + '"'
             (count,) = connection.execute(f"SELECT count(*) FROM {quoted}").fetchone()
@@ -267,34 +267,39 @@ class RestoreReport:
                 "statementsTooLongForD1": self.too_long_for_d1}
 
 
+def _partial(target: Path) -> Path:
+    """Where a result is built: beside its final name, renamed to it only when complete."""
+    return target.with_name(target.name + ".partial")
+
+
 def restore(source: Path, database: str, on_date: str | None = None, backup_id: str | None = None,
             output: Path | None = None, into_sqlite: Path | None = None) -> RestoreReport:
     started = time.perf_counter()
     # Where the results go is checked before anything is read: verifying a large backup takes minutes.
     if into_sqlite is not None and into_sqlite.exists():
         raise InputError(f"{into_sqlite}: already exists; restore into a new database file")
-    for target in (output, into_sqlite):
-        if target is not None and not target.parent.is_dir():
+    targets = [target for target in (into_sqlite, output) if target is not None]
+    for target in targets:
+        if not target.parent.is_dir():
             raise InputError(f"{target}: its folder {target.parent} does not exist")
-    backup = find_backup(source, database, on_date, backup_id)
-    verify_objects(backup)
-    # Build beside the targets and rename at the end: never a half-restored database or SQL file under its name.
-    partial_db = into_sqlite.with_name(into_sqlite.name + ".partial") if into_sqlite else None
-    partial_sql = output.with_name(output.name + ".partial") if output else None
-    for partial in (partial_db, partial_sql):
-        if partial:
-            partial.unlink(missing_ok=True)
+    # Never a half-restored database or SQL file under its name.
     try:
-        too_long = load_and_count(backup, str(partial_db) if partial_db else ":memory:", partial_sql)
+        for target in targets:
+            try:
+                _partial(target).unlink(missing_ok=True)  # left by a restore that was killed
+                _partial(target).touch()
+            except OSError as exc:
+                raise InputError(f"{target}: cannot be written ({exc.strerror or exc})") from None
+        backup = find_backup(source, database, on_date, backup_id)
+        verify_objects(backup)
+        too_long = load_and_count(backup, str(_partial(into_sqlite)) if into_sqlite else ":memory:",
+                                  _partial(output) if output else None)
     except BaseException:
-        for partial in (partial_db, partial_sql):
-            if partial:
-                partial.unlink(missing_ok=True)
+        for target in targets:
+            _partial(target).unlink(missing_ok=True)
         raise
-    if partial_db and into_sqlite:
-        partial_db.rename(into_sqlite)
-    if partial_sql and output:
-        partial_sql.rename(output)
+    for target in targets:
+        _partial(target).rename(target)
     return RestoreReport(database, backup.backup_id,
                          {name: record["rows"] for name, record in backup.manifest["tables"].items()},
                          str(output) if output else None, str(into_sqlite) if into_sqlite else None,
