@@ -343,7 +343,8 @@ def test_what_a_killed_restore_left_is_replaced(tmp_path: Path) -> None:
     stale.close()
     report = restore(tmp_path / "mirror", "core", output=out, into_sqlite=sqlite)
     assert report.tables == {"items": 1}
-    assert out.read_text() == "CREATE TABLE items (id INTEGER PRIMARY KEY, v TEXT);\nINSERT INTO items VALUES (1, 'core');\n"
+    assert out.read_text() == ("CREATE TABLE items (id INTEGER PRIMARY KEY, v TEXT);\n"
+                               "INSERT INTO items VALUES (1, 'core');\n")
     assert sqlite3.connect(sqlite).execute("SELECT * FROM items").fetchall() == [(1, "core")]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["core.sql", "core.sqlite", "mirror"]
 
