@@ -394,3 +394,50 @@ def test_long_statements_are_counted_across_blocks(tmp_path: Path, monkeypatch: 
     tables = {"items": {"object": "tables/0000.1-cron.sql", "rows": 3, "sourceRows": 3, "sourceRowsAtEnd": 3}}
     _layout(tmp_path, "core", NEWER, rows=rows, tables=tables)
     assert restore(tmp_path, "core").as_dict()["statementsTooLongForD1"] == {"tables/0000.1-cron.sql": 3}
+
+
+def _chunked(text: str, chunk_bytes: int) -> dict[str, Any]:
+    """An object's manifest entry with a SHA-256 per chunk of `chunk_bytes` (the Worker's chunks)."""
+    data = text.encode()
+    return {"bytes": len(data), "chunkBytes": chunk_bytes, "chunks": [
+        hashlib.sha256(data[start:start + chunk_bytes]).hexdigest() for start in range(0, len(data), chunk_bytes)]}
+
+
+@pytest.mark.parametrize("tamper, expected", [
+    (None, None), (lambda t: t.replace("'b'", "'B'"),
+                        "tables/0000.1-cron.sql: chunk 2 does not match its SHA-256 in the manifest")])
+def test_each_chunk_is_checked_against_its_own_hash(tmp_path: Path, tamper: Any, expected: str | None) -> None:
+    # The manifest has a SHA-256 per chunk of chunkBytes (workers/backup/index.js): an intact object of several
+    # chunks verifies, and a change in its second chunk is named there.
+    schema = "CREATE TABLE items (id INTEGER PRIMARY KEY, v TEXT);\n"
+    rows = "INSERT INTO items VALUES (1, 'a');\nINSERT INTO items VALUES (2, 'b');\n"
+    tables = {"items": {"object": "tables/0000.1-cron.sql", "rows": 2, "sourceRows": 2, "sourceRowsAtEnd": 2}}
+    objects = {"schema.1-cron.sql": _chunked(schema, 16), "tables/0000.1-cron.sql": _chunked(rows, 36)}
+    folder = _layout(tmp_path, "core", NEWER, rows=rows, tables=tables, objects=objects)
+    if tamper:
+        (folder / "tables/0000.1-cron.sql").write_text(tamper(rows))
+    status, text = _restore(tmp_path, tmp_path / "o.sql", "--database", "core")
+    if expected is None:
+        assert status == 0 and (tmp_path / "o.sql").read_text() == schema + rows, text
+    else:
+        assert (status, text) == (1, f"restore refused: {folder}/{expected}\n")
+
+
+def test_an_object_that_ends_inside_a_statement_is_refused(tmp_path: Path) -> None:
+    # Its hashes match (the object was written so), but its last statement never ends: the load says so.
+    rows = "INSERT INTO items VALUES (1, 'a');\nINSERT INTO items VALUES (2, 'unfinish"
+    folder = _layout(tmp_path, "core", NEWER, rows=rows)
+    status, text = _restore(tmp_path, tmp_path / "o.sql", "--database", "core")
+    assert (status, text) == (1, "restore refused: tables/0000.1-cron.sql: ends inside a statement; the backup is "
+                                 "refused\n"), folder
+
+
+@pytest.mark.parametrize("rows, problem", [
+    ("INSERT INTO nope VALUES (1);\n", "no such table: nope"),
+    ("INSERT INTO items VALUES (1, X'0\n1');\n", "unrecognized token: \"X'0 1'\""),  # SQLite quotes across lines
+])
+def test_sql_that_does_not_load_is_refused_in_one_line_naming_its_object(tmp_path: Path, rows: str,
+                                                                          problem: str) -> None:
+    _layout(tmp_path, "core", NEWER, rows=rows)
+    status, text = _restore(tmp_path, tmp_path / "o.sql", "--database", "core")
+    assert (status, text) == (1, f"restore refused: tables/0000.1-cron.sql: does not load: {problem}\n")

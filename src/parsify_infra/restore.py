@@ -209,6 +209,11 @@ def long_statements(block: str) -> int:
     return count
 
 
+def _one_line(exc: Exception) -> str:
+    """SQLite quotes the text it stopped at, new lines and all: a refusal is one line."""
+    return " ".join(str(exc).split())
+
+
 def load_and_count(backup: Backup, database: str, output: Path | None) -> dict[str, int]:
     """Load the backup into `database` (an empty file, or ":memory:"), writing the SQL to `output` on the way,
     then check foreign keys and each table's row count against the manifest. One pass serves the check and
@@ -221,12 +226,17 @@ def load_and_count(backup: Backup, database: str, output: Path | None) -> dict[s
         connection.execute("PRAGMA synchronous = OFF")
         too_long: dict[str, int] = {}
         for name in backup.manifest["load"]:
-            for block in sql_blocks(backup.directory / name):
-                connection.executescript(f"BEGIN;\n{block}\nCOMMIT;")
-                if sink:
-                    sink.write(block)
-                if count := long_statements(block):
-                    too_long[name] = too_long.get(name, 0) + count
+            try:
+                for block in sql_blocks(backup.directory / name):
+                    if not sqlite3.complete_statement(block):  # only the last block can be: the object is cut short
+                        raise RestoreRefused(f"{name}: ends inside a statement; the backup is refused")
+                    connection.executescript(f"BEGIN;\n{block}\nCOMMIT;")
+                    if sink:
+                        sink.write(block)
+                    if count := long_statements(block):
+                        too_long[name] = too_long.get(name, 0) + count
+            except (sqlite3.Error, UnicodeDecodeError) as exc:
+                raise RestoreRefused(f"{name}: does not load: {_one_line(exc)}") from None
         # D1 enforces foreign keys; the SQL defers them to the end of its load (D1's import guidance). Loaded
         # here in blocks with them off, the same check is made once at the end.
         if violation := connection.execute("PRAGMA foreign_key_check").fetchone():
@@ -242,8 +252,8 @@ def load_and_count(backup: Backup, database: str, output: Path | None) -> dict[s
             if count != record["rows"]:
                 raise RestoreRefused(f"table {table}: {count} rows in the backup, the manifest says {record['rows']}")
         return too_long
-    except (sqlite3.Error, UnicodeDecodeError) as exc:
-        raise RestoreRefused(f"the backup's SQL does not load: {exc}") from None
+    except sqlite3.Error as exc:
+        raise RestoreRefused(f"the backup's SQL does not load: {_one_line(exc)}") from None
     finally:
         connection.close()
         if sink:
