@@ -6,6 +6,7 @@ import json
 import os
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -181,6 +182,15 @@ def test_the_command_exits_2_without_a_traceback(program: Path) -> None:
     assert result.stdout == ""
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
     assert "Pulumi.prod.yaml: key parsify:backups.retentionDays" in result.stderr
+
+
+def test_ctrl_c_ends_the_command_in_one_line_with_status_130(tmp_path: Path) -> None:
+    # Ctrl-C (KeyboardInterrupt) during any command: what a shell reports for SIGINT, without a traceback.
+    interrupted = ("import sys\nfrom parsify_infra import cli\n"
+                   "def run(argv):\n    raise KeyboardInterrupt\n"
+                   "cli.run = run\ncli.main(['restore'])\n")
+    result = subprocess.run([sys.executable, "-c", interrupted], capture_output=True, text=True, check=False)
+    assert (result.returncode, result.stdout, result.stderr) == (130, "", "parsify-infra: interrupted\n")
 
 
 @pytest.mark.parametrize("argv, expected", [

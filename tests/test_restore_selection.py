@@ -428,16 +428,40 @@ def test_an_object_that_ends_inside_a_statement_is_refused(tmp_path: Path) -> No
     rows = "INSERT INTO items VALUES (1, 'a');\nINSERT INTO items VALUES (2, 'unfinish"
     folder = _layout(tmp_path, "core", NEWER, rows=rows)
     status, text = _restore(tmp_path, tmp_path / "o.sql", "--database", "core")
-    assert (status, text) == (1, "restore refused: tables/0000.1-cron.sql: ends inside a statement; the backup is "
-                                 "refused\n"), folder
+    assert (status, text) == (1, f"restore refused: {folder}/tables/0000.1-cron.sql: ends inside a statement; the "
+                                 "backup is refused\n")
 
 
 @pytest.mark.parametrize("rows, problem", [
     ("INSERT INTO nope VALUES (1);\n", "no such table: nope"),
     ("INSERT INTO items VALUES (1, X'0\n1');\n", "unrecognized token: \"X'0 1'\""),  # SQLite quotes across lines
+    # SQLite quotes the row's data it stopped at: at most 120 characters of it reach a terminal or a CI log
+    ("INSERT INTO items VALUES (1 '" + "note " * 2000 + "');\n", ('near "\'' + "note " * 30)[:120] + "…"),
 ])
 def test_sql_that_does_not_load_is_refused_in_one_line_naming_its_object(tmp_path: Path, rows: str,
                                                                           problem: str) -> None:
-    _layout(tmp_path, "core", NEWER, rows=rows)
+    folder = _layout(tmp_path, "core", NEWER, rows=rows)
     status, text = _restore(tmp_path, tmp_path / "o.sql", "--database", "core")
-    assert (status, text) == (1, f"restore refused: tables/0000.1-cron.sql: does not load: {problem}\n")
+    assert (status, text) == (1, f"restore refused: {folder}/tables/0000.1-cron.sql: does not load: {problem}\n")
+
+
+@pytest.mark.parametrize("output", ["folder", "/dev/null"])
+def test_an_output_that_is_not_a_regular_file_is_never_replaced(tmp_path: Path, output: str) -> None:
+    # The SQL file is built beside its name and renamed over it: never over a folder or a device.
+    _layout(tmp_path, "core", NEWER)
+    target = tmp_path if output == "folder" else Path(output)
+    status, text = _restore(tmp_path, target, "--database", "core")
+    assert (status, text) == (2, f"{target}: not a regular file; --output writes a new SQL file or replaces one")
+    assert target.is_dir() if output == "folder" else target.is_char_device()
+    assert not Path(f"{target}.partial").exists()
+
+
+def test_a_refusal_in_the_c_locale_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    # The C locale's ASCII cannot write "Grüße": the console script escapes it instead of failing on it.
+    _layout(tmp_path, "core", NEWER, rows="INSERT INTO items VALUES (2 'Grüße');\n")
+    env = {**os.environ, "LC_ALL": "C", "LANG": "C", "PYTHONUTF8": "0", "PYTHONCOERCECLOCALE": "0"}
+    env.pop("PYTHONIOENCODING", None)
+    done = subprocess.run(["parsify-infra", "restore", "--source", str(tmp_path), "--database", "core", "--output",
+                           str(tmp_path / "o.sql")], capture_output=True, env=env, check=False)
+    assert done.returncode == 1, done.stderr
+    assert done.stdout.endswith(b": does not load: near \"'Gr\\xfc\\xdfe'\": syntax error\n"), done.stdout

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import io
 import json
 import os
 import re
@@ -316,10 +317,19 @@ def run(argv: list[str]) -> tuple[int, str]:
     return _plan(args)
 
 
+EXIT_INTERRUPTED = 130  # as a shell reports a command ended by Ctrl-C (128 + SIGINT)
+
+
 def main(argv: list[str] | None = None) -> None:
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper):  # the C locale's ASCII cannot write a name like "Grüße": escape it
+            stream.reconfigure(errors="backslashreplace")
     try:
         status, text = run(sys.argv[1:] if argv is None else argv)
         sys.stdout.write(scrub(text))
+    except KeyboardInterrupt:
+        sys.stderr.write("parsify-infra: interrupted\n")
+        status = EXIT_INTERRUPTED
     except InputError as exc:
         sys.stderr.write(scrub(f"parsify-infra: error: {exc}\n"))
         status = EXIT_BAD_INPUT

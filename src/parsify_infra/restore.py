@@ -8,6 +8,7 @@ count matches too; a backup without a manifest is refused.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
 import time
@@ -209,9 +210,13 @@ def long_statements(block: str) -> int:
     return count
 
 
+ERROR_CHARACTERS = 120  # SQLite quotes the text it stopped at: a row's data, which may be long or confidential
+
+
 def _one_line(exc: Exception) -> str:
-    """SQLite quotes the text it stopped at, new lines and all: a refusal is one line."""
-    return " ".join(str(exc).split())
+    """SQLite's message as one line (it quotes text across new lines), cut short after ERROR_CHARACTERS."""
+    text = " ".join(str(exc).split())
+    return text if len(text) <= ERROR_CHARACTERS else text[:ERROR_CHARACTERS] + "…"
 
 
 def load_and_count(backup: Backup, database: str, output: Path | None) -> dict[str, int]:
@@ -229,14 +234,15 @@ def load_and_count(backup: Backup, database: str, output: Path | None) -> dict[s
             try:
                 for block in sql_blocks(backup.directory / name):
                     if not sqlite3.complete_statement(block):  # only the last block can be: the object is cut short
-                        raise RestoreRefused(f"{name}: ends inside a statement; the backup is refused")
+                        raise RestoreRefused(f"{backup.directory / name}: ends inside a statement; the backup is "
+                                             "refused")
                     connection.executescript(f"BEGIN;\n{block}\nCOMMIT;")
                     if sink:
                         sink.write(block)
                     if count := long_statements(block):
                         too_long[name] = too_long.get(name, 0) + count
             except (sqlite3.Error, UnicodeDecodeError) as exc:
-                raise RestoreRefused(f"{name}: does not load: {_one_line(exc)}") from None
+                raise RestoreRefused(f"{backup.directory / name}: does not load: {_one_line(exc)}") from None
         # D1 enforces foreign keys; the SQL defers them to the end of its load (D1's import guidance). Loaded
         # here in blocks with them off, the same check is made once at the end.
         if violation := connection.execute("PRAGMA foreign_key_check").fetchone():
@@ -288,6 +294,8 @@ def restore(source: Path, database: str, on_date: str | None = None, backup_id: 
     # Where the results go is checked before anything is read: verifying a large backup takes minutes.
     if into_sqlite is not None and into_sqlite.exists():
         raise InputError(f"{into_sqlite}: already exists; restore into a new database file")
+    if output is not None and output.exists() and not output.is_file():  # a folder, /dev/null: never renamed over
+        raise InputError(f"{output}: not a regular file; --output writes a new SQL file or replaces one")
     targets = [target for target in (into_sqlite, output) if target is not None]
     for target in targets:
         if not target.parent.is_dir():
@@ -306,7 +314,8 @@ def restore(source: Path, database: str, on_date: str | None = None, backup_id: 
                                   _partial(output) if output else None)
     except BaseException:
         for target in targets:
-            _partial(target).unlink(missing_ok=True)
+            with contextlib.suppress(OSError):  # the error being raised says what went wrong, not this clean-up
+                _partial(target).unlink()
         raise
     for target in targets:
         _partial(target).rename(target)
