@@ -77,7 +77,8 @@ function bindable(value) {
 }
 
 /** A D1 database of the local runtime, as `mf.getD1Database(binding, worker)` gives it (prepare, bind, run,
- *  all, first, raw, batch, exec), reached over HTTP: see data-access.js for why. */
+ *  all, first, raw, batch, exec), reached over HTTP: see data-access.js for why. `worker` is the Worker's `name`
+ *  in the Miniflare options (every Worker there needs one); without it, the first Worker's binding. */
 export function localD1(mf, binding, worker) {
   const query = async (mode, statements) => (await access(mf, "/d1", { method: "POST",
     body: JSON.stringify({ worker, binding, mode, statements }) }, `D1 ${binding}`)).json();
@@ -99,8 +100,9 @@ export function localD1(mf, binding, worker) {
   };
 }
 
-/** The backup bucket of the local runtime (get, put, delete, list by prefix), reached over HTTP: see
- *  data-access.js. What it does not do (options, several keys at once) is refused, never ignored. */
+/** The backup bucket of the local runtime (the R2 bucket id "BACKUPS", which every Worker here binds; get, put,
+ *  delete, list by prefix), reached over HTTP: see data-access.js. What it does not do (options, several keys at
+ *  once) is refused, never ignored. */
 export function localBucket(mf) {
   const only = (name, extra) => {
     if (extra !== undefined) throw new Error(`localBucket.${name}: only the key (and a value) are supported`);
