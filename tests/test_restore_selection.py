@@ -471,3 +471,19 @@ def test_a_refusal_in_the_c_locale_is_one_line_and_exit_1(tmp_path: Path) -> Non
                            str(tmp_path / "o.sql")], capture_output=True, env=env, check=False)
     assert done.returncode == 1, done.stderr
     assert done.stdout.endswith(b": does not load: near \"'Gr\\xfc\\xdfe'\": syntax error\n"), done.stdout
+
+
+def test_a_table_whose_name_holds_a_double_quote_is_counted(tmp_path: Path) -> None:
+    # SQLite quotes an identifier with "" for each " in it (sqlite.org/lang_keywords.html); the Worker exports any name.
+    schema = 'CREATE TABLE "say ""hi""" (id INTEGER PRIMARY KEY);\n'
+    tables = {'say "hi"': {"object": "tables/0000.1-cron.sql", "rows": 2, "sourceRows": 2, "sourceRowsAtEnd": 2}}
+    _layout(tmp_path, "core", NEWER, schema=schema, rows='INSERT INTO "say ""hi""" VALUES (1), (2);\n', tables=tables)
+    assert restore(tmp_path, "core").tables == {'say "hi"': 2}
+
+
+def test_a_table_the_manifest_lists_but_the_sql_never_creates_is_refused(tmp_path: Path) -> None:
+    tables = {"items": {"object": "tables/0000.1-cron.sql", "rows": 1, "sourceRows": 1, "sourceRowsAtEnd": 1},
+              "ghosts": {"object": "tables/0000.1-cron.sql", "rows": 0, "sourceRows": 0, "sourceRowsAtEnd": 0}}
+    _layout(tmp_path, "core", NEWER, tables=tables)
+    status, text = _restore(tmp_path, tmp_path / "o.sql", "--database", "core")
+    assert (status, text) == (1, "restore refused: the backup's SQL does not load: no such table: ghosts\n")
