@@ -366,14 +366,17 @@ def test_a_target_that_cannot_be_written_is_named_in_one_line(tmp_path: Path, un
 
 def test_the_sql_file_is_utf8_whatever_the_locale(tmp_path: Path) -> None:
     # A rescue shell or a minimal container often runs in the C locale, whose encoding is ASCII; D1 takes UTF-8.
+    # The same restore here (a UTF-8 locale) and in the C locale writes the same bytes.
     rows = "INSERT INTO items VALUES (1, 'Zoë paid 5 €');\n"
     _layout(tmp_path, "core", NEWER, rows=rows)
+    restore(tmp_path, "core", output=tmp_path / "here.sql")
     env = {**os.environ, "LC_ALL": "C", "LANG": "C", "PYTHONUTF8": "0", "PYTHONCOERCECLOCALE": "0",
            "PYTHONIOENCODING": "utf-8"}
     done = subprocess.run(["parsify-infra", "restore", "--source", str(tmp_path), "--database", "core", "--output",
-                           str(tmp_path / "core.sql")], capture_output=True, text=True, env=env, check=False)
+                           str(tmp_path / "c-locale.sql")], capture_output=True, text=True, env=env, check=False)
     assert done.returncode == 0, done.stderr
-    assert (tmp_path / "core.sql").read_bytes().decode("utf-8").endswith(rows)
+    assert (tmp_path / "c-locale.sql").read_bytes() == (tmp_path / "here.sql").read_bytes()
+    assert (tmp_path / "here.sql").read_bytes().decode("utf-8").endswith(rows)
 
 
 def test_a_table_without_an_object_does_not_end_the_count_check(tmp_path: Path) -> None:
