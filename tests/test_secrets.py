@@ -111,13 +111,19 @@ raise RuntimeError("upstream refused " + json.dumps({"auth": {"token": value}})
 """
 
 
-def _run_leaky(tmp_path: Path, debug: str | None) -> tuple[subprocess.CompletedProcess[str], str]:
+def _leaky_program(tmp_path: Path) -> tuple[Path, str]:
+    """A program that prints, writes to stderr, logs and fails with its secret; and the secret's placeholder."""
     program = tmp_path / "program"
     program.mkdir()
     shutil.copy(REPO / "tests" / "fixtures" / "generic" / "Pulumi.yaml", program)
     (program / "Pulumi.case.yaml").write_text(f"config:\n  policy-fixture:token:\n    secure: {CIPHERTEXT}\n")
     (program / "__main__.py").write_text(LEAKY_MAIN)
     (placeholder,) = load_stack_files(program, "case").secret_placeholders
+    return program, placeholder
+
+
+def _run_leaky(tmp_path: Path, debug: str | None) -> tuple[subprocess.CompletedProcess[str], str]:
+    program, placeholder = _leaky_program(tmp_path)
     env = {k: v for k, v in os.environ.items() if k != "PARSIFY_INFRA_DEBUG"}
     result = subprocess.run([sys.executable, "-m", "parsify_infra", "plan", "--stack", "case", "--program",
                              str(program)], capture_output=True, text=True, cwd=REPO, check=False,
@@ -134,6 +140,17 @@ def test_what_a_program_prints_logs_or_fails_with_masks_its_secrets(tmp_path: Pa
                          'refused {"auth": {"token": "[secret]"}} retry with [secret]'
                          ).replace("<program>", str(tmp_path / "program"))
     assert result.returncode == 2 and placeholder[:12] not in result.stderr and result.stdout == ""
+
+
+def test_a_program_run_in_this_process_writes_to_stderr_masked(tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    # As the Python suite runs a plan, in this process: the program's own stdout and stderr reach stderr, masked.
+    program, placeholder = _leaky_program(tmp_path)
+    status, _ = run_cli("plan", "--stack", "case", "--program", str(program))
+    err = capsys.readouterr().err
+    assert [line for line in err.splitlines() if line.startswith(("connecting with", "stderr has"))] == [
+        "connecting with [secret]", "stderr has [secret]"]
+    assert status == 2 and placeholder[:12] not in err
 
 
 @pytest.mark.parametrize(("debug", "traceback"), [("1", True), ("true", True), ("0", False), ("", False)])
