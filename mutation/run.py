@@ -465,7 +465,9 @@ def run(args: argparse.Namespace) -> int:
         names = [f"*__mutmut_*{args.sample}"] if args.sample else list(args.mutants or [])
         minutes = quick_then_full(args.max_children, names, equivalent) / 60
     scope = [*(args.only or IN_SCOPE), *([f"sample: mutants numbered *{args.sample}"] if args.sample else []),
-             *([f"re-check of {len(args.mutants)} mutants"] if args.mutants else [])]
+             *([f"re-check of the mutants matching {len(args.mutants)} "
+               f"{'name or glob' if len(args.mutants) == 1 else 'names or globs'} (Checked: every verdict it holds)"]
+             if args.mutants else [])]
     results = merge(collect(), scope, minutes, sampled=bool(args.sample or args.mutants))
     dump_status(results)
     RESULTS.write_text(report(results, equivalent), encoding="utf-8")
