@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import resource
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -222,3 +223,25 @@ def test_a_program_that_catches_an_unrecorded_invoke_still_gets_its_error(tmp_pa
     status, message = run_cli("plan", "--stack", "case", "--program", str(folder))
     assert (status, message) == (2, f"{folder}/fixtures/invokes.json: no recorded invoke for "
                                     'test:index/getThing:getThing with args {"zone": "z"}; record it from the real API')
+
+
+def test_a_program_that_exits_inside_an_apply_is_one_line(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    # The exit ends a task of the SDK's: asyncio would report it with a traceback of its own before the error.
+    main = "import pulumi, sys\npulumi.export('v', pulumi.Output.from_input(1).apply(lambda _: sys.exit(3)))\n"
+    folder = program(tmp_path, main)
+    status, message = run_cli("plan", "--stack", "case", "--program", str(folder))
+    assert (status, message) == (2, f"{folder}/__main__.py: the program exited (status 3) before it finished; no plan "
+                                    "was made")
+    assert [r.getMessage() for r in caplog.records if r.name == "asyncio"] == []
+    console = subprocess.run(["parsify-infra", "plan", "--stack", "case", "--program", str(folder)],
+                             capture_output=True, text=True, check=False)
+    assert (console.returncode, console.stderr) == (2, f"parsify-infra: error: {message}\n")
+
+
+def test_a_failure_in_the_programs_asynchronous_work_fails_the_plan(tmp_path: Path) -> None:
+    # A callback that fails while the program itself finishes: asyncio only logs it, the plan must not pass over it.
+    main = "import asyncio, pulumi\nasyncio.get_event_loop().call_soon(lambda: 1 / 0)\npulumi.export('v', 1)\n"
+    folder = program(tmp_path, main)
+    status, message = run_cli("plan", "--stack", "case", "--program", str(folder))
+    assert (status, message) == (2, f"{folder}/__main__.py: the program's asynchronous work failed: "
+                                    "ZeroDivisionError('division by zero'); no plan was made")

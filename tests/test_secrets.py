@@ -22,7 +22,7 @@ def test_no_secret_value_reaches_the_plan_output(stack: str, fmt: list[str]) -> 
     files = load_stack_files(REPO, stack)
     assert len(files.secret_placeholders) >= 6, "the stack has secrets to leak"
     status, text = run_cli("plan", "--stack", stack, "--as-of", PLAN_DATE, *fmt)
-    assert status == 0
+    assert status == 0, text
     for placeholder in files.secret_placeholders:
         assert placeholder not in text
     assert "[secret]" in text

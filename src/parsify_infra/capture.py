@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import json
@@ -142,6 +143,28 @@ def _no_process_exit() -> Iterator[None]:
             setattr(os, name, function)
 
 
+@contextlib.contextmanager
+def _async_failures() -> Iterator[list[str]]:
+    """The failures asyncio reports inside the SDK's callbacks while the program runs (a program that exits inside
+    an apply, say), collected instead of printed with a traceback of their own: the program may still finish, and
+    the plan must then fail in one line, never pass over them. A future whose exception was never retrieved is
+    reported when it is collected as garbage, perhaps during a later run in the same process: no verdict on this
+    one (the SDK re-raises a failed call itself), and not printed either."""
+    loop = asyncio.get_event_loop()
+    previous = loop.get_exception_handler()
+    failures: list[str] = []
+
+    def collect(_loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        if "exception was never retrieved" not in context["message"]:
+            failures.append(repr(context.get("exception") or context["message"]))
+
+    loop.set_exception_handler(collect)
+    try:
+        yield failures
+    finally:
+        loop.set_exception_handler(previous)
+
+
 def run_program(files: StackFiles, timeout: float = DEFAULT_TIMEOUT_SECONDS) -> Capture:
     """Run `files.program_dir/__main__.py` for one stack under mocks; return what it registered. A program
     that exits, crashes or runs past `timeout` seconds is bad input (exit 2), never an empty plan."""
@@ -204,7 +227,8 @@ def run_program(files: StackFiles, timeout: float = DEFAULT_TIMEOUT_SECONDS) -> 
         # in it are masked: a program may print or log a secret it read.
         scrubbed = ScrubbingStream(sys.stderr)
         with _program_context(files.program_dir), contextlib.redirect_stdout(scrubbed), \
-                contextlib.redirect_stderr(scrubbed), _deadline(timeout), _no_process_exit():
+                contextlib.redirect_stderr(scrubbed), _deadline(timeout), _no_process_exit(), \
+                _async_failures() as async_failures:
             mocks.test(program)()
             # set_mocks made the root resource: a Stack, whose outputs are what the program exported.
             stack = cast(Stack, settings.get_root_resource())
@@ -231,4 +255,7 @@ def run_program(files: StackFiles, timeout: float = DEFAULT_TIMEOUT_SECONDS) -> 
         if isinstance(exc, ValueError):  # the program's own bad-input errors name their file and key
             raise InputError(str(exc)) from None
         raise InputError(f"{program_main}: the program failed: {type(exc).__name__}: {exc}") from None
+    if async_failures:
+        raise InputError(f"{program_main}: the program's asynchronous work failed: {async_failures[0]}; no plan was "
+                         "made")
     return capture
