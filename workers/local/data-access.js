@@ -17,7 +17,7 @@ const MODES = new Set(["run", "all", "first", "raw", "batch", "exec"]);
 
 async function d1(request, env) {
   const { worker, binding, mode, statements } = await request.json();
-  const db = env[JSON.parse(env.D1_BINDINGS)[`${worker ?? env.DEFAULT_WORKER}/${binding}`]];
+  const db = env[env.D1_BINDINGS[`${worker ?? env.DEFAULT_WORKER}/${binding}`]];
   if (!db) return new Response(`no D1 database bound as ${binding} on ${worker ?? env.DEFAULT_WORKER}`, { status: 400 });
   if (!MODES.has(mode)) return new Response(`unknown mode ${mode}`, { status: 400 });
   try {

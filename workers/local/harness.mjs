@@ -56,7 +56,7 @@ export function withDataAccess(options) {
     modulesRoot: fileURLToPath(new URL(".", import.meta.url)), // module names without "..", from any directory
     modulesRules: [{ type: "ESModule", include: ["**/*.js"] }],
     r2Buckets: { BACKUPS: "BACKUPS" }, d1Databases, routes: [`${ACCESS_HOST}/*`],
-    bindings: { D1_BINDINGS: JSON.stringify(routes), DEFAULT_WORKER: options.workers[0].name },
+    bindings: { D1_BINDINGS: routes, DEFAULT_WORKER: options.workers[0].name }, // a JSON binding: an object in env
   }] };
 }
 
@@ -80,10 +80,12 @@ function bindable(value) {
  *  all, first, raw, batch, exec), reached over HTTP: see data-access.js for why. `worker` is the Worker's `name`
  *  in the Miniflare options (every Worker there needs one); without it, the first Worker's binding. */
 export function localD1(mf, binding, worker) {
-  const query = async (mode, statements) => (await access(mf, "/d1", { method: "POST",
-    body: JSON.stringify({ worker, binding, mode, statements }) }, `D1 ${binding}`)).json();
+  // Statements as the data-access Worker takes them: their SQL, their parameters with bytes encoded, and options.
+  const query = async (mode, statements) => (await access(mf, "/d1", { method: "POST", body: JSON.stringify({
+    worker, binding, mode, statements: statements.map(({ params = [], ...rest }) => ({ ...rest, params: encodeParams(params) })),
+  }) }, `D1 ${binding}`)).json();
   const statement = (sql, params = []) => {
-    const one = (mode, extra = {}) => query(mode, [{ sql, params: encodeParams(params), ...extra }]);
+    const one = (mode, extra = {}) => query(mode, [{ sql, params, ...extra }]);
     return {
       sql, params,
       bind: (...values) => statement(sql, values.map(bindable)),
@@ -95,7 +97,7 @@ export function localD1(mf, binding, worker) {
   };
   return {
     prepare: (sql) => statement(sql),
-    batch: (statements) => query("batch", statements.map(({ sql, params }) => ({ sql, params: encodeParams(params) }))),
+    batch: (statements) => query("batch", statements.map(({ sql, params }) => ({ sql, params }))),
     exec: (sql) => query("exec", [{ sql }]),
   };
 }
