@@ -82,7 +82,8 @@ function bindable(value) {
 export function localD1(mf, binding, worker) {
   // Statements as the data-access Worker takes them: their SQL, their parameters with bytes encoded, and options.
   const query = async (mode, statements) => (await access(mf, "/d1", { method: "POST", body: JSON.stringify({
-    worker, binding, mode, statements: statements.map(({ params = [], ...rest }) => ({ ...rest, params: encodeParams(params) })),
+    worker, binding, mode,
+    statements: statements.map(({ params = [], ...rest }) => ({ ...rest, params: encodeParams(params) })),
   }) }, `D1 ${binding}`)).json();
   const statement = (sql, params = []) => {
     const one = (mode, extra = {}) => query(mode, [{ sql, params, ...extra }]);
